@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { createClient, settingsFromEnv, type ClientOptions, type SdxlClient } from '@sdxl-kit/client';
+import { UsageError } from './exit.ts';
+import type { Io } from './io.ts';
+
+export interface Connection {
+  client: SdxlClient;
+  /** Set when running against an embedded sandbox. */
+  sandboxUrl?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A client for the hosted API (key from SDXL_API_KEY or SEGMIND_API_KEY), or for a sandbox started
+ * in this process with a throwaway key.
+ */
+export async function connect(
+  io: Io,
+  flags: { sandbox?: boolean; baseUrl?: string },
+  options: Omit<ClientOptions, 'apiKey' | 'baseUrl'> = {},
+): Promise<Connection> {
+  let env;
+  try {
+    env = settingsFromEnv(io.env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const common = { ...(env.lowCreditsThreshold !== undefined && { lowCreditsThreshold: env.lowCreditsThreshold }), ...options };
+  if (flags.sandbox) {
+    const { startSandbox } = await import('@sdxl-kit/sandbox');
+    const apiKey = `sandbox-${randomBytes(8).toString('hex')}`;
+    const sandbox = await startSandbox({ apiKey });
+    return {
+      client: createClient({ ...common, apiKey, baseUrl: sandbox.url }),
+      sandboxUrl: sandbox.url,
+      close: () => sandbox.close(),
+    };
+  }
+  if (!env.apiKey) {
+    throw new UsageError(
+      'No API key. Set SDXL_API_KEY (or SEGMIND_API_KEY) to your Segmind key, or add --sandbox to try it offline.',
+    );
+  }
+  const baseUrl = flags.baseUrl ?? env.baseUrl;
+  if (baseUrl !== undefined && !/^https?:\/\/[^\s]+$/i.test(baseUrl)) {
+    throw new UsageError(`Base URL: "${baseUrl}" is not allowed; allowed: an http:// or https:// address.`);
+  }
+  return {
+    client: createClient({ ...common, apiKey: env.apiKey, ...(baseUrl !== undefined && { baseUrl }) }),
+    close: async () => undefined,
+  };
+}

@@ -1,0 +1,65 @@
+import { ERROR_HINTS, type SdxlError } from '@sdxl-kit/client';
+
+/** Exit codes scripts can branch on. */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  invalidInput: 2,
+  unauthorized: 3,
+  insufficientCredits: 4,
+  rateLimited: 5,
+  interrupted: 130,
+} as const;
+
+/** Bad command-line input: exits 2, nothing sent. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.invalidInput;
+  switch ((error as Partial<SdxlError> | null)?.code) {
+    case 'invalid_request':
+      return EXIT.invalidInput;
+    case 'unauthorized':
+      return EXIT.unauthorized;
+    case 'insufficient_credits':
+      return EXIT.insufficientCredits;
+    case 'rate_limited':
+      return EXIT.rateLimited;
+    case 'aborted':
+      return EXIT.interrupted;
+    default:
+      return EXIT.failure;
+  }
+}
+
+const CLI_HINTS: Partial<Record<SdxlError['code'], string>> = {
+  unauthorized: 'Check SDXL_API_KEY (or SEGMIND_API_KEY): the key was refused. Try --sandbox to work offline.',
+  not_found: 'Check SDXL_BASE_URL: nothing answers at that address.',
+  method_not_allowed: 'Check SDXL_BASE_URL: it does not point at the SDXL API.',
+  rate_limited: 'Still rate limited after retries. Lower --rpm (5 on the free plan) and run again.',
+};
+
+function messageOf(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(error);
+}
+
+/** One line for a person: what happened and what to do. */
+export function describeError(error: unknown): string {
+  const code = (error as Partial<SdxlError> | null)?.code;
+  const message = messageOf(error);
+  if (!code || !(code in ERROR_HINTS)) return message;
+  if (code === 'invalid_request' || code === 'aborted') return message;
+  return `${message}\n${CLI_HINTS[code] ?? ERROR_HINTS[code]}`;
+}
+
+/** The `error` member of JSON output. */
+export function errorJson(error: unknown): { code: string; message: string } {
+  const code = (error as Partial<SdxlError> | null)?.code ?? (error instanceof UsageError ? 'invalid_request' : 'error');
+  return { code, message: messageOf(error) };
+}

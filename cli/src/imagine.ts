@@ -1,0 +1,218 @@
+import { readFile } from 'node:fs/promises';
+import { InvalidRequestError, type GenerateInput, type GenerateResult, type SdxlClient } from '@sdxl-kit/client';
+import { connect } from './connect.ts';
+import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
+import { saveImage } from './files.ts';
+import { Progress, type Io } from './io.ts';
+import { IMAGINE_FLAGS, parseFlags, positiveIntFlag, requestFromFlags } from './options.ts';
+
+export const IMAGINE_HELP = `Usage: sdxl imagine "<prompt>" [options]
+       sdxl imagine --prompts FILE [options]
+
+Makes images with SDXL 1.0 and writes them to a folder.
+
+Request:
+  --negative-prompt TEXT       what the image should not show
+  --style NAME                 style preset (default base)
+  -n, --samples N              images in one call, 1 to 4 (default 1; each is billed)
+  --scheduler NAME             UniPC (default), DDIM, Euler a, ... any name the API accepts
+  --steps N                    20 to 100 (default 25)
+  --guidance-scale X           1 to 25 (default 7.5)
+  --strength X                 0.1 to 1 (default 0.2)
+  --high-noise-fraction X      0 to 1 (default 0.8; below 1 with the refiner)
+  --seed N                     -1 to 999999999999999 (default -1: random, reported back)
+  --width N, --height N        1024 (the only size SDXL 1.0 makes)
+  --no-refiner                 skip the refiner
+
+Output and pacing:
+  -o, --out DIR                folder for the images (default ./out)
+  --prompts FILE               one prompt a line ("-" reads stdin); blank lines and # comments skipped
+  --json                       stdout carries only JSON (one object a prompt with --prompts)
+  --rpm N                      requests per minute (default $SDXL_RPM or 5, the free plan's limit)
+  --concurrency N              requests in flight (default 2)
+  --sandbox                    use a local sandbox: real images, no key, no credits
+  --base-url URL               API base URL (default $SDXL_BASE_URL or the hosted API)
+
+Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM.
+Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough credits,
+5 still rate limited after retries, 1 anything else.`;
+
+interface ImageJson {
+  path: string;
+  seed: number;
+  index: number;
+  bytes: number;
+  mimeType: string;
+}
+
+interface Outcome {
+  prompt: string;
+  result?: GenerateResult;
+  paths?: string[];
+  error?: unknown;
+}
+
+/** Errors after which every other prompt would fail the same way, so the batch stops spending calls. */
+const STOPS_BATCH = new Set(['unauthorized', 'insufficient_credits', 'not_found', 'method_not_allowed']);
+
+async function readPrompts(file: string, stdin: () => Promise<string>): Promise<string[]> {
+  let text: string;
+  try {
+    text = file === '-' ? await stdin() : await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--prompts: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
+  }
+  const prompts = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  if (prompts.length === 0) throw new UsageError(`--prompts: "${file}" holds no prompts.`);
+  return prompts;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function formatCredits(value: number): string {
+  return Number(value.toFixed(4)).toString();
+}
+
+export async function imagine(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseFlags(argv, IMAGINE_FLAGS);
+  if (values.help) {
+    io.stdout.write(`${IMAGINE_HELP}\n`);
+    return EXIT.ok;
+  }
+  const json = values.json === true;
+  const positional = positionals.join(' ').trim();
+  if (values.prompts !== undefined && positional) {
+    throw new UsageError('Give either a prompt or --prompts FILE, not both.');
+  }
+  if (values.prompts === undefined && !positional) {
+    throw new UsageError('No prompt. Usage: sdxl imagine "a panda astronaut in a neon bar" (see sdxl imagine --help).');
+  }
+  const base = requestFromFlags(values);
+  const prompts = values.prompts !== undefined ? await readPrompts(values.prompts, readStdin) : [positional];
+  const requestsPerMinute = positiveIntFlag('rpm', values.rpm ?? io.env.SDXL_RPM, 5);
+  const maxInFlight = positiveIntFlag('concurrency', values.concurrency, 2);
+  const outDir = values.out ?? 'out';
+
+  const connection = await connect(
+    io,
+    { ...(values.sandbox && { sandbox: true }), ...(values['base-url'] !== undefined && { baseUrl: values['base-url'] }) },
+    // The sandbox has no plan to respect, so it is not paced.
+    values.sandbox ? { maxInFlight } : { requestsPerMinute, maxInFlight },
+  );
+  try {
+    const requests: GenerateInput[] = prompts.map((prompt) => ({ ...base, prompt }));
+    // Every prompt is checked before the first call, so a bad line costs nothing.
+    for (const request of requests) connection.client.validate(request);
+    return await run(connection.client, requests, { io, json, outDir, signal, batch: values.prompts !== undefined });
+  } finally {
+    await connection.close();
+  }
+}
+
+async function run(
+  client: SdxlClient,
+  requests: GenerateInput[],
+  context: { io: Io; json: boolean; outDir: string; signal: AbortSignal; batch: boolean },
+): Promise<number> {
+  const { io, json, outDir, batch } = context;
+  const progress = new Progress(io.stderr, !json);
+  const stop = new AbortController();
+  const signal = AbortSignal.any([context.signal, stop.signal]);
+  let finished = 0;
+  let failed = 0;
+  let stoppedBy: unknown;
+  let warnedLow = false;
+  const total = requests.length;
+  const images = (request: GenerateInput) => request.samples ?? 1;
+  progress.update(
+    batch ? `Generating 0/${total} prompts...` : `Generating ${images(requests[0]!)} image(s)...`,
+  );
+
+  const outcomes = await Promise.all(
+    requests.map(async (request): Promise<Outcome> => {
+      const outcome: Outcome = { prompt: request.prompt };
+      try {
+        const result = await client.generate(request, { signal });
+        outcome.result = result;
+        outcome.paths = [];
+        for (const image of result.images) outcome.paths.push(await saveImage(outDir, request.prompt, image));
+        if (result.lowCredits && !warnedLow && result.remainingCredits !== undefined) {
+          warnedLow = true;
+          progress.clear();
+          io.stderr.write(
+            `Warning: ${formatCredits(result.remainingCredits)} credits left, below ${client.lowCreditsThreshold}. Top up your Segmind account soon.\n`,
+          );
+        }
+      } catch (error) {
+        const skipped = stoppedBy !== undefined && stop.signal.aborted && !context.signal.aborted;
+        outcome.error = skipped
+          ? { code: 'skipped', message: `Not sent: the batch stopped after "${(stoppedBy as Error).message}".` }
+          : error;
+        failed++;
+        const code = (error as { code?: string }).code;
+        if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) {
+          stoppedBy = error;
+          stop.abort();
+        }
+      }
+      finished++;
+      if (batch) progress.update(`Generating ${finished}/${total} prompts, ${failed} failed...`);
+      report(outcome, { io, json, batch, progress });
+      return outcome;
+    }),
+  );
+  progress.clear();
+
+  const failures = outcomes.filter((outcome) => outcome.error !== undefined);
+  if (!json) {
+    const last = outcomes.findLast((outcome) => outcome.result?.remainingCredits !== undefined)?.result;
+    if (batch) io.stdout.write(`${total - failures.length} of ${total} prompts done.\n`);
+    if (last?.remainingCredits !== undefined) io.stdout.write(`${formatCredits(last.remainingCredits)} credits left.\n`);
+  }
+  if (failures.length === 0) return EXIT.ok;
+  return exitCodeFor(stoppedBy ?? failures[0]!.error);
+}
+
+function report(outcome: Outcome, context: { io: Io; json: boolean; batch: boolean; progress: Progress }): void {
+  const { io, json, batch, progress } = context;
+  const { result, paths, error } = outcome;
+  if (json) {
+    const line: Record<string, unknown> = batch ? { prompt: outcome.prompt } : {};
+    if (result && paths) {
+      line.images = result.images.map(
+        (image, i): ImageJson => ({
+          path: paths[i]!,
+          seed: image.seed,
+          index: image.index,
+          bytes: image.bytes.length,
+          mimeType: image.mimeType,
+        }),
+      );
+      line.remainingCredits = result.remainingCredits ?? null;
+      line.lowCredits = result.lowCredits;
+    } else {
+      line.images = [];
+      line.error = errorJson(error);
+    }
+    io.stdout.write(`${JSON.stringify(line)}\n`);
+    return;
+  }
+  progress.clear();
+  if (result && paths) {
+    const prefix = batch ? `${outcome.prompt}: ` : '';
+    const noun = paths.length === 1 ? 'image' : 'images';
+    io.stdout.write(`${prefix}saved ${paths.length} ${noun} (seed ${result.seed}):\n`);
+    for (const file of paths) io.stdout.write(`  ${file}\n`);
+  } else {
+    const prefix = batch ? `${outcome.prompt}: ` : '';
+    const heading = error instanceof InvalidRequestError ? '' : 'Error: ';
+    io.stderr.write(`${prefix}${heading}${describeError(error)}\n`);
+  }
+}

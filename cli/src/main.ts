@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { credits } from './credits.ts';
+import { EXIT, describeError, errorJson, exitCodeFor } from './exit.ts';
+import { IMAGINE_HELP, imagine } from './imagine.ts';
+import type { Io } from './io.ts';
+import { sandbox } from './sandbox-command.ts';
+
+const HELP = `sdxl: SDXL 1.0 images from the command line
+
+Commands:
+  sdxl imagine "<prompt>" [options]   make images (sdxl imagine --help for every option)
+  sdxl imagine --prompts FILE         one prompt a line, paced for your plan: for cron pipelines
+  sdxl credits                        print the account's balance
+  sdxl sandbox [--port N]             run a local stand-in for the API (no key, no credits)
+
+Try it offline: sdxl imagine --sandbox "a panda astronaut in a neon bar"
+Set SDXL_API_KEY to your Segmind API key for real images.`;
+
+const COMMANDS = { imagine, credits, sandbox } as const;
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/** Runs one command and returns its exit code; never throws. */
+export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.stdout.write(`${command === 'help' && rest[0] === 'imagine' ? IMAGINE_HELP : HELP}\n`);
+    return EXIT.ok;
+  }
+  if (command === '--version' || command === '-v') {
+    io.stdout.write(`${version()}\n`);
+    return EXIT.ok;
+  }
+  const run = COMMANDS[command as keyof typeof COMMANDS];
+  if (!run) {
+    io.stderr.write(`Unknown command "${command}". Commands: ${Object.keys(COMMANDS).join(', ')}. See "sdxl help".\n`);
+    return EXIT.invalidInput;
+  }
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  if (!signal) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  try {
+    return await run(rest, io, signal ?? interrupt.signal);
+  } catch (error) {
+    const json = rest.includes('--json');
+    if (json) io.stdout.write(`${JSON.stringify({ images: [], error: errorJson(error) })}\n`);
+    else io.stderr.write(`${describeError(error)}\n`);
+    return exitCodeFor(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,80 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { GenerateInput } from '@sdxl-kit/client';
+import { UsageError } from './exit.ts';
+
+/** Flags of `sdxl imagine`: one per request field, then output and pacing. */
+export const IMAGINE_FLAGS = {
+  'negative-prompt': { type: 'string' },
+  style: { type: 'string' },
+  samples: { type: 'string', short: 'n' },
+  scheduler: { type: 'string' },
+  steps: { type: 'string' },
+  'guidance-scale': { type: 'string' },
+  strength: { type: 'string' },
+  'high-noise-fraction': { type: 'string' },
+  seed: { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  'no-refiner': { type: 'boolean' },
+  out: { type: 'string', short: 'o' },
+  sandbox: { type: 'boolean' },
+  prompts: { type: 'string' },
+  json: { type: 'boolean' },
+  rpm: { type: 'string' },
+  concurrency: { type: 'string' },
+  'base-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const NUMERIC_FLAGS: ReadonlyArray<[flag: string, field: keyof GenerateInput]> = [
+  ['samples', 'samples'],
+  ['steps', 'steps'],
+  ['guidance-scale', 'guidanceScale'],
+  ['strength', 'strength'],
+  ['high-noise-fraction', 'highNoiseFraction'],
+  ['seed', 'seed'],
+  ['width', 'width'],
+  ['height', 'height'],
+];
+
+/** Parses argv with `node:util`'s parser; unknown flags are usage errors that name the flag. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '.')} See "sdxl help".`);
+  }
+}
+
+/** A number from a flag, or a usage error naming the flag and the text given. */
+export function numberFlag(flag: string, text: string): number {
+  const value = Number(text.trim());
+  if (text.trim() === '' || !Number.isFinite(value)) {
+    throw new UsageError(`--${flag}: "${text}" is not a number.`);
+  }
+  return value;
+}
+
+/** The request fields set by flags; the client validates ranges and names the field on failure. */
+export function requestFromFlags(values: Record<string, string | boolean | undefined>): Omit<GenerateInput, 'prompt'> {
+  const request: Record<string, unknown> = {};
+  if (typeof values['negative-prompt'] === 'string') request.negativePrompt = values['negative-prompt'];
+  if (typeof values.style === 'string') request.style = values.style;
+  if (typeof values.scheduler === 'string') request.scheduler = values.scheduler;
+  for (const [flag, field] of NUMERIC_FLAGS) {
+    const text = values[flag];
+    if (typeof text === 'string') request[field] = numberFlag(flag, text);
+  }
+  if (values['no-refiner']) request.refiner = false;
+  return request as Omit<GenerateInput, 'prompt'>;
+}
+
+/** A positive whole number from a flag, or its default. */
+export function positiveIntFlag(flag: string, text: string | boolean | undefined, fallback: number): number {
+  if (typeof text !== 'string') return fallback;
+  const value = numberFlag(flag, text);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new UsageError(`--${flag}: ${text} is not allowed; allowed: a whole number, 1 or more.`);
+  }
+  return value;
+}

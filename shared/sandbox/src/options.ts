@@ -1,0 +1,177 @@
+/** The key the sandbox accepts unless told otherwise. */
+export const SANDBOX_DEFAULT_API_KEY = 'sandbox-key';
+
+/** How the sandbox behaves; every knob can be changed later with {@link Sandbox.configure}. */
+export interface SandboxOptions {
+  /** Key the sandbox accepts in `x-api-key`. @default 'sandbox-key' */
+  apiKey?: string;
+  /** Starting balance in credits. @default 100 */
+  credits?: number;
+  /** Credits one image costs. @default 0.008 */
+  costPerImage?: number;
+  /**
+   * Delay before answering a txt2img POST that succeeds, in ms; errors come back at once.
+   * Other requests are served meanwhile. @default 0
+   */
+  latencyMs?: number;
+  /**
+   * Scripted statuses: the next txt2img POSTs are answered with these statuses in order (200 = behave
+   * normally); consumed as used. A request turned away before the model (bad key, content type or body,
+   * rate limit) does not consume one. A scripted status is never billed.
+   */
+  statuses?: number[];
+  /** Probability 0..1 that a txt2img POST is answered 500 (not billed). @default 0 */
+  failureRate?: number;
+  /**
+   * Admitted txt2img POSTs per window; beyond that, 429 with `x-rate-limit-reset-at-utc` (ISO 8601 UTC
+   * time at which the oldest admitted request leaves the sliding window). No limit when unset.
+   */
+  rpm?: number;
+  /** Length of the rate window in ms (tests shorten it). @default 60000 */
+  rateWindowMs?: number;
+  /**
+   * Probability 0..1 that a 200 body is cut: headers with the full Content-Length are sent, then half
+   * the body, then the socket is destroyed. The call is billed, as a real one would be. @default 0
+   */
+  truncateRate?: number;
+  /**
+   * Probability 0..1 that the socket is destroyed after the request was read, before any answer.
+   * Rolled for txt2img POSTs that would succeed, after billing and latency: the job ran, the answer was
+   * lost, which is why a retry after a broken connection may bill twice. @default 0
+   */
+  dropRate?: number;
+  /**
+   * Shape of base64 answers: 'auto' = `image` is a string for 1 sample and an array for more; or force
+   * one of the others. @default 'auto'
+   */
+  base64Shape?: 'auto' | 'image-string' | 'image-array' | 'images-array';
+  /** Random source for failureRate/truncateRate/dropRate and random seeds. @default Math.random */
+  random?: () => number;
+}
+
+/** One request as the sandbox saw it. */
+export interface ReceivedRequest {
+  method: string;
+  /** The request target as sent, query string included. */
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON, or the raw string if it did not parse, or undefined when empty or over 1 MiB. */
+  body: unknown;
+  /** What the sandbox answered; 0 while pending and when no answer was sent (dropped, client gone). */
+  status: number;
+  /** Epoch ms when the request arrived. */
+  receivedAt: number;
+}
+
+/** A running sandbox. */
+export interface Sandbox {
+  /** Base URL to give a client, e.g. http://127.0.0.1:PORT/v1 */
+  readonly url: string;
+  readonly port: number;
+  /** Everything received, in order of arrival. */
+  readonly requests: ReceivedRequest[];
+  /** Current balance in credits (settable). */
+  credits: number;
+  /** Change knobs while running (e.g. set statuses or latency between test steps). */
+  configure(options: Partial<SandboxOptions>): void;
+  /** Stops listening and destroys open sockets; resolves when closed. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export type ResolvedOptions = Required<Omit<SandboxOptions, 'rpm' | 'credits'>> & { rpm: number | undefined };
+
+export const DEFAULT_CREDITS = 100;
+
+export function defaultOptions(): ResolvedOptions {
+  return {
+    apiKey: SANDBOX_DEFAULT_API_KEY,
+    costPerImage: 0.008,
+    latencyMs: 0,
+    statuses: [],
+    failureRate: 0,
+    rpm: undefined,
+    rateWindowMs: 60_000,
+    truncateRate: 0,
+    dropRate: 0,
+    base64Shape: 'auto',
+    random: Math.random,
+  };
+}
+
+const BASE64_SHAPES: readonly string[] = ['auto', 'image-string', 'image-array', 'images-array'];
+
+/**
+ * Applies `changes` onto `current`, checking each value so a typo in a test fails loudly at
+ * configure time instead of as a puzzling answer later. Keys set to undefined are left alone,
+ * except `rpm`, where undefined lifts the limit.
+ */
+export function applyOptions(current: ResolvedOptions, changes: Partial<SandboxOptions>): ResolvedOptions {
+  const next = { ...current };
+  if (changes.apiKey !== undefined) {
+    if (typeof changes.apiKey !== 'string' || changes.apiKey === '') {
+      throw new TypeError('apiKey must be a non-empty string');
+    }
+    next.apiKey = changes.apiKey;
+  }
+  if (changes.costPerImage !== undefined)
+    next.costPerImage = nonNegative('costPerImage', changes.costPerImage);
+  if (changes.latencyMs !== undefined) next.latencyMs = nonNegative('latencyMs', changes.latencyMs);
+  if (changes.statuses !== undefined) {
+    for (const status of changes.statuses) {
+      if (!Number.isInteger(status) || status < 100 || status > 599) {
+        throw new RangeError(`statuses must hold HTTP statuses (100..599), got ${String(status)}`);
+      }
+    }
+    next.statuses = [...changes.statuses];
+  }
+  if (changes.failureRate !== undefined) next.failureRate = probability('failureRate', changes.failureRate);
+  if (changes.truncateRate !== undefined)
+    next.truncateRate = probability('truncateRate', changes.truncateRate);
+  if (changes.dropRate !== undefined) next.dropRate = probability('dropRate', changes.dropRate);
+  if ('rpm' in changes) {
+    if (changes.rpm !== undefined && (!Number.isInteger(changes.rpm) || changes.rpm < 0)) {
+      throw new RangeError(`rpm must be a whole number of requests, got ${String(changes.rpm)}`);
+    }
+    next.rpm = changes.rpm;
+  }
+  if (changes.rateWindowMs !== undefined) {
+    if (!(changes.rateWindowMs > 0) || !Number.isFinite(changes.rateWindowMs)) {
+      throw new RangeError(
+        `rateWindowMs must be a positive number of ms, got ${String(changes.rateWindowMs)}`,
+      );
+    }
+    next.rateWindowMs = changes.rateWindowMs;
+  }
+  if (changes.base64Shape !== undefined) {
+    if (!BASE64_SHAPES.includes(changes.base64Shape)) {
+      throw new RangeError(`base64Shape must be one of ${BASE64_SHAPES.join(', ')}`);
+    }
+    next.base64Shape = changes.base64Shape;
+  }
+  if (changes.random !== undefined) {
+    if (typeof changes.random !== 'function') throw new TypeError('random must be a function');
+    next.random = changes.random;
+  }
+  return next;
+}
+
+export function checkCredits(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new RangeError(`credits must be a finite number, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${name} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function probability(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw new RangeError(`${name} must be a probability from 0 to 1, got ${String(value)}`);
+  }
+  return value;
+}

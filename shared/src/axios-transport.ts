@@ -1,0 +1,84 @@
+import axios, { type AxiosInstance } from 'axios';
+import {
+  NOT_SENT_CODES,
+  TransportError,
+  normalizeHeaders,
+  type Transport,
+  type TransportRequest,
+  type TransportResponse,
+} from './transport.ts';
+
+export interface AxiosTransportOptions {
+  /** An axios instance of your own (proxy, agents). @default a fresh instance */
+  instance?: AxiosInstance;
+  /** Largest body accepted, in bytes. @default 64 MiB (four 1024x1024 images as base64 fit easily) */
+  maxBodyBytes?: number;
+}
+
+/**
+ * The default transport. Bodies are read as bytes; every status is returned, not thrown; the
+ * timeout covers the whole exchange (axios's own only covers socket idleness); and no AxiosError
+ * escapes, because AxiosError keeps the request headers, and so the API key.
+ */
+export function createAxiosTransport(options: AxiosTransportOptions = {}): Transport {
+  const instance = options.instance ?? axios.create();
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
+
+  return {
+    async request(request: TransportRequest): Promise<TransportResponse> {
+      const timeout = AbortSignal.timeout(request.timeoutMs);
+      const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+      try {
+        const response = await instance.request<ArrayBuffer>({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          data: request.body,
+          signal,
+          responseType: 'arraybuffer',
+          transformResponse: [(data: unknown) => data],
+          validateStatus: () => true,
+          maxRedirects: 0,
+          maxContentLength: maxBodyBytes,
+        });
+        return {
+          status: response.status,
+          headers: normalizeHeaders(response.headers),
+          body: new Uint8Array(response.data ?? new ArrayBuffer(0)),
+        };
+      } catch (error) {
+        throw toTransportError(error, request, timeout);
+      }
+    },
+  };
+}
+
+function toTransportError(error: unknown, request: TransportRequest, timeout: AbortSignal): TransportError {
+  if (request.signal?.aborted) return new TransportError('aborted', 'The request was aborted.');
+  if (timeout.aborted) {
+    return new TransportError('timeout', `No complete answer within ${request.timeoutMs} ms.`);
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const systemCode = typeof code === 'string' ? code : undefined;
+  const host = safeHost(request.url);
+  if (systemCode && NOT_SENT_CODES.has(systemCode)) {
+    return new TransportError('connect', `Could not connect to ${host} (${systemCode}).`, systemCode);
+  }
+  if (systemCode === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || systemCode === 'ERR_BAD_RESPONSE') {
+    return new TransportError('broken', `The answer from ${host} was cut off or too large.`, systemCode);
+  }
+  return new TransportError(
+    'broken',
+    `The connection to ${host} failed after the request was sent (${systemCode ?? 'no code'}).`,
+    systemCode,
+  );
+}
+
+/** The host only: a base URL may carry credentials in its user-info part. */
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'the API';
+  }
+}

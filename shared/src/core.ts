@@ -1,0 +1,9 @@
+// The client without Node-specific defaults: what hosts that bring their own HTTP and timers import
+// (the n8n node bundles this entry, so it must not pull in axios or Node timers).
+export * from './client.ts';
+export * from './errors.ts';
+export * from './limiter.ts';
+export * from './response.ts';
+export * from './retry.ts';
+export * from './schema.ts';
+export * from './transport.ts';

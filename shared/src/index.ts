@@ -1,0 +1,43 @@
+import { setTimeout as wait } from 'node:timers/promises';
+import { createAxiosTransport } from './axios-transport.ts';
+import { SdxlClient, type ClientOptions, type ClientRuntime } from './client.ts';
+import type { Sleep } from './limiter.ts';
+
+export * from './core.ts';
+export { createAxiosTransport, type AxiosTransportOptions } from './axios-transport.ts';
+
+/** Node's timers, cancellable. */
+export const nodeSleep: Sleep = (ms, signal) => wait(ms, undefined, signal ? { signal } : undefined);
+
+/** A client with Node's defaults: axios over HTTP and Node's timers. Pass `transport` or `sleep` to replace them. */
+export function createClient(options: ClientOptions & Partial<ClientRuntime> = {}): SdxlClient {
+  return new SdxlClient({ transport: createAxiosTransport(), sleep: nodeSleep, ...options });
+}
+
+/** Settings read from the environment by the command line and the bot. */
+export interface EnvSettings {
+  apiKey?: string;
+  baseUrl?: string;
+  lowCreditsThreshold?: number;
+}
+
+/**
+ * Reads `SDXL_API_KEY` (or `SEGMIND_API_KEY`), `SDXL_BASE_URL` and `SDXL_LOW_CREDITS`.
+ * @throws {RangeError} naming the variable when `SDXL_LOW_CREDITS` is not a number.
+ */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvSettings {
+  const settings: EnvSettings = {};
+  const apiKey = env.SDXL_API_KEY?.trim() || env.SEGMIND_API_KEY?.trim();
+  if (apiKey) settings.apiKey = apiKey;
+  const baseUrl = env.SDXL_BASE_URL?.trim();
+  if (baseUrl) settings.baseUrl = baseUrl;
+  const low = env.SDXL_LOW_CREDITS?.trim();
+  if (low) {
+    const threshold = Number(low);
+    if (!Number.isFinite(threshold) || threshold < 0) {
+      throw new RangeError(`SDXL_LOW_CREDITS: "${low}" is not allowed; allowed: a number of credits, 0 or more`);
+    }
+    settings.lowCreditsThreshold = threshold;
+  }
+  return settings;
+}

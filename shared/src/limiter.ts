@@ -1,0 +1,134 @@
+import { AbortedError } from './errors.ts';
+
+/** Waits `ms`; rejects when `signal` aborts. Injected so hosts that forbid their own timers (n8n) supply theirs. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export interface LimiterOptions {
+  /** Requests that may start in any window. @default Infinity (no limit) */
+  requestsPerMinute?: number;
+  /** Requests under way at once. @default 4 */
+  maxInFlight?: number;
+  /** The window `requestsPerMinute` counts over, in ms (tests shorten it). @default 60000 */
+  windowMs?: number;
+  sleep: Sleep;
+  now?: () => number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Bounds requests per window and requests in flight, first come first served. One limiter is shared
+ * by every call through a client, so a batch paced for the plan never draws a 429.
+ */
+export class RequestLimiter {
+  readonly requestsPerMinute: number;
+  readonly maxInFlight: number;
+  readonly windowMs: number;
+  private readonly sleep: Sleep;
+  private readonly now: () => number;
+  private readonly starts: number[] = [];
+  private readonly waiters: Waiter[] = [];
+  private running = 0;
+  private windowTurn: Promise<void> = Promise.resolve();
+  private pausedUntil = 0;
+
+  constructor(options: LimiterOptions) {
+    this.requestsPerMinute = options.requestsPerMinute ?? Infinity;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.windowMs = options.windowMs ?? 60_000;
+    this.sleep = options.sleep;
+    this.now = options.now ?? Date.now;
+    if (!(this.requestsPerMinute > 0)) throw new RangeError('requestsPerMinute must be above 0');
+    if (!(this.maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
+  }
+
+  /** Requests running now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Requests waiting for a slot. */
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** Holds every request until `time` (ms since epoch), e.g. when the API said its limit resets then. */
+  pauseUntil(time: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, time);
+  }
+
+  /** Runs `task` once a slot and the rate allow it. Aborting while queued rejects with {@link AbortedError}. */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.acquireSlot(signal);
+    try {
+      const turn = this.windowTurn.then(() => this.waitForWindow(signal));
+      this.windowTurn = turn.catch(() => undefined);
+      await turn;
+      return await task();
+    } finally {
+      this.releaseSlot();
+    }
+  }
+
+  private acquireSlot(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new AbortedError());
+    if (this.running < this.maxInFlight) {
+      this.running++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(new AbortedError());
+      };
+      const waiter: Waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject,
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private releaseSlot(): void {
+    const next = this.waiters.shift();
+    // The slot passes straight to the next waiter, so the count stays as it is.
+    if (next) next.resolve();
+    else this.running--;
+  }
+
+  private async waitForWindow(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError();
+      const now = this.now();
+      if (now < this.pausedUntil) {
+        await this.pause(this.pausedUntil - now, signal);
+        continue;
+      }
+      // A small margin keeps us clear of the server's window when our clocks or arrival times differ.
+      const span = this.windowMs * 1.02;
+      while (this.starts.length > 0 && (this.starts[0] as number) <= now - span) this.starts.shift();
+      if (this.starts.length < this.requestsPerMinute) {
+        this.starts.push(now);
+        return;
+      }
+      await this.pause((this.starts[0] as number) + span - now, signal);
+    }
+  }
+
+  private async pause(ms: number, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.sleep(Math.max(1, ms), signal);
+    } catch (error) {
+      if (signal?.aborted) throw new AbortedError();
+      throw error;
+    }
+  }
+}
