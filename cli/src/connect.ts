@@ -25,7 +25,10 @@ export async function connect(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const common = { ...(env.lowCreditsThreshold !== undefined && { lowCreditsThreshold: env.lowCreditsThreshold }), ...options };
+  const common = {
+    ...(env.lowCreditsThreshold !== undefined && { lowCreditsThreshold: env.lowCreditsThreshold }),
+    ...options,
+  };
   if (flags.sandbox) {
     const { startSandbox } = await import('@sdxl-kit/sandbox');
     const apiKey = `sandbox-${randomBytes(8).toString('hex')}`;

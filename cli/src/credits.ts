@@ -29,7 +29,9 @@ export async function credits(argv: string[], io: Io, signal: AbortSignal): Prom
     } else {
       io.stdout.write(`${balance.total} credits (${balance.credits} paid, ${balance.freeCredits} free)\n`);
       if (balance.lowCredits) {
-        io.stderr.write(`Warning: below the low-credit threshold of ${connection.client.lowCreditsThreshold}.\n`);
+        io.stderr.write(
+          `Warning: below the low-credit threshold of ${connection.client.lowCreditsThreshold}.\n`,
+        );
       }
     }
     return EXIT.ok;

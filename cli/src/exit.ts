@@ -38,7 +38,8 @@ export function exitCodeFor(error: unknown): number {
 }
 
 const CLI_HINTS: Partial<Record<SdxlError['code'], string>> = {
-  unauthorized: 'Check SDXL_API_KEY (or SEGMIND_API_KEY): the key was refused. Try --sandbox to work offline.',
+  unauthorized:
+    'Check SDXL_API_KEY (or SEGMIND_API_KEY): the key was refused. Try --sandbox to work offline.',
   not_found: 'Check SDXL_BASE_URL: nothing answers at that address.',
   method_not_allowed: 'Check SDXL_BASE_URL: it does not point at the SDXL API.',
   rate_limited: 'Still rate limited after retries. Lower --rpm (5 on the free plan) and run again.',
@@ -60,6 +61,7 @@ export function describeError(error: unknown): string {
 
 /** The `error` member of JSON output. */
 export function errorJson(error: unknown): { code: string; message: string } {
-  const code = (error as Partial<SdxlError> | null)?.code ?? (error instanceof UsageError ? 'invalid_request' : 'error');
+  const code =
+    (error as Partial<SdxlError> | null)?.code ?? (error instanceof UsageError ? 'invalid_request' : 'error');
   return { code, message: messageOf(error) };
 }

@@ -23,7 +23,10 @@ export async function saveImage(outDir: string, prompt: string, image: Generated
   const base = `${slugify(prompt)}-${image.seed}-${image.index}`;
   const extension = extensionFor(image.mimeType);
   for (let attempt = 0; ; attempt++) {
-    const file = path.join(outDir, attempt === 0 ? `${base}.${extension}` : `${base}-${attempt}.${extension}`);
+    const file = path.join(
+      outDir,
+      attempt === 0 ? `${base}.${extension}` : `${base}-${attempt}.${extension}`,
+    );
     try {
       await writeFile(file, image.bytes, { flag: 'wx' });
       return file;

@@ -1,5 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { InvalidRequestError, type GenerateInput, type GenerateResult, type SdxlClient } from '@sdxl-kit/client';
+import {
+  InvalidRequestError,
+  type GenerateInput,
+  type GenerateResult,
+  type SdxlClient,
+} from '@sdxl-kit/client';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
 import { saveImage } from './files.ts';
@@ -60,7 +65,9 @@ async function readPrompts(file: string, stdin: () => Promise<string>): Promise<
   try {
     text = file === '-' ? await stdin() : await readFile(file, 'utf8');
   } catch (error) {
-    throw new UsageError(`--prompts: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
+    throw new UsageError(
+      `--prompts: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+    );
   }
   const prompts = text
     .split(/\r?\n/)
@@ -92,7 +99,9 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
     throw new UsageError('Give either a prompt or --prompts FILE, not both.');
   }
   if (values.prompts === undefined && !positional) {
-    throw new UsageError('No prompt. Usage: sdxl imagine "a panda astronaut in a neon bar" (see sdxl imagine --help).');
+    throw new UsageError(
+      'No prompt. Usage: sdxl imagine "a panda astronaut in a neon bar" (see sdxl imagine --help).',
+    );
   }
   const base = requestFromFlags(values);
   const prompts = values.prompts !== undefined ? await readPrompts(values.prompts, readStdin) : [positional];
@@ -102,7 +111,10 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
 
   const connection = await connect(
     io,
-    { ...(values.sandbox && { sandbox: true }), ...(values['base-url'] !== undefined && { baseUrl: values['base-url'] }) },
+    {
+      ...(values.sandbox && { sandbox: true }),
+      ...(values['base-url'] !== undefined && { baseUrl: values['base-url'] }),
+    },
     // The sandbox has no plan to respect, so it is not paced.
     values.sandbox ? { maxInFlight } : { requestsPerMinute, maxInFlight },
   );
@@ -110,7 +122,13 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
     const requests: GenerateInput[] = prompts.map((prompt) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.
     for (const request of requests) connection.client.validate(request);
-    return await run(connection.client, requests, { io, json, outDir, signal, batch: values.prompts !== undefined });
+    return await run(connection.client, requests, {
+      io,
+      json,
+      outDir,
+      signal,
+      batch: values.prompts !== undefined,
+    });
   } finally {
     await connection.close();
   }
@@ -153,7 +171,10 @@ async function run(
       } catch (error) {
         const skipped = stoppedBy !== undefined && stop.signal.aborted && !context.signal.aborted;
         outcome.error = skipped
-          ? { code: 'skipped', message: `Not sent: the batch stopped after "${(stoppedBy as Error).message}".` }
+          ? {
+              code: 'skipped',
+              message: `Not sent: the batch stopped after "${(stoppedBy as Error).message}".`,
+            }
           : error;
         failed++;
         const code = (error as { code?: string }).code;
@@ -174,27 +195,29 @@ async function run(
   if (!json) {
     const last = outcomes.findLast((outcome) => outcome.result?.remainingCredits !== undefined)?.result;
     if (batch) io.stdout.write(`${total - failures.length} of ${total} prompts done.\n`);
-    if (last?.remainingCredits !== undefined) io.stdout.write(`${formatCredits(last.remainingCredits)} credits left.\n`);
+    if (last?.remainingCredits !== undefined)
+      io.stdout.write(`${formatCredits(last.remainingCredits)} credits left.\n`);
   }
   if (failures.length === 0) return EXIT.ok;
   return exitCodeFor(stoppedBy ?? failures[0]!.error);
 }
 
-function report(outcome: Outcome, context: { io: Io; json: boolean; batch: boolean; progress: Progress }): void {
+function report(
+  outcome: Outcome,
+  context: { io: Io; json: boolean; batch: boolean; progress: Progress },
+): void {
   const { io, json, batch, progress } = context;
   const { result, paths, error } = outcome;
   if (json) {
     const line: Record<string, unknown> = batch ? { prompt: outcome.prompt } : {};
     if (result && paths) {
-      line.images = result.images.map(
-        (image, i): ImageJson => ({
-          path: paths[i]!,
-          seed: image.seed,
-          index: image.index,
-          bytes: image.bytes.length,
-          mimeType: image.mimeType,
-        }),
-      );
+      line.images = result.images.map((image, i): ImageJson => ({
+        path: paths[i]!,
+        seed: image.seed,
+        index: image.index,
+        bytes: image.bytes.length,
+        mimeType: image.mimeType,
+      }));
       line.remainingCredits = result.remainingCredits ?? null;
       line.lowCredits = result.lowCredits;
     } else {

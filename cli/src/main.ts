@@ -19,7 +19,9 @@ Set SDXL_API_KEY to your Segmind API key for real images.`;
 const COMMANDS = { imagine, credits, sandbox } as const;
 
 function version(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return manifest.version;
 }
 
@@ -36,7 +38,9 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
   }
   const run = COMMANDS[command as keyof typeof COMMANDS];
   if (!run) {
-    io.stderr.write(`Unknown command "${command}". Commands: ${Object.keys(COMMANDS).join(', ')}. See "sdxl help".\n`);
+    io.stderr.write(
+      `Unknown command "${command}". Commands: ${Object.keys(COMMANDS).join(', ')}. See "sdxl help".\n`,
+    );
     return EXIT.invalidInput;
   }
   const interrupt = new AbortController();

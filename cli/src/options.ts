@@ -56,7 +56,9 @@ export function numberFlag(flag: string, text: string): number {
 }
 
 /** The request fields set by flags; the client validates ranges and names the field on failure. */
-export function requestFromFlags(values: Record<string, string | boolean | undefined>): Omit<GenerateInput, 'prompt'> {
+export function requestFromFlags(
+  values: Record<string, string | boolean | undefined>,
+): Omit<GenerateInput, 'prompt'> {
   const request: Record<string, unknown> = {};
   if (typeof values['negative-prompt'] === 'string') request.negativePrompt = values['negative-prompt'];
   if (typeof values.style === 'string') request.style = values.style;

@@ -33,8 +33,10 @@ export async function sandbox(argv: string[], io: Io, signal: AbortSignal): Prom
     throw new UsageError(`--port: ${values.port} is not allowed; allowed: a whole number from 0 to 65535.`);
   }
   const credits = values.credits === undefined ? undefined : numberFlag('credits', values.credits);
-  const latencyMs = values['latency-ms'] === undefined ? undefined : numberFlag('latency-ms', values['latency-ms']);
-  if (latencyMs !== undefined && latencyMs < 0) throw new UsageError(`--latency-ms: ${latencyMs} is below 0.`);
+  const latencyMs =
+    values['latency-ms'] === undefined ? undefined : numberFlag('latency-ms', values['latency-ms']);
+  if (latencyMs !== undefined && latencyMs < 0)
+    throw new UsageError(`--latency-ms: ${latencyMs} is below 0.`);
   const { startSandbox, SANDBOX_DEFAULT_API_KEY } = await import('@sdxl-kit/sandbox');
   const apiKey = values['api-key'] ?? SANDBOX_DEFAULT_API_KEY;
   const server = await startSandbox({

@@ -11,7 +11,13 @@ import {
 import { RequestLimiter, type Sleep } from './limiter.ts';
 import { extractImages, readMetadata, type ImageMimeType } from './response.ts';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from './retry.ts';
-import { parseRequest, randomSeed, toWireRequest, type GenerateInput, type ResolvedRequest } from './schema.ts';
+import {
+  parseRequest,
+  randomSeed,
+  toWireRequest,
+  type GenerateInput,
+  type ResolvedRequest,
+} from './schema.ts';
 import { TransportError, type Transport, type TransportResponse } from './transport.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.segmind.com/v1';
@@ -170,7 +176,13 @@ export class SdxlClient {
       ...validated,
       seed: validated.seed === -1 ? randomSeed(this.random) : validated.seed,
     };
-    const response = await this.send('POST', TXT2IMG_PATH, JSON.stringify(toWireRequest(request)), false, options);
+    const response = await this.send(
+      'POST',
+      TXT2IMG_PATH,
+      JSON.stringify(toWireRequest(request)),
+      false,
+      options,
+    );
     const metadata = readMetadata(response.headers);
     const seed = metadata.seed ?? request.seed;
     const images = extractImages(response).map((image, index) => ({ ...image, seed, index }));
@@ -240,7 +252,9 @@ export class SdxlClient {
       let error: SdxlError;
       try {
         // GETs are free and quick: they skip the queue that paces billed generations.
-        return idempotent ? await run(retriesDone + 1) : await this.limiter.run(() => run(retriesDone + 1), signal);
+        return idempotent
+          ? await run(retriesDone + 1)
+          : await this.limiter.run(() => run(retriesDone + 1), signal);
       } catch (raw) {
         error = this.toSdxlError(raw, signal);
       }
@@ -250,7 +264,8 @@ export class SdxlClient {
         this.policy,
       );
       if (!decision.retry || this.now() + decision.delayMs >= deadline) {
-        if (decision.retry) this.log('warn', `giving up: a retry in ${decision.delayMs} ms would pass the deadline`);
+        if (decision.retry)
+          this.log('warn', `giving up: a retry in ${decision.delayMs} ms would pass the deadline`);
         throw error;
       }
       this.log('warn', `${method} ${path} failed (${error.message}); retrying in ${decision.delayMs} ms`, {

@@ -187,7 +187,11 @@ export function serverMessageFrom(status: number, bodyText: string, contentType 
         for (const key of ['error', 'message', 'detail']) {
           const value = record[key];
           if (typeof value === 'string' && value.trim()) return shorten(value);
-          if (value && typeof value === 'object' && typeof (value as { message?: unknown }).message === 'string') {
+          if (
+            value &&
+            typeof value === 'object' &&
+            typeof (value as { message?: unknown }).message === 'string'
+          ) {
             return shorten((value as { message: string }).message);
           }
         }
@@ -254,7 +258,9 @@ export function errorFromResponse(
 
 /** Builds a function that replaces every secret in a text; short strings are left alone to keep text readable. */
 export function createRedactor(secrets: readonly (string | undefined)[]): (text: string) => string {
-  const targets = secrets.filter((secret): secret is string => typeof secret === 'string' && secret.length >= 4);
+  const targets = secrets.filter(
+    (secret): secret is string => typeof secret === 'string' && secret.length >= 4,
+  );
   if (targets.length === 0) return (text) => text;
   return (text) => targets.reduce((result, secret) => result.split(secret).join('[redacted]'), text);
 }

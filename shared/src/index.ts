@@ -35,7 +35,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvSettin
   if (low) {
     const threshold = Number(low);
     if (!Number.isFinite(threshold) || threshold < 0) {
-      throw new RangeError(`SDXL_LOW_CREDITS: "${low}" is not allowed; allowed: a number of credits, 0 or more`);
+      throw new RangeError(
+        `SDXL_LOW_CREDITS: "${low}" is not allowed; allowed: a number of credits, 0 or more`,
+      );
     }
     settings.lowCreditsThreshold = threshold;
   }

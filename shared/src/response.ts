@@ -19,7 +19,8 @@ export function detectImageType(bytes: Uint8Array): ImageMimeType | undefined {
   ) {
     return 'image/png';
   }
-  if (bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'image/webp';
+  if (bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP')
+    return 'image/webp';
   return undefined;
 }
 
@@ -77,12 +78,15 @@ export interface DecodedImage {
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 function decodeBase64Image(value: unknown, position: number): DecodedImage {
-  if (typeof value !== 'string') throw new BadResponseError(`Image ${position} in the answer is not a base64 string.`);
+  if (typeof value !== 'string')
+    throw new BadResponseError(`Image ${position} in the answer is not a base64 string.`);
   const text = value.replace(/^data:[^;,]*;base64,/, '').replace(/\s+/g, '');
-  if (!text || !BASE64.test(text)) throw new BadResponseError(`Image ${position} in the answer is not valid base64.`);
+  if (!text || !BASE64.test(text))
+    throw new BadResponseError(`Image ${position} in the answer is not valid base64.`);
   const bytes = Buffer.from(text, 'base64');
   const mimeType = detectImageType(bytes);
-  if (!mimeType) throw new BadResponseError(`Image ${position} in the answer is not a JPEG, PNG or WebP image.`);
+  if (!mimeType)
+    throw new BadResponseError(`Image ${position} in the answer is not a JPEG, PNG or WebP image.`);
   return { bytes, mimeType };
 }
 
@@ -100,7 +104,8 @@ export function extractImages(response: TransportResponse): DecodedImage[] {
     return [{ bytes, mimeType }];
   }
   const contentType = response.headers['content-type'] ?? 'no content type';
-  if (bytes.length === 0) throw new BadResponseError(`The API answered ${response.status} with an empty body.`);
+  if (bytes.length === 0)
+    throw new BadResponseError(`The API answered ${response.status} with an empty body.`);
   let body: unknown;
   try {
     body = JSON.parse(bytes.toString('utf8'));

@@ -35,7 +35,8 @@ export interface RetryContext {
   random: () => number;
 }
 
-export type RetryDecision = { retry: true; delayMs: number; reason: string } | { retry: false; reason: string };
+export type RetryDecision =
+  { retry: true; delayMs: number; reason: string } | { retry: false; reason: string };
 
 const RETRIED_STATUSES = new Set([500, 502, 503, 504]);
 
@@ -73,7 +74,8 @@ export function rateLimitWait(error: ApiError, now: number): number | undefined 
 export function decideRetry(context: RetryContext, policy: RetryPolicy): RetryDecision {
   const { error, retriesDone } = context;
   if (error.code === 'aborted') return { retry: false, reason: 'aborted by the caller' };
-  if (retriesDone >= policy.maxRetries) return { retry: false, reason: `no retries left (${policy.maxRetries})` };
+  if (retriesDone >= policy.maxRetries)
+    return { retry: false, reason: `no retries left (${policy.maxRetries})` };
   const backoff = () => backoffDelay(retriesDone, policy, context.random);
 
   if (error instanceof ApiError) {

@@ -91,7 +91,7 @@ export async function handleTxt2Img(state: SandboxState, exchange: Exchange): Pr
   const started = performance.now();
 
   // Rendering runs during the latency, so latencyMs is the whole wait as long as rendering is quicker.
-  const rendering = renderAll(wire, seed);
+  const rendering = renderAll(wire, seed, settings.base64Shape);
   rendering.catch(() => {});
   try {
     if (settings.latencyMs > 0) await delay(settings.latencyMs, undefined, { signal: exchange.signal });
@@ -121,10 +121,14 @@ export async function handleTxt2Img(state: SandboxState, exchange: Exchange): Pr
   return { kind: 'answer', answer: success, truncate: chance(settings.random, settings.truncateRate) };
 }
 
-function renderAll(wire: Txt2ImgRequest, seed: number): Promise<Buffer[]> {
-  // A binary answer holds one image (the contract knows no multi-image binary body), so only
-  // base64 answers need the other samples.
-  const count = wire.base64 ? wire.samples : 1;
+function renderAll(
+  wire: Txt2ImgRequest,
+  seed: number,
+  shape: ResolvedOptions['base64Shape'],
+): Promise<Buffer[]> {
+  // A binary answer holds one image (the contract knows no multi-image binary body), and so does a
+  // forced 'image-string'; only the other base64 shapes need every sample.
+  const count = wire.base64 && shape !== 'image-string' ? wire.samples : 1;
   return Promise.all(
     Array.from({ length: count }, (_, index) =>
       renderShared({ prompt: wire.prompt, seed, index, width: wire.img_width, height: wire.img_height }),

@@ -72,7 +72,11 @@ export interface Sandbox {
   readonly requests: ReceivedRequest[];
   /** Current balance in credits (settable). */
   credits: number;
-  /** Change knobs while running (e.g. set statuses or latency between test steps). */
+  /**
+   * Change knobs while running (e.g. set statuses or latency between test steps). Only the keys given
+   * change; `statuses` replaces the remaining script, `credits` sets the balance, `rpm: undefined`
+   * lifts the limit. A request already being served keeps the knobs it started with.
+   */
   configure(options: Partial<SandboxOptions>): void;
   /** Stops listening and destroys open sockets; resolves when closed. Safe to call twice. */
   close(): Promise<void>;

@@ -1,0 +1,296 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { inspect } from 'node:util';
+import sharp from 'sharp';
+import { createClient, type ClientOptions, type SdxlError } from '@sdxl-kit/client';
+import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+
+const KEY = 'SG_contractsecret00042';
+const fast = { retryBaseDelayMs: 5, retryMaxDelayMs: 20 };
+
+describe('client against the sandbox over HTTP', () => {
+  let sandbox: Sandbox;
+  const logLines: string[] = [];
+  const client = (options: ClientOptions = {}) =>
+    createClient({
+      apiKey: KEY,
+      baseUrl: sandbox.url,
+      ...fast,
+      logger: {
+        debug: (message, data) => logLines.push(message + JSON.stringify(data ?? {})),
+        warn: (message, data) => logLines.push(message + JSON.stringify(data ?? {})),
+      },
+      ...options,
+    });
+
+  before(async () => {
+    sandbox = await startSandbox({ apiKey: KEY });
+  });
+  beforeEach(() => {
+    sandbox.configure({
+      statuses: [],
+      failureRate: 0,
+      truncateRate: 0,
+      dropRate: 0,
+      latencyMs: 0,
+      base64Shape: 'auto',
+      rateWindowMs: 60_000,
+    });
+    sandbox.credits = 100;
+  });
+  after(async () => {
+    await sandbox.close();
+    for (const line of logLines) assert.ok(!line.includes(KEY), `key in log line: ${line}`);
+  });
+
+  async function failure(promise: Promise<unknown>): Promise<SdxlError> {
+    try {
+      await promise;
+    } catch (error) {
+      const views = [
+        String(error),
+        (error as Error).stack,
+        JSON.stringify(error),
+        inspect(error, { depth: Infinity }),
+      ];
+      for (const view of views) assert.ok(!view?.includes(KEY), `key leaked: ${view}`);
+      return error as SdxlError;
+    }
+    assert.fail('expected a failure');
+  }
+
+  it('makes one 1024x1024 JPEG, reports the seed, the credits left and the cost', async () => {
+    const result = await client().generate({ prompt: 'a panda astronaut', seed: 1234 });
+    assert.equal(result.images.length, 1);
+    const [image] = result.images;
+    assert.equal(image?.mimeType, 'image/jpeg');
+    const metadata = await sharp(image!.bytes).metadata();
+    assert.deepEqual([metadata.format, metadata.width, metadata.height], ['jpeg', 1024, 1024]);
+    assert.equal(result.seed, 1234);
+    assert.equal(image?.seed, 1234);
+    assert.equal(result.remainingCredits, 99.992);
+    assert.equal(result.cost, 0.008);
+    assert.ok(result.requestId);
+    assert.equal(result.lowCredits, false);
+  });
+
+  it('sends every field explicitly with the key and a JSON content type', async () => {
+    await client().generate({ prompt: 'explicit', steps: 30 });
+    const received = sandbox.requests.at(-1)!;
+    assert.equal(received.headers['x-api-key'], KEY);
+    assert.match(String(received.headers['content-type']), /application\/json/);
+    const body = received.body as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), [
+      'base64',
+      'guidance_scale',
+      'high_noise_fraction',
+      'img_height',
+      'img_width',
+      'negative_prompt',
+      'num_inference_steps',
+      'prompt',
+      'refiner',
+      'samples',
+      'scheduler',
+      'seed',
+      'strength',
+      'style',
+    ]);
+    assert.equal(body.num_inference_steps, 30);
+  });
+
+  it('draws a fresh random seed for each request and reports the one used', async () => {
+    const c = client();
+    const first = await c.generate({ prompt: 'same' });
+    const second = await c.generate({ prompt: 'same', seed: -1 });
+    assert.notEqual(first.seed, second.seed);
+    const sent = sandbox.requests.slice(-2).map((r) => (r.body as { seed: number }).seed);
+    assert.deepEqual(sent, [first.seed, second.seed]);
+    assert.ok(sent.every((seed) => seed >= 0));
+    assert.notDeepEqual(first.images[0]!.bytes, second.images[0]!.bytes);
+  });
+
+  it('returns 4 different images from one billed call', async () => {
+    const before = sandbox.requests.length;
+    const result = await client().generate({ prompt: 'four', samples: 4, seed: 7 });
+    assert.equal(sandbox.requests.length - before, 1, 'one call');
+    assert.equal((sandbox.requests.at(-1)!.body as { base64: boolean }).base64, true);
+    assert.deepEqual(
+      result.images.map((image) => image.index),
+      [0, 1, 2, 3],
+    );
+    const distinct = new Set(result.images.map((image) => image.bytes.toString('base64')));
+    assert.equal(distinct.size, 4);
+    assert.ok(Math.abs(result.remainingCredits! - (100 - 4 * 0.008)) < 1e-9);
+  });
+
+  for (const shape of ['image-string', 'image-array', 'images-array'] as const) {
+    it(`reads base64 answers shaped as ${shape}`, async () => {
+      sandbox.configure({ base64Shape: shape });
+      const one = await client().generate({ prompt: 'b64', base64: true, seed: 5 });
+      assert.equal(one.images.length, 1);
+      assert.equal(one.images[0]?.mimeType, 'image/jpeg');
+      if (shape !== 'image-string') {
+        const four = await client().generate({ prompt: 'b64', samples: 4, seed: 5 });
+        assert.equal(four.images.length, 4);
+      }
+    });
+  }
+
+  it('gives the same image for the same prompt and seed in binary and base64', async () => {
+    const binary = await client().generate({ prompt: 'twin', seed: 99 });
+    const base64 = await client().generate({ prompt: 'twin', seed: 99, base64: true });
+    assert.deepEqual(binary.images[0]!.bytes, base64.images[0]!.bytes);
+  });
+
+  const finals: Array<[status: number, code: string]> = [
+    [401, 'unauthorized'],
+    [404, 'not_found'],
+    [405, 'method_not_allowed'],
+    [406, 'insufficient_credits'],
+    [422, 'unprocessable'],
+  ];
+  for (const [status, code] of finals) {
+    it(`maps a ${status} to ${code} and does not retry it`, async () => {
+      sandbox.configure({ statuses: [status] });
+      const before = sandbox.requests.length;
+      const error = await failure(client().generate({ prompt: 'x' }));
+      assert.equal(error.code, code);
+      assert.equal((error as SdxlError & { status: number }).status, status);
+      assert.equal(sandbox.requests.length - before, 1);
+    });
+  }
+
+  it('refuses a wrong key with 401 and never shows the key', async () => {
+    const error = await failure(
+      createClient({ apiKey: 'SG_wrongwrongwrong', baseUrl: sandbox.url }).generate({ prompt: 'x' }),
+    );
+    assert.equal(error.code, 'unauthorized');
+    assert.ok(!error.message.includes('SG_wrongwrongwrong'));
+  });
+
+  it('reports a wrong base URL as not found', async () => {
+    const error = await failure(
+      createClient({ apiKey: KEY, baseUrl: `${sandbox.url}/nope` }).generate({ prompt: 'x' }),
+    );
+    assert.equal(error.code, 'not_found');
+  });
+
+  it('says when credits run out, with the server words', async () => {
+    sandbox.credits = 0.004;
+    const error = await failure(client().generate({ prompt: 'x' }));
+    assert.equal(error.code, 'insufficient_credits');
+    assert.match(error.message, /^406 /);
+  });
+
+  it('retries 429 and 5xx, then succeeds, waiting between attempts', async () => {
+    // A scripted 429 says the limit resets one window from now; keep the window short.
+    sandbox.configure({ statuses: [429, 503, 500], rateWindowMs: 200 });
+    const retries: number[] = [];
+    const before = sandbox.requests.length;
+    const result = await client({ maxRetries: 3 }).generate(
+      { prompt: 'persist' },
+      { onRetry: ({ delayMs }) => void retries.push(delayMs) },
+    );
+    assert.equal(result.images.length, 1);
+    assert.equal(sandbox.requests.length - before, 4);
+    assert.equal(retries.length, 3);
+  });
+
+  it('gives up on a server that keeps failing after the configured retries', async () => {
+    sandbox.configure({ failureRate: 1 });
+    const before = sandbox.requests.length;
+    const error = await failure(client({ maxRetries: 2 }).generate({ prompt: 'x' }));
+    assert.equal(error.code, 'server_error');
+    assert.equal(sandbox.requests.length - before, 3);
+  });
+
+  it('does not retry a truncated answer (it was billed), and says so', async () => {
+    sandbox.configure({ truncateRate: 1 });
+    const before = sandbox.requests.length;
+    const error = await failure(client().generate({ prompt: 'x' }));
+    assert.equal(error.code, 'connection');
+    assert.equal(sandbox.requests.length - before, 1);
+  });
+
+  it('does not retry a connection dropped after sending, unless asked to', async () => {
+    sandbox.configure({ dropRate: 1 });
+    let before = sandbox.requests.length;
+    const error = await failure(client().generate({ prompt: 'x' }));
+    assert.equal(error.code, 'connection');
+    assert.equal(sandbox.requests.length - before, 1);
+    before = sandbox.requests.length;
+    await failure(client({ retryBrokenConnections: true, maxRetries: 1 }).generate({ prompt: 'x' }));
+    assert.equal(sandbox.requests.length - before, 2);
+  });
+
+  it('times out a slow answer', async () => {
+    sandbox.configure({ latencyMs: 1000 });
+    const error = await failure(client({ timeoutMs: 100 }).generate({ prompt: 'x' }));
+    assert.equal(error.code, 'timeout');
+  });
+
+  it('flags low credits below the threshold', async () => {
+    sandbox.credits = 1.004;
+    const result = await client().generate({ prompt: 'x' });
+    assert.ok(result.remainingCredits! < 1);
+    assert.equal(result.lowCredits, true);
+    assert.equal((await client({ lowCreditsThreshold: 0.5 }).getCredits()).lowCredits, false);
+  });
+
+  it('reads the balance from the free endpoint', async () => {
+    sandbox.credits = 42.5;
+    const balance = await client().getCredits();
+    assert.equal(balance.credits, 42.5);
+    assert.equal(balance.total, 42.5);
+    const error = await failure(
+      createClient({ apiKey: 'SG_notthekey000', baseUrl: sandbox.url }).getCredits(),
+    );
+    assert.equal(error.code, 'unauthorized');
+  });
+
+  it('refuses invalid input before sending anything', async () => {
+    const before = sandbox.requests.length;
+    const error = await failure(client().generate({ prompt: 'x', steps: 500 }));
+    assert.equal(error.code, 'invalid_request');
+    assert.equal(sandbox.requests.length, before);
+  });
+});
+
+describe('the limiter against a rate-limited sandbox', () => {
+  it('paces a batch so that a tight limit never answers 429', async () => {
+    const sandbox = await startSandbox({ apiKey: KEY, rpm: 3, rateWindowMs: 600 });
+    try {
+      const client = createClient({
+        apiKey: KEY,
+        baseUrl: sandbox.url,
+        requestsPerMinute: 3,
+        rateWindowMs: 600,
+        maxInFlight: 2,
+        maxRetries: 0,
+      });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => client.generate({ prompt: `p${i}` })),
+      );
+      assert.equal(results.length, 8);
+      const statuses = sandbox.requests.map((request) => request.status);
+      assert.deepEqual(statuses, Array(8).fill(200));
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('without the limiter the same batch does draw 429s (the test above can fail)', async () => {
+    const sandbox = await startSandbox({ apiKey: KEY, rpm: 3, rateWindowMs: 600 });
+    try {
+      const client = createClient({ apiKey: KEY, baseUrl: sandbox.url, maxInFlight: 8, maxRetries: 0 });
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => client.generate({ prompt: `p${i}` })),
+      );
+      assert.ok(outcomes.some((outcome) => outcome.status === 'rejected'));
+      assert.ok(sandbox.requests.some((request) => request.status === 429));
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
