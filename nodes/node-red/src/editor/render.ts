@@ -1,0 +1,136 @@
+// Turns the client's REQUEST_FIELDS into the editor's field definitions, form rows and help entries at
+// build time, so the editor's defaults and bounds are never typed twice.
+import { DEFAULT_BASE_URL, REQUEST_FIELDS, type FieldSpec } from '@sdxl-kit/client/core';
+
+const LABELS: Record<FieldSpec['name'], string> = {
+  prompt: 'Prompt',
+  negativePrompt: 'Negative',
+  style: 'Style',
+  samples: 'Images',
+  scheduler: 'Scheduler',
+  steps: 'Steps',
+  guidanceScale: 'Guidance',
+  strength: 'Strength',
+  highNoiseFraction: 'Noise fraction',
+  seed: 'Seed',
+  width: 'Width',
+  height: 'Height',
+  refiner: 'Refiner',
+  base64: 'Base64',
+};
+
+const ICONS: Partial<Record<FieldSpec['kind'], string>> = {
+  text: 'fa-font',
+  choice: 'fa-list',
+  integer: 'fa-hashtag',
+  number: 'fa-sliders',
+  boolean: 'fa-toggle-on',
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const js = (value: unknown): string => JSON.stringify(value);
+
+/** The value the API uses when nobody sets the field, as the editor shows it. */
+function defaultText(field: FieldSpec): string {
+  if (field.kind === 'boolean') return field.default ? 'on' : 'off';
+  if (field.default === '' || field.default === undefined) return 'none';
+  return String(field.default);
+}
+
+/** One `defaults` entry per field, each a literal so Node-RED's static checkers can read them. */
+export function renderDefaults(): string {
+  return REQUEST_FIELDS.map((field) => {
+    let validate = '';
+    if (
+      (field.kind === 'integer' || field.kind === 'number') &&
+      field.min !== undefined &&
+      field.max !== undefined
+    ) {
+      validate = `, validate: function (v) { return sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}); }`;
+    } else if (field.values && field.kind !== 'choice') {
+      validate = `, validate: function (v) { return sdxlOneOf(v, ${js(field.values.map(String))}); }`;
+    } else if (field.kind === 'boolean') {
+      validate = `, validate: function (v) { return sdxlOneOf(v, ['true', 'false']); }`;
+    }
+    return `${field.name}: { value: ''${validate} },`;
+  }).join('\n        ');
+}
+
+function row(field: FieldSpec, control: string): string {
+  const icon = ICONS[field.kind] ?? 'fa-cog';
+  return `<div class="form-row" title="${escapeHtml(field.description)}">
+    <label for="node-input-${field.name}"><i class="fa ${icon}"></i> ${LABELS[field.name]}</label>
+    ${control}
+  </div>`;
+}
+
+function control(field: FieldSpec): string {
+  const id = `node-input-${field.name}`;
+  const placeholder = escapeHtml(defaultText(field));
+  if (field.name === 'prompt') {
+    return `<input type="text" id="${id}" placeholder="empty: msg.sdxl.prompt, else msg.payload" />`;
+  }
+  if (field.kind === 'boolean') {
+    return `<select id="${id}">
+      <option value="">default (${placeholder})</option>
+      <option value="true">on</option>
+      <option value="false">off</option>
+    </select>`;
+  }
+  if (field.kind === 'choice') {
+    const options = (field.values ?? []).map(
+      (value) => `<option value="${escapeHtml(String(value))}"></option>`,
+    );
+    return `<input type="text" id="${id}" list="${id}-known" placeholder="${placeholder}" autocomplete="off" />
+    <datalist id="${id}-known">${options.join('')}</datalist>`;
+  }
+  if (field.values) {
+    const options = field.values.map((value) => `<option value="${value}">${value}</option>`);
+    return `<select id="${id}"><option value="">default (${placeholder})</option>${options.join('')}</select>`;
+  }
+  if (field.kind === 'integer' || field.kind === 'number') {
+    const bounds = `${field.min !== undefined ? ` min="${field.min}"` : ''}${field.max !== undefined ? ` max="${field.max}"` : ''}`;
+    const step = field.kind === 'integer' ? '1' : 'any';
+    return `<input type="number" id="${id}"${bounds} step="${step}" placeholder="${placeholder}" />`;
+  }
+  return `<input type="text" id="${id}" placeholder="${field.default === '' ? 'none' : placeholder}" />`;
+}
+
+/** The form rows, in the table's order. */
+export function renderForm(): string {
+  return REQUEST_FIELDS.map((field) => row(field, control(field))).join('\n  ');
+}
+
+function propertyType(field: FieldSpec): string {
+  return field.kind === 'integer' || field.kind === 'number'
+    ? 'number'
+    : field.kind === 'boolean'
+      ? 'boolean'
+      : 'string';
+}
+
+/** One help entry per field: what it does, what is allowed and the default. */
+export function renderHelpFields(): string {
+  return REQUEST_FIELDS.map((field) => {
+    const required = field.required
+      ? ' Required (here, in <code>msg.sdxl</code> or as <code>msg.payload</code>).'
+      : '';
+    const fallback = field.required ? '' : ` Default: <code>${escapeHtml(defaultText(field))}</code>.`;
+    return `<dt class="optional">${field.name} <span class="property-type">${propertyType(field)}</span></dt>
+    <dd>${escapeHtml(field.description)} Allowed: ${escapeHtml(field.allowed)}.${fallback}${required}</dd>`;
+  }).join('\n    ');
+}
+
+/** Fills the placeholders of an editor template. */
+export function renderEditor(template: string): string {
+  const filled = template
+    .replace('/*@defaults*/', renderDefaults())
+    .replace('<!--@form-->', renderForm())
+    .replace('<!--@help-fields-->', renderHelpFields())
+    .replaceAll('@DEFAULT_BASE_URL@', DEFAULT_BASE_URL);
+  if (/@[A-Z_]+@|\/\*@|<!--@/.test(filled)) throw new Error('an editor placeholder was left unfilled');
+  return filled;
+}

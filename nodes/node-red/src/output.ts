@@ -1,0 +1,86 @@
+import type { GenerateResult } from '@sdxl-kit/client/core';
+import type { NodeAPI, NodeMessage } from './red.ts';
+
+/** `messages`: one message per image with `msg.parts`; `array`: one message with every image. */
+export type OutputMode = 'messages' | 'array';
+
+/** Shown in `node.status`: short, since the editor truncates long status text. */
+export function formatCredits(credits: number): string {
+  return String(Number(credits.toPrecision(4)));
+}
+
+/** What the call reported, shared by every message it produced. */
+function callFacts(result: GenerateResult): Record<string, unknown> {
+  return {
+    seed: result.seed,
+    count: result.images.length,
+    ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
+    lowCredits: result.lowCredits,
+    ...(result.cost !== undefined && { cost: result.cost }),
+    ...(result.requestId !== undefined && { requestId: result.requestId }),
+    ...(result.generationTime !== undefined && { generationTime: result.generationTime }),
+    request: result.request,
+  };
+}
+
+/**
+ * The image messages for one call. Each is a copy of the input message, so other properties travel
+ * through; the input payload (the prompt) is replaced.
+ */
+export function imageMessages(
+  util: NodeAPI['util'],
+  input: NodeMessage,
+  result: GenerateResult,
+  mode: OutputMode,
+): NodeMessage[] {
+  // Copy everything but the payload once, rather than deep-cloning the prompt with every image.
+  const base: NodeMessage = { ...input };
+  delete base.payload;
+  delete base._msgid;
+  const facts = callFacts(result);
+
+  if (mode === 'array') {
+    const message = util.cloneMessage(base);
+    message.payload = result.images.map((image) => image.bytes);
+    message.sdxl = {
+      ...facts,
+      images: result.images.map(({ seed, index, mimeType }) => ({ seed, index, mimeType })),
+    };
+    return [message];
+  }
+
+  const id = util.generateId();
+  const count = result.images.length;
+  return result.images.map((image) => {
+    const message = util.cloneMessage(base);
+    // One send() would give every copy the same _msgid; each image is a message of its own.
+    message._msgid = util.generateId();
+    message.payload = image.bytes;
+    message.parts = {
+      id,
+      index: image.index,
+      count,
+      type: 'array',
+      len: 1,
+      // Like Split: an enclosing sequence is kept, and Join restores it.
+      ...(input.parts && { parts: input.parts }),
+    };
+    message.sdxl = { ...facts, seed: image.seed, index: image.index, mimeType: image.mimeType };
+    return message;
+  });
+}
+
+/** The message on the second output when the balance drops below the threshold. */
+export function lowCreditsMessage(result: GenerateResult, threshold: number): NodeMessage {
+  const remaining = result.remainingCredits ?? 0;
+  return {
+    topic: 'sdxl/low-credits',
+    payload: `SDXL credits are low: ${formatCredits(remaining)} left, below the threshold of ${threshold}.`,
+    sdxl: {
+      remainingCredits: remaining,
+      threshold,
+      lowCredits: true,
+      ...(result.requestId !== undefined && { requestId: result.requestId }),
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { REQUEST_FIELDS, type FieldSpec, type GenerateInput } from '@sdxl-kit/client/core';
+import type { NodeMessage } from './red.ts';
+
+/** What an SDXL node's editor stores: one string per request field, '' meaning "not set here". */
+export type NodeFieldValues = Partial<Record<FieldSpec['name'], string | number | boolean>>;
+
+/** Keys the SDXL node itself writes into `msg.sdxl`; a chained node skips them rather than refusing them. */
+const RESULT_KEYS: ReadonlySet<string> = new Set([
+  'index',
+  'count',
+  'remainingCredits',
+  'lowCredits',
+  'threshold',
+  'cost',
+  'requestId',
+  'mimeType',
+  'generationTime',
+  'images',
+  'request',
+]);
+
+/** Keys that look like a credential: the key comes from the config node only, never from a message. */
+const CREDENTIAL_KEYS: ReadonlySet<string> = new Set(['apikey', 'api_key', 'key', 'x-api-key', 'token']);
+
+const BY_WIRE_NAME = new Map(REQUEST_FIELDS.map((field) => [field.wire, field]));
+
+export interface ResolvedInput {
+  input: GenerateInput;
+  /** msg.sdxl keys that were ignored because they look like a credential. */
+  ignoredCredentialKeys: string[];
+}
+
+function isUnset(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+/** Numbers and booleans arrive as strings from the editor and from forms; the client judges the rest. */
+function coerce(field: FieldSpec, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if (field.kind === 'integer' || field.kind === 'number') {
+    const number = Number(text);
+    return Number.isFinite(number) ? number : value;
+  }
+  if (field.kind === 'boolean') {
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+  }
+  return value;
+}
+
+/**
+ * Builds one request from the node's settings and the message. A field set in the node wins;
+ * `msg.sdxl.<field>` fills a field the node leaves empty; the prompt falls back to `msg.payload`
+ * when that is a string. Unknown `msg.sdxl` keys go through so the client can name them in its error.
+ */
+export function resolveInput(node: NodeFieldValues, msg: NodeMessage): ResolvedInput {
+  const fromMsg: Record<string, unknown> = {};
+  const ignoredCredentialKeys: string[] = [];
+  const sdxl = msg.sdxl;
+  if (sdxl && typeof sdxl === 'object' && !Array.isArray(sdxl)) {
+    for (const [key, value] of Object.entries(sdxl as Record<string, unknown>)) {
+      if (CREDENTIAL_KEYS.has(key.toLowerCase())) {
+        ignoredCredentialKeys.push(key);
+        continue;
+      }
+      if (RESULT_KEYS.has(key) || isUnset(value)) continue;
+      const name = BY_WIRE_NAME.get(key)?.name ?? key;
+      // The camelCase name wins when a message carries both spellings.
+      if (name !== key && name in (sdxl as object)) continue;
+      fromMsg[name] = value;
+    }
+  }
+
+  const input: Record<string, unknown> = { ...fromMsg };
+  for (const field of REQUEST_FIELDS) {
+    const own = node[field.name];
+    if (!isUnset(own)) input[field.name] = own;
+    if (input[field.name] !== undefined) input[field.name] = coerce(field, input[field.name]);
+  }
+  if (isUnset(input.prompt) && typeof msg.payload === 'string' && msg.payload.trim() !== '') {
+    input.prompt = msg.payload;
+  }
+  return { input: input as GenerateInput, ignoredCredentialKeys };
+}

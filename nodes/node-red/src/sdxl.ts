@@ -1,0 +1,172 @@
+import { ERROR_HINTS, type SdxlErrorCode } from '@sdxl-kit/client/core';
+import type { AccountNode } from './account.ts';
+import { accountFor } from './account-client.ts';
+import { formatCredits, imageMessages, lowCreditsMessage, type OutputMode } from './output.ts';
+import type { Done, NodeAPI, NodeMessage, RuntimeNode, Send } from './red.ts';
+import { resolveInput, type NodeFieldValues } from './request.ts';
+
+interface SdxlNodeConfig extends NodeFieldValues {
+  name?: string;
+  /** The id of the `sdxl-config` node. */
+  account?: string;
+  output?: OutputMode;
+}
+
+/** An error as a Catch node receives it: Node-RED copies `code` into `msg.error.code`. */
+class FlowError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'SdxlError';
+    this.code = code;
+  }
+}
+
+function toFlowError(error: unknown): FlowError {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Error && typeof code === 'string' && code in ERROR_HINTS) {
+    return new FlowError(code, `${error.message} ${ERROR_HINTS[code as SdxlErrorCode]}`);
+  }
+  // Not the client's: a bug of ours. Say so rather than dressing it up as an API error.
+  return new FlowError('internal', `Unexpected error in the SDXL node: ${String(error)}`);
+}
+
+/**
+ * The `sdxl` node: a prompt in, one message per image out (or one with all of them), with a second
+ * output that fires when the account's credits fall below the threshold.
+ */
+export default function register(RED: NodeAPI): void {
+  function Sdxl(this: RuntimeNode, config: SdxlNodeConfig): void {
+    RED.nodes.createNode(this, config);
+    const mode: OutputMode = config.output === 'array' ? 'array' : 'messages';
+    const inFlight = new Set<AbortController>();
+    let queued = 0;
+    let generating = 0;
+    let closing = false;
+
+    const showProgress = (): void => {
+      if (generating > 0) {
+        const more = queued > 0 ? ` +${queued} queued` : '';
+        this.status({
+          fill: 'blue',
+          shape: 'dot',
+          text: `generating${generating > 1 ? ` ×${generating}` : ''}${more}`,
+        });
+      } else if (queued > 0) {
+        this.status({ fill: 'blue', shape: 'ring', text: queued > 1 ? `queued ×${queued}` : 'queued' });
+      }
+    };
+
+    const handle = async (msg: NodeMessage, send: Send, done: Done): Promise<void> => {
+      const configNode = RED.nodes.getNode(config.account ?? '') as (AccountNode & RuntimeNode) | null;
+      if (!configNode) {
+        this.status({ fill: 'red', shape: 'ring', text: 'no account' });
+        done(
+          new FlowError('invalid_request', 'No SDXL account is set: open the node and choose or add one.'),
+        );
+        return;
+      }
+      if (!configNode.credentials.apiKey) {
+        this.status({ fill: 'red', shape: 'ring', text: 'no API key' });
+        done(
+          new FlowError('unauthorized', 'The SDXL account has no API key: open the account and paste one.'),
+        );
+        return;
+      }
+      let account;
+      try {
+        account = accountFor(configNode);
+      } catch (error) {
+        this.status({ fill: 'red', shape: 'ring', text: 'bad account settings' });
+        done(
+          new FlowError(
+            'invalid_request',
+            `The SDXL account's settings are refused: ${(error as Error).message}`,
+          ),
+        );
+        return;
+      }
+      const { input, ignoredCredentialKeys } = resolveInput(config, msg);
+      if (ignoredCredentialKeys.length > 0) {
+        this.warn(
+          `Ignored msg.sdxl.${ignoredCredentialKeys.join(', msg.sdxl.')}: the API key comes from the account only.`,
+        );
+      }
+
+      const controller = new AbortController();
+      inFlight.add(controller);
+      let started = false;
+      queued++;
+      showProgress();
+      try {
+        const result = await account.client.generate(input, {
+          signal: controller.signal,
+          onAttempt: () => {
+            if (started) return;
+            started = true;
+            queued--;
+            generating++;
+            showProgress();
+          },
+          onRetry: ({ delayMs, error }) => {
+            this.warn(`${error.message}; trying again in ${Math.ceil(delayMs / 1000)} s.`);
+          },
+        });
+        const threshold = account.client.lowCreditsThreshold;
+        const crossed = result.lowCredits && account.lowCredits !== true;
+        if (result.remainingCredits !== undefined) account.lowCredits = result.lowCredits;
+        send([
+          imageMessages(RED.util, msg, result, mode),
+          crossed ? lowCreditsMessage(result, threshold) : null,
+        ]);
+        finish();
+        if (generating === 0 && queued === 0) {
+          const count = `${result.images.length} image${result.images.length === 1 ? '' : 's'}`;
+          if (result.remainingCredits === undefined) {
+            this.status({ fill: 'green', shape: 'dot', text: count });
+          } else {
+            const credits = `${formatCredits(result.remainingCredits)} credits`;
+            this.status(
+              result.lowCredits
+                ? { fill: 'yellow', shape: 'dot', text: `${count} · ${credits} (low)` }
+                : { fill: 'green', shape: 'dot', text: `${count} · ${credits}` },
+            );
+          }
+        } else {
+          showProgress();
+        }
+        done();
+      } catch (error) {
+        finish();
+        // Stopping or redeploying aborted it: the flow is going away, so nobody is left to tell.
+        if (closing) return;
+        const flowError = toFlowError(error);
+        this.status({ fill: 'red', shape: 'ring', text: flowError.code });
+        if (generating > 0 || queued > 0) showProgress();
+        done(flowError);
+      } finally {
+        inFlight.delete(controller);
+      }
+
+      function finish(): void {
+        if (started) generating--;
+        else queued--;
+      }
+    };
+
+    // Exactly three parameters: Node-RED reads the arity to know this node calls done().
+    this.on('input', (msg, send, done) => {
+      handle(msg, send, done).catch((error: unknown) => done(toFlowError(error)));
+    });
+
+    this.on('close', (_removed, done) => {
+      closing = true;
+      for (const controller of inFlight) controller.abort();
+      this.status({});
+      done();
+    });
+  }
+
+  RED.nodes.registerType('sdxl', Sdxl as never);
+}

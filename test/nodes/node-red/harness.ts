@@ -1,0 +1,63 @@
+// Loads the built package into a real Node-RED runtime through node-red-node-test-helper.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const packageDir = fileURLToPath(new URL('../../../nodes/node-red/', import.meta.url));
+
+/** Set SDXL_NODE_RED to another node-red's package folder to run the same tests on Node-RED 4. */
+const nodeRedMain = process.env.SDXL_NODE_RED
+  ? require.resolve(process.env.SDXL_NODE_RED)
+  : require.resolve('node-red');
+const nodeRedRequire = createRequire(nodeRedMain);
+
+type NodeModule = (RED: unknown) => void;
+
+export interface FlowNode {
+  id: string;
+  type: string;
+  [key: string]: unknown;
+}
+
+/** The slice of node-red-node-test-helper these tests use. */
+export interface TestHelper {
+  init(runtimePath: string, settings?: Record<string, unknown>): void;
+  load(
+    nodes: NodeModule[],
+    flow: FlowNode[],
+    credentials?: Record<string, Record<string, string>>,
+  ): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): RuntimeNode | null;
+  log(): { args: unknown[][] };
+  _redNodes: { getFlows(): unknown };
+}
+
+export interface RuntimeNode {
+  id: string;
+  receive(msg: Record<string, unknown>): void;
+  on(event: string, listener: (...args: never[]) => void): void;
+  status: { args: unknown[][] };
+  warn: { args: unknown[][] };
+  error: { args: unknown[][] };
+  log: { args: unknown[][] };
+}
+
+function builtNode(file: string): NodeModule {
+  const path = `${packageDir}dist/${file}`;
+  if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build -w nodes/node-red" first`);
+  return (require(path) as { default: NodeModule }).default;
+}
+
+export const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(nodeRedMain, { logging: { console: { level: 'off' } } });
+
+export const nodeRedVersion = (nodeRedRequire('node-red/package.json') as { version: string }).version;
+
+/** The package's two node types as Node-RED loads them, plus the real Join node. */
+export const NODES: NodeModule[] = [
+  builtNode('sdxl-config.js'),
+  builtNode('sdxl.js'),
+  nodeRedRequire('@node-red/nodes/core/sequence/17-split.js') as NodeModule,
+];
