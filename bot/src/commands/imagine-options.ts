@@ -1,0 +1,99 @@
+import { fieldSpec, type FieldName, type GenerateInput } from '@sdxl-kit/client';
+import type { ChatInputCommandInteraction, SlashCommandBuilder } from 'discord.js';
+
+/** Discord option names (snake_case, as users see them) for each request field the command offers. */
+export const IMAGINE_OPTIONS: readonly { option: string; field: FieldName }[] = [
+  { option: 'prompt', field: 'prompt' },
+  { option: 'negative_prompt', field: 'negativePrompt' },
+  { option: 'style', field: 'style' },
+  { option: 'scheduler', field: 'scheduler' },
+  { option: 'samples', field: 'samples' },
+  { option: 'steps', field: 'steps' },
+  { option: 'guidance', field: 'guidanceScale' },
+  { option: 'seed', field: 'seed' },
+  { option: 'refiner', field: 'refiner' },
+  { option: 'high_noise_fraction', field: 'highNoiseFraction' },
+  { option: 'strength', field: 'strength' },
+];
+
+const OPTION_BY_FIELD = new Map(IMAGINE_OPTIONS.map((entry) => [entry.field as string, entry.option]));
+
+/** The Discord option name a request field is typed into, for error messages. */
+export function optionNameFor(field: string): string {
+  return OPTION_BY_FIELD.get(field) ?? field;
+}
+
+/** Discord allows 100 characters of description. */
+function describe(text: string): string {
+  return text.length <= 100 ? text : `${text.slice(0, 97).replace(/\s+\S*$/, '')}...`;
+}
+
+/** Prompts longer than this are refused by Discord's own UI. */
+export const MAX_PROMPT_LENGTH = 2000;
+
+/**
+ * Adds every option to the command, with the contract's bounds from `REQUEST_FIELDS` declared on it
+ * so Discord's own UI enforces them.
+ */
+export function addImagineOptions(builder: SlashCommandBuilder): SlashCommandBuilder {
+  for (const { option, field } of IMAGINE_OPTIONS) {
+    const spec = fieldSpec(field);
+    const description = describe(spec.description);
+    switch (spec.kind) {
+      case 'text':
+        builder.addStringOption((o) =>
+          o
+            .setName(option)
+            .setDescription(description)
+            .setRequired(spec.required === true)
+            .setMaxLength(MAX_PROMPT_LENGTH),
+        );
+        break;
+      case 'choice':
+        // Autocomplete, not choices: the known values are suggestions and other values are allowed.
+        builder.addStringOption((o) => o.setName(option).setDescription(description).setAutocomplete(true));
+        break;
+      case 'integer':
+        builder.addIntegerOption((o) => {
+          o.setName(option).setDescription(description);
+          if (spec.min !== undefined) o.setMinValue(spec.min);
+          if (spec.max !== undefined) o.setMaxValue(spec.max);
+          return o;
+        });
+        break;
+      case 'number':
+        builder.addNumberOption((o) => {
+          o.setName(option).setDescription(description);
+          if (spec.min !== undefined) o.setMinValue(spec.min);
+          if (spec.max !== undefined) o.setMaxValue(spec.max);
+          return o;
+        });
+        break;
+      case 'boolean':
+        builder.addBooleanOption((o) => o.setName(option).setDescription(description));
+        break;
+    }
+  }
+  return builder;
+}
+
+/** Reads the options the user filled in into a request input; options left empty keep the defaults. */
+export function readImagineOptions(options: ChatInputCommandInteraction['options']): GenerateInput {
+  const input: Record<string, unknown> = {};
+  for (const { option, field } of IMAGINE_OPTIONS) {
+    const value = options.get(option)?.value;
+    if (value !== undefined && value !== null) input[field] = value;
+  }
+  return input as unknown as GenerateInput;
+}
+
+/** Suggestions for a focused autocomplete option: known values that contain what was typed. */
+export function suggestionsFor(option: string, typed: string): { name: string; value: string }[] {
+  const entry = IMAGINE_OPTIONS.find((candidate) => candidate.option === option);
+  const values = entry ? (fieldSpec(entry.field).values ?? []) : [];
+  const needle = typed.trim().toLowerCase();
+  const known = values.map(String).filter((value) => value.toLowerCase().includes(needle));
+  // Typed text that is not a known value is offered too: other values are allowed.
+  const custom = needle && !known.some((value) => value.toLowerCase() === needle) ? [typed.trim()] : [];
+  return [...known, ...custom].slice(0, 25).map((value) => ({ name: value, value }));
+}

@@ -1,0 +1,155 @@
+import { settingsFromEnv } from '@sdxl-kit/client';
+
+/** Everything the bot reads from its environment, typed and checked. */
+export interface BotConfig {
+  /** DISCORD_TOKEN: the bot token. */
+  discordToken: string;
+  /** DISCORD_APPLICATION_ID: needed by deploy-commands; the running bot learns it on login. */
+  applicationId: string | undefined;
+  /** DISCORD_GUILD_ID: deploy-commands registers in this guild only (instant); unset = global. */
+  deployGuildId: string | undefined;
+  /** DISCORD_API_URL: Discord's REST base without version, for a local stand-in. @default Discord's */
+  discordApiUrl: string | undefined;
+  /** SDXL_API_KEY: required unless SDXL_BASE_URL points at a sandbox. */
+  sdxlApiKey: string | undefined;
+  /** SDXL_BASE_URL */
+  sdxlBaseUrl: string | undefined;
+  /** SDXL_LOW_CREDITS: below this the reply warns and admins are told once. @default 1 */
+  lowCreditsThreshold: number;
+  /** BOT_MAX_IN_FLIGHT: generations running at once. @default 1 */
+  maxInFlight: number;
+  /** BOT_REQUESTS_PER_MINUTE: generations started per minute. @default 5 (the free plan) */
+  requestsPerMinute: number;
+  /** BOT_RATE_WINDOW_MS: the window requests per minute counts over. @default 60000 */
+  rateWindowMs: number;
+  /** BOT_USER_QUEUE_LIMIT: jobs one user may have queued or running. @default 3 */
+  userQueueLimit: number;
+  /** BOT_USER_DAILY_IMAGES: images one user may make per UTC day. @default 25 */
+  userDailyImages: number;
+  /** BOT_ALLOWED_GUILDS / BOT_ALLOWED_CHANNELS / BOT_ALLOWED_ROLES: comma-separated ids; empty = any. */
+  allowedGuilds: string[];
+  allowedChannels: string[];
+  allowedRoles: string[];
+  /** BOT_ADMIN_ROLES: roles that may use /sdxl-admin and delete any result, besides server managers. */
+  adminRoles: string[];
+  /** BOT_BANNED_WORDS: comma-separated words or phrases refused in prompts (case-insensitive). */
+  bannedWords: string[];
+  /** BOT_SPOILER: post results as spoilers. @default false */
+  spoiler: boolean;
+  /** BOT_ADMIN_CHANNEL_ID: where low-credit and out-of-credit notices go. */
+  adminChannelId: string | undefined;
+  /** BOT_DATABASE: the SQLite file that keeps jobs (and so buttons) across restarts. @default ./sdxl-bot.sqlite */
+  databasePath: string;
+  /** BOT_JOB_TTL_HOURS: how long a result's buttons keep working. @default 168 (7 days) */
+  jobTtlHours: number;
+  /**
+   * BOT_JOB_DEADLINE_MS: a job still unfinished this long after the command was typed is stopped, so
+   * the user hears about it before Discord's 15-minute interaction token expires. @default 840000
+   */
+  jobDeadlineMs: number;
+  /** BOT_SHUTDOWN_GRACE_MS: on SIGTERM, how long running jobs may take to finish. @default 30000 */
+  shutdownGraceMs: number;
+  /** LOG_LEVEL @default 'info' */
+  logLevel: string;
+}
+
+/** A variable that is missing or malformed; the message names it and says what is allowed. */
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const FIFTEEN_MINUTES = 15 * 60_000;
+
+/**
+ * Reads the bot's configuration from the environment.
+ * @throws {ConfigError} naming the first variable that is missing or malformed.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { requireSdxl?: boolean } = {},
+): BotConfig {
+  const text = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const list = (name: string): string[] =>
+    (text(name) ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  const whole = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+      throw new ConfigError(name, `"${raw}" is not allowed; allowed: a whole number ${range}`);
+    }
+    return value;
+  };
+  const flag = (name: string): boolean => {
+    const raw = text(name)?.toLowerCase();
+    if (raw === undefined) return false;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    throw new ConfigError(name, `"${raw}" is not allowed; allowed: true or false`);
+  };
+
+  const discordToken = text('DISCORD_TOKEN');
+  if (!discordToken) {
+    throw new ConfigError('DISCORD_TOKEN', 'required: the bot token from the Discord developer portal');
+  }
+  const discordApiUrl = text('DISCORD_API_URL');
+  if (discordApiUrl && !/^https?:\/\//.test(discordApiUrl)) {
+    throw new ConfigError('DISCORD_API_URL', `"${discordApiUrl}" is not allowed; allowed: an http(s) URL`);
+  }
+  let sdxl;
+  try {
+    sdxl = settingsFromEnv(env);
+  } catch (error) {
+    throw new ConfigError('SDXL_LOW_CREDITS', (error as Error).message.replace(/^SDXL_LOW_CREDITS: /, ''));
+  }
+  if (!sdxl.apiKey && !sdxl.baseUrl && options.requireSdxl !== false) {
+    throw new ConfigError(
+      'SDXL_API_KEY',
+      'required for the hosted API (or set SDXL_BASE_URL to a local sandbox, which needs no hosted key)',
+    );
+  }
+  if (sdxl.baseUrl && !/^https?:\/\//.test(sdxl.baseUrl)) {
+    throw new ConfigError('SDXL_BASE_URL', `"${sdxl.baseUrl}" is not allowed; allowed: an http(s) URL`);
+  }
+  const logLevel = text('LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `"${logLevel}" is not allowed; allowed: ${LOG_LEVELS.join(', ')}`);
+  }
+  return {
+    discordToken,
+    applicationId: text('DISCORD_APPLICATION_ID'),
+    deployGuildId: text('DISCORD_GUILD_ID'),
+    discordApiUrl,
+    sdxlApiKey: sdxl.apiKey,
+    sdxlBaseUrl: sdxl.baseUrl,
+    lowCreditsThreshold: sdxl.lowCreditsThreshold ?? 1,
+    maxInFlight: whole('BOT_MAX_IN_FLIGHT', 1, 1, 64),
+    requestsPerMinute: whole('BOT_REQUESTS_PER_MINUTE', 5, 1),
+    rateWindowMs: whole('BOT_RATE_WINDOW_MS', 60_000, 1),
+    userQueueLimit: whole('BOT_USER_QUEUE_LIMIT', 3, 1),
+    userDailyImages: whole('BOT_USER_DAILY_IMAGES', 25, 0),
+    allowedGuilds: list('BOT_ALLOWED_GUILDS'),
+    allowedChannels: list('BOT_ALLOWED_CHANNELS'),
+    allowedRoles: list('BOT_ALLOWED_ROLES'),
+    adminRoles: list('BOT_ADMIN_ROLES'),
+    bannedWords: list('BOT_BANNED_WORDS').map((word) => word.toLowerCase()),
+    spoiler: flag('BOT_SPOILER'),
+    adminChannelId: text('BOT_ADMIN_CHANNEL_ID'),
+    databasePath: text('BOT_DATABASE') ?? './sdxl-bot.sqlite',
+    jobTtlHours: whole('BOT_JOB_TTL_HOURS', 168, 1),
+    jobDeadlineMs: whole('BOT_JOB_DEADLINE_MS', FIFTEEN_MINUTES - 60_000, 1_000, FIFTEEN_MINUTES - 1_000),
+    shutdownGraceMs: whole('BOT_SHUTDOWN_GRACE_MS', 30_000, 0),
+    logLevel,
+  };
+}

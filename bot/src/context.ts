@@ -1,0 +1,19 @@
+import type { SdxlClient } from '@sdxl-kit/client';
+import type { BotConfig } from './config.ts';
+import type { CreditMonitor } from './credits.ts';
+import type { ImagineService } from './jobs/imagine-service.ts';
+import type { Logger } from './logger.ts';
+import type { JobQueue, RateLimiter } from './queue/types.ts';
+import type { JobStore } from './store/job-store.ts';
+
+/** What command and interaction handlers work with: one of each per bot process. */
+export interface BotContext {
+  config: BotConfig;
+  sdxl: SdxlClient;
+  store: JobStore;
+  queue: JobQueue;
+  limiter: RateLimiter;
+  credits: CreditMonitor;
+  imagine: ImagineService;
+  logger: Logger;
+}

@@ -1,0 +1,37 @@
+import { Events, type Interaction } from 'discord.js';
+import { COMMANDS } from '../commands/index.ts';
+import type { BotContext } from '../context.ts';
+import { BotRefusal, userMessage } from '../errors.ts';
+import { handleButton } from '../interactions/buttons.ts';
+import { handleModal } from '../interactions/modals.ts';
+import { replyPrivately } from '../jobs/replies.ts';
+
+export const name = Events.InteractionCreate;
+
+/** Routes every interaction, inside the one error boundary that answers the user privately. */
+export async function execute(interaction: Interaction, context: BotContext): Promise<void> {
+  try {
+    if (interaction.isChatInputCommand()) {
+      await COMMANDS.get(interaction.commandName)?.execute(interaction, context);
+    } else if (interaction.isAutocomplete()) {
+      await COMMANDS.get(interaction.commandName)?.autocomplete?.(interaction, context);
+    } else if (interaction.isButton()) {
+      await handleButton(interaction, context);
+    } else if (interaction.isModalSubmit()) {
+      await handleModal(interaction, context);
+    }
+  } catch (error) {
+    const refusal = error instanceof BotRefusal || (error as { code?: unknown }).code === 'invalid_request';
+    const log = {
+      interactionId: interaction.id,
+      userId: interaction.user.id,
+      code: (error as { code?: unknown }).code,
+    };
+    if (refusal) context.logger.info(log, 'refused');
+    else context.logger.error({ ...log, err: error }, 'interaction failed');
+    if (!interaction.isRepliable()) return;
+    await replyPrivately(interaction, userMessage(error)).catch((replyError: unknown) =>
+      context.logger.warn({ interactionId: interaction.id, err: replyError }, 'could not tell the user'),
+    );
+  }
+}

@@ -1,0 +1,94 @@
+import {
+  ActionRowBuilder,
+  AttachmentBuilder,
+  MessageFlags,
+  ModalBuilder,
+  TextInputBuilder,
+  TextInputStyle,
+  type ButtonInteraction,
+} from 'discord.js';
+import { isModerator } from '../access.ts';
+import { imagine } from '../commands/imagine.ts';
+import { MAX_PROMPT_LENGTH } from '../commands/imagine-options.ts';
+import type { BotContext } from '../context.ts';
+import { BotRefusal } from '../errors.ts';
+import { fitImage } from '../jobs/images.ts';
+import { DEFAULT_ATTACHMENT_LIMIT, parametersText } from '../jobs/render.ts';
+import { deferPublicly } from '../jobs/replies.ts';
+import type { JobRecord } from '../store/job-store.ts';
+import { decodeCustomId, EDIT_MODAL_PREFIX, EDIT_PROMPT_FIELD } from './custom-id.ts';
+
+/** A stored job the buttons may still act on, or a refusal saying it expired. */
+export async function liveJob(context: BotContext, jobId: string): Promise<JobRecord> {
+  const job = await context.store.get(jobId);
+  const ttl = context.config.jobTtlHours * 3_600_000;
+  if (!job || job.status === 'deleted' || job.createdAt < Date.now() - ttl) {
+    throw new BotRefusal(
+      'expired',
+      `\u231b This result has expired (results are kept ${context.config.jobTtlHours} hours). Run /imagine again.`,
+    );
+  }
+  return job;
+}
+
+/** Handles the result buttons: 🔄 ✏️ U1–U4 🗑 ℹ️. Their state is the custom_id plus the stored job. */
+export async function handleButton(interaction: ButtonInteraction, context: BotContext): Promise<void> {
+  const state = decodeCustomId(interaction.customId);
+  if (!state) return;
+  if (state.action === 'delete') {
+    const job = await context.store.get(state.jobId);
+    const owner = job?.userId === interaction.user.id;
+    if (!owner && !isModerator(interaction, context.config)) {
+      throw new BotRefusal(
+        'not_owner',
+        '\ud83d\udeab Only the person who asked for these images, or a moderator, can delete them.',
+      );
+    }
+    await interaction.deferUpdate();
+    await interaction.deleteReply();
+    if (job) await context.store.update(job.id, { status: 'deleted' });
+    context.logger.info({ jobId: state.jobId, by: interaction.user.id }, 'result deleted');
+    return;
+  }
+  const job = await liveJob(context, state.jobId);
+  switch (state.action) {
+    case 'info':
+      await interaction.reply({ content: parametersText(job), flags: MessageFlags.Ephemeral });
+      return;
+    case 'edit': {
+      const field = new TextInputBuilder()
+        .setCustomId(EDIT_PROMPT_FIELD)
+        .setLabel('Prompt')
+        .setStyle(TextInputStyle.Paragraph)
+        .setRequired(true)
+        .setMaxLength(MAX_PROMPT_LENGTH)
+        .setValue(String(job.input.prompt).slice(0, MAX_PROMPT_LENGTH));
+      await interaction.showModal(
+        new ModalBuilder()
+          .setCustomId(`${EDIT_MODAL_PREFIX}${job.id}`)
+          .setTitle('Edit the prompt (same seed and settings)')
+          .addComponents(new ActionRowBuilder<TextInputBuilder>().addComponents(field)),
+      );
+      return;
+    }
+    case 'reroll':
+      await imagine(interaction, { ...job.input, seed: -1 }, context);
+      return;
+    case 'upscale': {
+      const index = state.index ?? 0;
+      const image = await context.store.image(job.id, index);
+      if (!image)
+        throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
+      await deferPublicly(interaction);
+      const bytes = await fitImage(image.bytes, interaction.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT);
+      if (!bytes) throw new BotRefusal('invalid_option', 'This image is too large to upload here.');
+      const name = `${context.config.spoiler ? 'SPOILER_' : ''}sdxl-${job.id.slice(0, 8)}-${index + 1}-full.jpg`;
+      await interaction.editReply({
+        content: `**U${index + 1}** \u2014 **${String(job.input.prompt).slice(0, 300)}** (seed \`${image.seed}\`) \u2014 <@${interaction.user.id}>`,
+        files: [new AttachmentBuilder(bytes, { name })],
+        allowedMentions: { parse: [] },
+      });
+      return;
+    }
+  }
+}

@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as wait } from 'node:timers/promises';
+import type { GenerateInput, SdxlClient } from '@sdxl-kit/client';
+import type { RepliableInteraction } from 'discord.js';
+import { checkBannedWords } from '../access.ts';
+import type { BotConfig } from '../config.ts';
+import type { CreditMonitor } from '../credits.ts';
+import { BotRefusal, userMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { JobQueue, QueueTicket, RateLimiter } from '../queue/types.ts';
+import type { JobRecord, JobStore } from '../store/job-store.ts';
+import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply } from './render.ts';
+import { deferPublicly } from './replies.ts';
+
+/** Position edits for one job are spaced at least this far apart (interaction webhooks are rate limited). */
+const POSITION_EDIT_SPACING_MS = 3_000;
+
+type StopReason = 'deadline' | 'shutdown';
+
+/** A job this process is serving: the interaction to answer and how to stop it. */
+interface LiveJob {
+  job: JobRecord;
+  interaction: RepliableInteraction;
+  controller: AbortController;
+  deadline: NodeJS.Timeout;
+  shownPosition?: number;
+  pendingPosition?: number;
+  lastEditAt: number;
+  positionTimer?: NodeJS.Timeout;
+}
+
+interface ServiceDeps {
+  config: BotConfig;
+  sdxl: SdxlClient;
+  store: JobStore;
+  queue: JobQueue;
+  limiter: RateLimiter;
+  credits: CreditMonitor;
+  logger: Logger;
+}
+
+function utcMidnight(now: number): number {
+  const date = new Date(now);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
+}
+
+const STOP_MESSAGES: Record<StopReason, string> = {
+  deadline:
+    '\u23f1\ufe0f This job could not finish within Discord\u2019s 15-minute window, so it was stopped. Try again when the queue is shorter.',
+  shutdown: '\ud83d\udd01 The bot is restarting and this job was stopped. Run it again in a moment.',
+};
+
+/**
+ * The life of an `/imagine` job: checks, queue, generation, result. Commands and buttons call
+ * `submit`; the queue calls `run`. Knows the queue and store only by their interfaces.
+ */
+export class ImagineService {
+  private readonly live = new Map<string, LiveJob>();
+  private readonly deps: ServiceDeps;
+  private closing = false;
+
+  constructor(deps: ServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** Starts serving the queue. */
+  start(): void {
+    this.deps.queue.start(
+      (ticket) => this.run(ticket),
+      (moved) => {
+        for (const { jobId, position } of moved) this.showPosition(jobId, position);
+      },
+    );
+  }
+
+  /**
+   * Checks a request and queues it. Cheap checks run before the acknowledgement so a refusal is one
+   * private reply; the rest run after `deferReply`.
+   * @throws {BotRefusal} or the client's `invalid_request` error, for the error boundary to word.
+   */
+  async submit(interaction: RepliableInteraction, input: GenerateInput): Promise<void> {
+    const { config, sdxl, store, queue, credits, logger } = this.deps;
+    if (this.closing) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
+    const request = sdxl.validate(input);
+    checkBannedWords(request.prompt, config.bannedWords);
+    await deferPublicly(interaction);
+
+    const userId = interaction.user.id;
+    const now = Date.now();
+    const used = await store.imagesRequestedSince(userId, utcMidnight(now));
+    if (used + request.samples > config.userDailyImages) {
+      const resets = Math.floor((utcMidnight(now) + 86_400_000) / 1000);
+      throw new BotRefusal(
+        'daily_quota',
+        `\ud83d\udcc5 Daily limit: you have made ${used} of your ${config.userDailyImages} images today and this asks for ${request.samples}. The limit resets <t:${resets}:R>.`,
+      );
+    }
+    if (await credits.isOut()) {
+      // The balance call is free: check whether an admin topped up since the last refusal.
+      const balance = await sdxl.getCredits().catch(() => undefined);
+      if (balance && balance.total > 0) await credits.observe(balance.total);
+      else {
+        await credits.outOfCredits();
+        throw new BotRefusal(
+          'out_of_credits',
+          `\ud83d\udcb8 ${userMessage({ code: 'insufficient_credits' }).slice(2)}`,
+        );
+      }
+    }
+
+    const job: JobRecord = {
+      id: randomUUID().replaceAll('-', ''),
+      userId,
+      guildId: interaction.guildId,
+      channelId: interaction.channelId,
+      input,
+      samples: request.samples,
+      status: 'queued',
+      createdAt: now,
+    };
+    await store.create(job);
+    const controller = new AbortController();
+    const remaining = interaction.createdTimestamp + config.jobDeadlineMs - Date.now();
+    const live: LiveJob = {
+      job,
+      interaction,
+      controller,
+      deadline: setTimeout(() => void this.stop(job.id, 'deadline'), Math.max(0, remaining)),
+      lastEditAt: 0,
+    };
+    this.live.set(job.id, live);
+    const ticket: QueueTicket = { jobId: job.id, userId };
+    const queued = await queue.enqueue(ticket, { perUserLimit: config.userQueueLimit });
+    if (!queued.accepted) {
+      this.forget(job.id);
+      await store.update(job.id, { status: 'refused' });
+      if (queued.reason === 'closed') throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
+      throw new BotRefusal(
+        'user_queue_full',
+        `\u270b You already have ${queued.userJobs} job${queued.userJobs === 1 ? '' : 's'} in line (the limit is ${config.userQueueLimit} per person). Wait for one to finish, then try again.`,
+      );
+    }
+    logger.info({ jobId: job.id, userId, samples: job.samples, position: queued.position }, 'job queued');
+    if (queued.position > 0) this.showPosition(job.id, queued.position);
+    else if ((await this.deps.limiter.used()) >= config.requestsPerMinute) {
+      await this.edit(live, {
+        content: `\u23f3 **${request.prompt.slice(0, 200)}** \u2014 starting soon: the bot starts at most ${config.requestsPerMinute} jobs a minute.`,
+      });
+    }
+  }
+
+  /** The queue's worker: generates, stores and posts one job. */
+  async run(ticket: QueueTicket): Promise<void> {
+    const live = this.live.get(ticket.jobId);
+    if (!live || live.controller.signal.aborted) return;
+    const { store, sdxl, credits, config, logger } = this.deps;
+    const { job, interaction, controller } = live;
+    clearTimeout(live.positionTimer);
+    await store.update(job.id, { status: 'running' });
+    await this.edit(live, { content: generatingText(String(job.input.prompt), job.samples) });
+    try {
+      const result = await sdxl.generate(job.input, { signal: controller.signal });
+      job.seed = result.seed;
+      job.remainingCredits = result.remainingCredits;
+      const low =
+        result.remainingCredits === undefined
+          ? result.lowCredits
+          : await credits.observe(result.remainingCredits);
+      await store.saveImages(
+        result.images.map((image) => ({
+          jobId: job.id,
+          index: image.index,
+          seed: image.seed,
+          mimeType: image.mimeType,
+          bytes: image.bytes,
+        })),
+      );
+      await store.update(job.id, {
+        status: 'done',
+        seed: result.seed,
+        finishedAt: Date.now(),
+        ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
+      });
+      const reply = await resultReply(job, result.images, {
+        remainingCredits: result.remainingCredits,
+        lowCredits: low,
+        spoiler: config.spoiler,
+        attachmentLimit: interaction.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT,
+      });
+      await interaction.editReply(reply);
+      logger.info(
+        { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits },
+        'job done',
+      );
+    } catch (error) {
+      const reason = controller.signal.reason as StopReason | undefined;
+      const stopped = controller.signal.aborted && (reason === 'deadline' || reason === 'shutdown');
+      const code = (error as { code?: string }).code;
+      if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
+      await store.update(job.id, {
+        status: 'failed',
+        finishedAt: Date.now(),
+        error: stopped ? reason : (code ?? 'internal'),
+      });
+      logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
+      await this.edit(live, {
+        content: stopped ? STOP_MESSAGES[reason] : userMessage(error),
+        embeds: [],
+        components: [],
+        files: [],
+      });
+    } finally {
+      this.forget(job.id);
+    }
+  }
+
+  /** Jobs this process is serving right now. */
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  /**
+   * SIGTERM: stops taking jobs, tells waiting users theirs was not started, lets running jobs finish
+   * within `graceMs`, then stops them and says so.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.closing = true;
+    const { queue, store } = this.deps;
+    const waiting = await queue.stop();
+    await Promise.all(
+      waiting.map(async (ticket) => {
+        const live = this.live.get(ticket.jobId);
+        await store.update(ticket.jobId, { status: 'failed', error: 'shutdown', finishedAt: Date.now() });
+        if (live) {
+          await this.edit(live, {
+            content:
+              '\ud83d\udd01 The bot is restarting; your job had not started and was not billed. Run it again in a moment.',
+          });
+        }
+        this.forget(ticket.jobId);
+      }),
+    );
+    const idle = queue.idle();
+    const timer = wait(graceMs, 'timeout');
+    if ((await Promise.race([idle.then(() => 'idle'), timer])) === 'timeout') {
+      for (const jobId of this.live.keys()) void this.stop(jobId, 'shutdown');
+      await idle;
+    }
+  }
+
+  /** Marks jobs a crash left queued or running as failed: their interaction tokens are gone. */
+  async recoverAfterRestart(): Promise<number> {
+    const { store } = this.deps;
+    const unfinished = await store.unfinished();
+    for (const job of unfinished)
+      await store.update(job.id, { status: 'failed', error: 'restart', finishedAt: Date.now() });
+    return unfinished.length;
+  }
+
+  private async stop(jobId: string, reason: StopReason): Promise<void> {
+    const live = this.live.get(jobId);
+    if (!live || live.controller.signal.aborted) return;
+    live.controller.abort(reason);
+    // A job still waiting never reaches the worker: answer it here. A running one answers in `run`.
+    if (await this.deps.queue.cancel(jobId)) {
+      await this.deps.store.update(jobId, { status: 'failed', error: reason, finishedAt: Date.now() });
+      await this.edit(live, { content: STOP_MESSAGES[reason] });
+      this.forget(jobId);
+    }
+  }
+
+  private showPosition(jobId: string, position: number): void {
+    const live = this.live.get(jobId);
+    if (!live || live.shownPosition === position) return;
+    live.pendingPosition = position;
+    if (live.positionTimer) return;
+    const delay = Math.max(0, live.lastEditAt + POSITION_EDIT_SPACING_MS - Date.now());
+    live.positionTimer = setTimeout(() => {
+      live.positionTimer = undefined;
+      const next = live.pendingPosition;
+      if (next === undefined || next === live.shownPosition || !this.live.has(jobId)) return;
+      live.shownPosition = next;
+      void this.edit(live, { content: queuedText(next, String(live.job.input.prompt)) });
+    }, delay);
+  }
+
+  private async edit(
+    live: LiveJob,
+    options: Parameters<RepliableInteraction['editReply']>[0],
+  ): Promise<void> {
+    live.lastEditAt = Date.now();
+    try {
+      await live.interaction.editReply(options);
+    } catch (error) {
+      this.deps.logger.warn({ jobId: live.job.id, err: error }, 'could not update the reply');
+    }
+  }
+
+  private forget(jobId: string): void {
+    const live = this.live.get(jobId);
+    if (!live) return;
+    clearTimeout(live.deadline);
+    clearTimeout(live.positionTimer);
+    this.live.delete(jobId);
+  }
+}

@@ -1,0 +1,26 @@
+import { MessageFlags, type RepliableInteraction } from 'discord.js';
+
+/** Interactions this bot answered with a public "is thinking…" reply of its own (not a deferUpdate). */
+const publicDeferrals = new WeakSet<RepliableInteraction>();
+
+/** Acknowledges at once with a public "is thinking…" reply that the job's status and result replace. */
+export async function deferPublicly(interaction: RepliableInteraction): Promise<void> {
+  await interaction.deferReply();
+  publicDeferrals.add(interaction);
+}
+
+/**
+ * Tells only the user: a fresh ephemeral reply, or, when a public "is thinking…" is already showing,
+ * removes it and follows up privately so the channel does not keep a refusal.
+ */
+export async function replyPrivately(interaction: RepliableInteraction, content: string): Promise<void> {
+  const options = { content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } } as const;
+  if (publicDeferrals.has(interaction)) {
+    await interaction.deleteReply().catch(() => undefined);
+    await interaction.followUp(options);
+  } else if (interaction.deferred || interaction.replied) {
+    await interaction.followUp(options);
+  } else {
+    await interaction.reply(options);
+  }
+}

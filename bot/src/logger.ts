@@ -1,0 +1,46 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Field paths that carry credentials wherever they turn up in a log object. */
+const REDACTED_PATHS = [
+  'token',
+  'apiKey',
+  'discordToken',
+  'sdxlApiKey',
+  '*.token',
+  '*.apiKey',
+  '*.discordToken',
+  '*.sdxlApiKey',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  '*.headers.authorization',
+  '*.headers["x-api-key"]',
+];
+
+/**
+ * A pino logger that redacts credentials twice: by field path, and by value on every line written,
+ * because a token can also hide inside a message string or an error from a library.
+ */
+export function createLogger(
+  options: { level?: string; secrets?: readonly (string | undefined)[] },
+  destination?: DestinationStream,
+): Logger {
+  const secrets = (options.secrets ?? []).filter((secret): secret is string =>
+    Boolean(secret && secret.length >= 4),
+  );
+  return pino(
+    {
+      level: options.level ?? 'info',
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      hooks: {
+        streamWrite(line) {
+          let safe = line;
+          for (const secret of secrets) safe = safe.split(secret).join('[redacted]');
+          return safe;
+        },
+      },
+    },
+    destination,
+  );
+}

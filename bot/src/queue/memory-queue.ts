@@ -1,0 +1,98 @@
+import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker, RateLimiter } from './types.ts';
+
+/** A FIFO queue in this process: `concurrency` jobs at once, starts paced by a rate limiter. */
+export class MemoryJobQueue implements JobQueue {
+  private readonly waiting: QueueTicket[] = [];
+  private readonly running = new Map<string, QueueTicket>();
+  private readonly concurrency: number;
+  private readonly limiter: RateLimiter;
+  private worker: QueueWorker | undefined;
+  private onMoved: (moved: { jobId: string; position: number }[]) => void = () => {};
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: { concurrency: number; limiter: RateLimiter }) {
+    this.concurrency = options.concurrency;
+    this.limiter = options.limiter;
+  }
+
+  async enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult> {
+    if (this.stopped) return { accepted: false, reason: 'closed' };
+    const userJobs = this.countFor(ticket.userId);
+    if (userJobs >= limits.perUserLimit) return { accepted: false, reason: 'user_limit', userJobs };
+    this.waiting.push(ticket);
+    this.pump();
+    const index = this.waiting.indexOf(ticket);
+    return { accepted: true, position: index === -1 ? 0 : index + 1 };
+  }
+
+  async cancel(jobId: string): Promise<boolean> {
+    const index = this.waiting.findIndex((ticket) => ticket.jobId === jobId);
+    if (index === -1) return false;
+    this.waiting.splice(index, 1);
+    this.announce(index);
+    return true;
+  }
+
+  async position(jobId: string): Promise<number | undefined> {
+    if (this.running.has(jobId)) return 0;
+    const index = this.waiting.findIndex((ticket) => ticket.jobId === jobId);
+    return index === -1 ? undefined : index + 1;
+  }
+
+  async stats(): Promise<QueueStats> {
+    return { waiting: this.waiting.length, running: this.running.size, concurrency: this.concurrency };
+  }
+
+  start(worker: QueueWorker, onMoved: (moved: { jobId: string; position: number }[]) => void): void {
+    this.worker = worker;
+    this.onMoved = onMoved;
+    this.pump();
+  }
+
+  async stop(): Promise<QueueTicket[]> {
+    this.stopped = true;
+    return this.waiting.splice(0);
+  }
+
+  idle(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private countFor(userId: string): number {
+    let count = 0;
+    for (const ticket of this.waiting) if (ticket.userId === userId) count++;
+    for (const ticket of this.running.values()) if (ticket.userId === userId) count++;
+    return count;
+  }
+
+  private pump(): void {
+    const worker = this.worker;
+    if (!worker) return;
+    let started = false;
+    while (!this.stopped && this.running.size < this.concurrency && this.waiting.length > 0) {
+      const ticket = this.waiting.shift()!;
+      this.running.set(ticket.jobId, ticket);
+      started = true;
+      void this.limiter
+        .acquire()
+        .then(() => worker(ticket))
+        .catch(() => undefined)
+        .finally(() => {
+          this.running.delete(ticket.jobId);
+          if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+          this.pump();
+        });
+    }
+    if (started) this.announce(0);
+  }
+
+  /** Tells every job from `from` on its new position. */
+  private announce(from: number): void {
+    const moved = this.waiting
+      .slice(from)
+      .map((ticket, offset) => ({ jobId: ticket.jobId, position: from + offset + 1 }));
+    if (moved.length > 0) this.onMoved(moved);
+  }
+}

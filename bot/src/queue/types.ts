@@ -1,0 +1,49 @@
+/** What the queue needs to know about a job; everything else lives in the job store. */
+export interface QueueTicket {
+  jobId: string;
+  userId: string;
+}
+
+export type EnqueueResult =
+  /** `position` 1 runs next; 0 means it starts now. */
+  | { accepted: true; position: number }
+  | { accepted: false; reason: 'user_limit'; userJobs: number }
+  | { accepted: false; reason: 'closed' };
+
+export interface QueueStats {
+  waiting: number;
+  running: number;
+  concurrency: number;
+}
+
+/** Runs a job when its turn comes; the signal aborts it when the queue is told to stop. */
+export type QueueWorker = (ticket: QueueTicket) => Promise<void>;
+
+/**
+ * The one line every generation waits in. The in-memory implementation serves one process; a
+ * Redis-backed one shared by several bot processes can replace it without touching command code,
+ * which is why every call is async and the per-user limit is checked inside `enqueue` (atomically).
+ */
+export interface JobQueue {
+  /** Adds a job unless the user already has `perUserLimit` jobs queued or running. */
+  enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult>;
+  /** Takes a waiting job out of line; false when it already started or is unknown. */
+  cancel(jobId: string): Promise<boolean>;
+  /** 1-based position among waiting jobs, 0 when running, undefined when unknown. */
+  position(jobId: string): Promise<number | undefined>;
+  stats(): Promise<QueueStats>;
+  /** Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs. */
+  start(worker: QueueWorker, onMoved: (moved: { jobId: string; position: number }[]) => void): void;
+  /** Stops starting jobs; returns the tickets that were still waiting (now removed). */
+  stop(): Promise<QueueTicket[]>;
+  /** Resolves when no job is running. */
+  idle(): Promise<void>;
+}
+
+/** Paces how many generations may start per window; shared by every worker of the queue. */
+export interface RateLimiter {
+  /** Resolves when a start is allowed and counts it; rejects if `signal` aborts first. */
+  acquire(signal?: AbortSignal): Promise<void>;
+  /** Starts counted in the current window. */
+  used(): Promise<number>;
+}

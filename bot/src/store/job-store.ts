@@ -1,0 +1,54 @@
+import type { GenerateInput } from '@sdxl-kit/client';
+
+/** Where a job is in its life. `refused` jobs never count against a quota; `failed` ones are not billed. */
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'refused' | 'deleted';
+
+/** A job as kept between restarts: enough to replay it and to answer its buttons. */
+export interface JobRecord {
+  id: string;
+  userId: string;
+  guildId: string | null;
+  channelId: string | null;
+  /** The request as the user asked for it (seed -1 means random). */
+  input: GenerateInput;
+  /** Images asked for, counted against the daily quota. */
+  samples: number;
+  status: JobStatus;
+  createdAt: number;
+  finishedAt?: number;
+  /** The seed actually used, once known. */
+  seed?: number;
+  remainingCredits?: number;
+  /** The short reason a job failed, as the user was told. */
+  error?: string;
+}
+
+/** One image of a finished job. */
+export interface StoredImage {
+  jobId: string;
+  index: number;
+  seed: number;
+  mimeType: string;
+  bytes: Buffer;
+}
+
+/**
+ * Keeps jobs and their images. Async so that a shared database can replace the embedded one
+ * when several bot processes share a queue.
+ */
+export interface JobStore {
+  create(job: JobRecord): Promise<void>;
+  get(id: string): Promise<JobRecord | undefined>;
+  update(id: string, changes: Partial<Omit<JobRecord, 'id' | 'userId' | 'createdAt'>>): Promise<void>;
+  saveImages(images: readonly StoredImage[]): Promise<void>;
+  image(jobId: string, index: number): Promise<StoredImage | undefined>;
+  /** Images a user asked for since `since` (epoch ms) in jobs that were not refused or failed. */
+  imagesRequestedSince(userId: string, since: number): Promise<number>;
+  /** Jobs left queued or running, e.g. by a crash. */
+  unfinished(): Promise<JobRecord[]>;
+  /** Deletes jobs (and their images) created before `before`; returns how many. */
+  purgeCreatedBefore(before: number): Promise<number>;
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string | undefined): Promise<void>;
+  close(): Promise<void>;
+}

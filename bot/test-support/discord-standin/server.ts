@@ -1,0 +1,572 @@
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { applyPayload, toApiMessage, type StandinMessage, type UploadedFile } from './messages.ts';
+
+/** A guild the bot is in, with its text channels and roles. */
+export interface StandinGuild {
+  id: string;
+  name?: string;
+  channels: string[];
+  roles?: string[];
+}
+
+export interface StandinOptions {
+  /** The bot token the stand-in accepts on REST and on IDENTIFY. */
+  token: string;
+  applicationId?: string;
+  guilds?: StandinGuild[];
+  /** Sent as `attachment_size_limit` on interactions and enforced per file (413, code 40005). @default 10 MiB */
+  attachmentSizeLimit?: number;
+}
+
+/** Who clicks or types, and with what standing in the guild. */
+export interface Actor {
+  userId: string;
+  username?: string;
+  guildId?: string;
+  channelId?: string;
+  roles?: string[];
+  /** Permission bit field as Discord sends it (a decimal string). @default '0' (a plain member) */
+  permissions?: string;
+}
+
+/** One callback the bot answered an interaction with. */
+export interface CallbackRecord {
+  type: number;
+  data: Record<string, unknown> | undefined;
+  at: number;
+}
+
+/** An interaction as dispatched, and how the bot answered it. */
+export interface InteractionRecord {
+  id: string;
+  token: string;
+  type: number;
+  actor: Required<Pick<Actor, 'userId' | 'guildId' | 'channelId'>>;
+  dispatchedAt: number;
+  callbacks: CallbackRecord[];
+  /** The message `@original` points at, once there is one. */
+  originalMessageId?: string;
+  followupIds: string[];
+  /** For button clicks and modals opened from one: the message the component is on. */
+  sourceMessageId?: string;
+}
+
+/** A REST call the stand-in received (method, route and whether it carried files). */
+export interface RestRecord {
+  method: string;
+  path: string;
+  multipart: boolean;
+  status: number;
+}
+
+export interface DiscordStandin {
+  /** For `new Client({ rest: { api } })` and `new REST({ api })`. */
+  readonly apiUrl: string;
+  readonly port: number;
+  readonly applicationId: string;
+  readonly botUserId: string;
+  readonly messages: StandinMessage[];
+  readonly interactions: Map<string, InteractionRecord>;
+  readonly rest: RestRecord[];
+  /** Commands registered with PUT, by scope: 'global' or the guild id. */
+  readonly commands: Map<string, Record<string, unknown>[]>;
+  /** Resolves once a client has identified and received its guilds. */
+  waitForGateway(): Promise<void>;
+  /** Types a slash command: `options` are the values as the user filled them in. */
+  slash(actor: Actor, name: string, options?: Record<string, string | number | boolean>): InteractionRecord;
+  /** Focuses an option while typing; resolves with the choices the bot offered. */
+  autocomplete(
+    actor: Actor,
+    name: string,
+    focused: string,
+    options?: Record<string, string | number | boolean>,
+  ): Promise<{ name: string; value: string | number }[]>;
+  clickButton(actor: Actor, message: StandinMessage, customId: string): InteractionRecord;
+  submitModal(
+    actor: Actor,
+    customId: string,
+    fields: Record<string, string>,
+    source?: StandinMessage,
+  ): InteractionRecord;
+  message(id: string): StandinMessage | undefined;
+  /** The message an interaction's `@original` points at. */
+  original(interaction: InteractionRecord): StandinMessage | undefined;
+  /** Resolves with the predicate's first truthy value, re-checked on every change; rejects after `timeoutMs`. */
+  waitFor<T>(predicate: () => T | undefined | false | null, what: string, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+const API_PREFIX = '/api/v10';
+const DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024;
+const GATEWAY_PATH = '/gateway';
+const DISCORD_EPOCH = 1_420_070_400_000n;
+
+/** Starts a Discord stand-in on 127.0.0.1: REST (JSON and multipart) and the WebSocket gateway. */
+export async function startDiscordStandin(options: StandinOptions): Promise<DiscordStandin> {
+  let counter = 0n;
+  const snowflake = (): string =>
+    (((BigInt(Date.now()) - DISCORD_EPOCH) << 22n) | (counter++ & 0x3fffffn)).toString();
+  const applicationId = options.applicationId ?? snowflake();
+  const botUser = {
+    id: applicationId,
+    username: 'sdxl-bot',
+    discriminator: '0',
+    global_name: null,
+    bot: true,
+    avatar: null,
+  };
+  const guilds = options.guilds ?? [{ id: snowflake(), channels: [snowflake()] }];
+  const sizeLimit = options.attachmentSizeLimit ?? DEFAULT_SIZE_LIMIT;
+  const messages: StandinMessage[] = [];
+  const interactions = new Map<string, InteractionRecord>();
+  const byToken = new Map<string, InteractionRecord>();
+  const rest: RestRecord[] = [];
+  const commands = new Map<string, Record<string, unknown>[]>();
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+  const sessions = new Set<{ socket: WebSocket; sequence: number; ready: boolean }>();
+  const changed = () => changes.emit('change');
+
+  const server = createServer((request, response) => {
+    handleRest(request, response).catch((error: unknown) => {
+      send(response, 500, { code: 0, message: String(error) });
+    });
+  });
+  const gateway = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (request, socket, head) => {
+    if (!request.url?.startsWith(GATEWAY_PATH)) return socket.destroy();
+    gateway.handleUpgrade(request, socket, head, (ws) => openSession(ws));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const origin = `http://127.0.0.1:${port}`;
+
+  function openSession(socket: WebSocket): void {
+    const session = { socket, sequence: 0, ready: false };
+    sessions.add(session);
+    const dispatch = (event: string, data: unknown) =>
+      socket.send(JSON.stringify({ op: 0, t: event, s: ++session.sequence, d: data }));
+    socket.on('message', (raw) => {
+      const payload = JSON.parse(String(raw)) as { op: number; d: { token?: string } };
+      if (payload.op === 1) socket.send(JSON.stringify({ op: 11 }));
+      if (payload.op === 2) {
+        if (payload.d.token !== options.token && payload.d.token !== `Bot ${options.token}`) {
+          socket.close(4004, 'Authentication failed.');
+          return;
+        }
+        dispatch('READY', {
+          v: 10,
+          user: botUser,
+          guilds: guilds.map((guild) => ({ id: guild.id, unavailable: true })),
+          session_id: snowflake(),
+          resume_gateway_url: `ws://127.0.0.1:${port}${GATEWAY_PATH}`,
+          application: { id: applicationId, flags: 0 },
+          shard: [0, 1],
+        });
+        for (const guild of guilds) dispatch('GUILD_CREATE', guildPayload(guild));
+        session.ready = true;
+        changed();
+      }
+      // A resume is answered as a fresh start: the stand-in keeps no session state.
+      if (payload.op === 6) socket.send(JSON.stringify({ op: 9, d: false }));
+    });
+    socket.on('close', () => sessions.delete(session));
+    socket.send(JSON.stringify({ op: 10, d: { heartbeat_interval: 41_250 } }));
+  }
+
+  function guildPayload(guild: StandinGuild) {
+    return {
+      id: guild.id,
+      name: guild.name ?? `guild ${guild.id}`,
+      icon: null,
+      owner_id: '1',
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 0,
+      explicit_content_filter: 0,
+      mfa_level: 0,
+      nsfw_level: 0,
+      premium_tier: 0,
+      preferred_locale: 'en-US',
+      features: [],
+      emojis: [],
+      stickers: [],
+      roles: [guild.id, ...(guild.roles ?? [])].map((id, position) => ({
+        id,
+        name: id === guild.id ? '@everyone' : `role ${id}`,
+        color: 0,
+        hoist: false,
+        position,
+        permissions: '0',
+        managed: false,
+        mentionable: false,
+        flags: 0,
+      })),
+      channels: guild.channels.map((id, position) => ({
+        id,
+        type: 0,
+        guild_id: guild.id,
+        name: `channel-${id}`,
+        position,
+        permission_overwrites: [],
+      })),
+      members: [],
+      presences: [],
+      voice_states: [],
+      threads: [],
+      member_count: 1,
+      large: false,
+      unavailable: false,
+      joined_at: new Date().toISOString(),
+    };
+  }
+
+  function dispatchInteraction(
+    type: number,
+    actor: Actor,
+    data: Record<string, unknown>,
+    source?: StandinMessage,
+  ) {
+    const guildId = actor.guildId ?? guilds[0]!.id;
+    const channelId =
+      actor.channelId ?? guilds.find((guild) => guild.id === guildId)?.channels[0] ?? snowflake();
+    const record: InteractionRecord = {
+      id: snowflake(),
+      token: `interaction-token-${snowflake()}`,
+      type,
+      actor: { userId: actor.userId, guildId, channelId },
+      dispatchedAt: Date.now(),
+      callbacks: [],
+      followupIds: [],
+      ...(source && { sourceMessageId: source.id }),
+    };
+    interactions.set(record.id, record);
+    byToken.set(record.token, record);
+    const user = {
+      id: actor.userId,
+      username: actor.username ?? `user${actor.userId}`,
+      discriminator: '0',
+      global_name: null,
+      avatar: null,
+    };
+    const payload = {
+      id: record.id,
+      application_id: applicationId,
+      type,
+      data,
+      guild_id: guildId,
+      channel_id: channelId,
+      channel: { id: channelId, type: 0, guild_id: guildId, name: `channel-${channelId}` },
+      member: {
+        user,
+        roles: actor.roles ?? [],
+        joined_at: new Date().toISOString(),
+        permissions: actor.permissions ?? '0',
+        deaf: false,
+        mute: false,
+        flags: 0,
+        pending: false,
+      },
+      token: record.token,
+      version: 1,
+      app_permissions: '2147485696',
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '0': guildId },
+      context: 0,
+      attachment_size_limit: sizeLimit,
+      ...(source && { message: toApiMessage(source, botUser, applicationId) }),
+    };
+    const session = [...sessions].find((candidate) => candidate.ready);
+    if (!session) throw new Error('no bot is connected to the stand-in gateway');
+    session.socket.send(
+      JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++session.sequence, d: payload }),
+    );
+    return record;
+  }
+
+  function commandOptions(values: Record<string, string | number | boolean>, focused?: string) {
+    return Object.entries(values).map(([name, value]) => ({
+      name,
+      type:
+        typeof value === 'boolean' ? 5 : typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : 3,
+      value,
+      ...(name === focused && { focused: true }),
+    }));
+  }
+
+  function newMessage(channelId: string, interactionToken?: string): StandinMessage {
+    const message: StandinMessage = {
+      id: snowflake(),
+      channelId,
+      ...(interactionToken && { interactionToken }),
+      content: '',
+      embeds: [],
+      components: [],
+      attachments: [],
+      flags: 0,
+      ephemeral: false,
+      loading: false,
+      deleted: false,
+      history: [],
+      createdAt: Date.now(),
+    };
+    messages.push(message);
+    return message;
+  }
+
+  async function readBody(
+    request: IncomingMessage,
+  ): Promise<{ payload: Record<string, unknown>; files: UploadedFile[]; multipart: boolean }> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    const type = request.headers['content-type'] ?? '';
+    if (type.startsWith('multipart/form-data')) {
+      const form = await new Request(origin, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: raw,
+      }).formData();
+      const files: UploadedFile[] = [];
+      let payload: Record<string, unknown> = {};
+      for (const [name, value] of form) {
+        if (name === 'payload_json' && typeof value === 'string')
+          payload = JSON.parse(value) as Record<string, unknown>;
+        const match = /^files\[(\d+)\]$/.exec(name);
+        if (match && typeof value !== 'string') {
+          files.push({
+            index: Number(match[1]),
+            filename: value.name,
+            contentType: value.type,
+            bytes: Buffer.from(await value.arrayBuffer()),
+          });
+        }
+      }
+      return { payload, files, multipart: true };
+    }
+    const text = raw.toString('utf8');
+    return {
+      payload: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      files: [],
+      multipart: false,
+    };
+  }
+
+  function send(response: ServerResponse, status: number, body?: unknown): void {
+    if (response.headersSent) return;
+    if (body === undefined) {
+      response.writeHead(status).end();
+      return;
+    }
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  }
+
+  async function handleRest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', origin);
+    const path = url.pathname.startsWith(API_PREFIX) ? url.pathname.slice(API_PREFIX.length) : url.pathname;
+    const method = request.method ?? 'GET';
+    const { payload, files, multipart } = await readBody(request);
+    const log: RestRecord = {
+      method,
+      path: path.replace(/interaction-token-\d+/, ':token'),
+      multipart,
+      status: 0,
+    };
+    rest.push(log);
+    const reply = (status: number, body?: unknown) => {
+      log.status = status;
+      send(response, status, body);
+      changed();
+    };
+    const tooLarge = files.find((file) => file.bytes.length > sizeLimit);
+    if (tooLarge) return reply(413, { code: 40005, message: 'Request entity too large' });
+    const parts = path
+      .split('/')
+      .filter(Boolean)
+      .map((part) => decodeURIComponent(part));
+    const authorized = request.headers.authorization === `Bot ${options.token}`;
+
+    // Interaction callbacks and webhooks authenticate with the interaction token, not the bot token.
+    if (parts[0] === 'interactions' && parts[3] === 'callback' && method === 'POST') {
+      const record = interactions.get(parts[1]!);
+      if (!record || record.token !== parts[2])
+        return reply(404, { code: 10062, message: 'Unknown interaction' });
+      if (record.callbacks.length > 0) {
+        return reply(400, { code: 40060, message: 'Interaction has already been acknowledged.' });
+      }
+      const type = Number(payload.type);
+      const data = payload.data as Record<string, unknown> | undefined;
+      record.callbacks.push({ type, data, at: Date.now() });
+      let message: StandinMessage | undefined;
+      if (type === 4 || type === 5) {
+        message = newMessage(record.actor.channelId, record.token);
+        if (type === 5) message.loading = true;
+        if (data && typeof data.flags === 'number' && data.flags & 64) message.ephemeral = true;
+        if (type === 4) applyPayload(message, data ?? {}, files, snowflake);
+        record.originalMessageId = message.id;
+      }
+      if ((type === 6 || type === 7) && record.sourceMessageId) {
+        record.originalMessageId = record.sourceMessageId;
+        message = messages.find((candidate) => candidate.id === record.sourceMessageId);
+        if (type === 7 && message) applyPayload(message, data ?? {}, files, snowflake);
+      }
+      if (url.searchParams.get('with_response') === 'true') {
+        return reply(200, {
+          interaction: {
+            id: record.id,
+            type: record.type,
+            activity_instance_id: null,
+            response_message_id: message?.id ?? null,
+            response_message_loading: type === 5,
+            response_message_ephemeral: message?.ephemeral ?? false,
+          },
+          ...(message && { resource: { type, message: toApiMessage(message, botUser, applicationId) } }),
+        });
+      }
+      return reply(204);
+    }
+
+    if (parts[0] === 'webhooks' && parts[1] === applicationId) {
+      const record = byToken.get(parts[2] ?? '');
+      if (!record) return reply(404, { code: 10015, message: 'Unknown Webhook' });
+      if (parts.length === 3 && method === 'POST') {
+        const message = newMessage(record.actor.channelId, record.token);
+        applyPayload(message, payload, files, snowflake);
+        record.followupIds.push(message.id);
+        return reply(200, toApiMessage(message, botUser, applicationId));
+      }
+      if (parts[3] === 'messages' && parts[4]) {
+        const id = parts[4] === '@original' ? record.originalMessageId : parts[4];
+        const message = messages.find((candidate) => candidate.id === id && !candidate.deleted);
+        if (!message) return reply(404, { code: 10008, message: 'Unknown Message' });
+        if (method === 'GET') return reply(200, toApiMessage(message, botUser, applicationId));
+        if (method === 'PATCH') {
+          applyPayload(message, payload, files, snowflake);
+          return reply(200, toApiMessage(message, botUser, applicationId));
+        }
+        if (method === 'DELETE') {
+          message.deleted = true;
+          return reply(204);
+        }
+      }
+    }
+
+    if (!authorized) return reply(401, { code: 0, message: '401: Unauthorized' });
+    if (method === 'GET' && path === '/gateway/bot') {
+      return reply(200, {
+        url: `ws://127.0.0.1:${port}${GATEWAY_PATH}`,
+        shards: 1,
+        session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+      });
+    }
+    if (method === 'GET' && path === '/users/@me') return reply(200, botUser);
+    if (method === 'GET' && path === '/applications/@me')
+      return reply(200, { id: applicationId, name: 'sdxl-bot', flags: 0, bot: botUser });
+    if (parts[0] === 'applications' && parts[1] === applicationId && method === 'PUT') {
+      const scope = parts[2] === 'guilds' ? parts[3]! : 'global';
+      const body = (Array.isArray(payload) ? payload : []) as Record<string, unknown>[];
+      const registered = body.map((command) => ({
+        ...command,
+        id: snowflake(),
+        application_id: applicationId,
+        version: snowflake(),
+      }));
+      commands.set(scope, registered);
+      return reply(200, registered);
+    }
+    if (parts[0] === 'channels' && parts[1]) {
+      const channelId = parts[1];
+      if (method === 'GET' && parts.length === 2) {
+        const guild = guilds.find((candidate) => candidate.channels.includes(channelId));
+        if (!guild) return reply(404, { code: 10003, message: 'Unknown Channel' });
+        return reply(200, {
+          id: channelId,
+          type: 0,
+          guild_id: guild.id,
+          name: `channel-${channelId}`,
+          position: 0,
+          permission_overwrites: [],
+        });
+      }
+      if (method === 'POST' && parts[2] === 'messages') {
+        const message = newMessage(channelId);
+        applyPayload(message, payload, files, snowflake);
+        return reply(200, toApiMessage(message, botUser, applicationId));
+      }
+    }
+    return reply(404, { code: 0, message: `404: Not Found (stand-in has no ${method} ${path})` });
+  }
+
+  const standin: DiscordStandin = {
+    apiUrl: `${origin}/api`,
+    port,
+    applicationId,
+    botUserId: botUser.id,
+    messages,
+    interactions,
+    rest,
+    commands,
+    async waitForGateway() {
+      await standin.waitFor(() => [...sessions].some((session) => session.ready), 'a bot on the gateway');
+    },
+    slash(actor, name, values = {}) {
+      return dispatchInteraction(2, actor, {
+        id: snowflake(),
+        name,
+        type: 1,
+        options: commandOptions(values),
+      });
+    },
+    async autocomplete(actor, name, focused, values = {}) {
+      const record = dispatchInteraction(4, actor, {
+        id: snowflake(),
+        name,
+        type: 1,
+        options: commandOptions({ [focused]: '', ...values }, focused),
+      });
+      const callback = await standin.waitFor(() => record.callbacks[0], 'autocomplete choices');
+      return (callback.data?.choices ?? []) as { name: string; value: string | number }[];
+    },
+    clickButton(actor, message, customId) {
+      return dispatchInteraction(3, actor, { custom_id: customId, component_type: 2 }, message);
+    },
+    submitModal(actor, customId, fields, source) {
+      const components = Object.entries(fields).map(([id, value]) => ({
+        type: 1,
+        components: [{ type: 4, custom_id: id, value }],
+      }));
+      return dispatchInteraction(5, actor, { custom_id: customId, components }, source);
+    },
+    message: (id) => messages.find((candidate) => candidate.id === id),
+    original: (record) => messages.find((candidate) => candidate.id === record.originalMessageId),
+    waitFor(predicate, what, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const value = predicate();
+          if (!value) return false;
+          changes.off('change', check);
+          clearTimeout(timer);
+          resolve(value);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          changes.off('change', check);
+          reject(new Error(`stand-in: timed out waiting for ${what}`));
+        }, timeoutMs);
+        if (!check()) changes.on('change', check);
+      });
+    },
+    async close() {
+      for (const session of sessions) session.socket.terminate();
+      gateway.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return standin;
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { alice, bob, buttonIds, buttonLabels, moderator, startWorld, type World } from './world.ts';
+
+describe('/imagine through a real discord.js client', () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld();
+  });
+  after(() => world.close());
+
+  it('acknowledges at once, then posts the images, the grid, prompt, seed, credits and buttons', async () => {
+    const record = world.imagine(alice, {
+      prompt: 'a lighthouse at dusk --no fog, people --seed 1234',
+      samples: 4,
+    });
+    const message = await world.result(record);
+    assert.equal(record.callbacks[0]?.type, 5, 'deferReply is the first answer');
+    assert.equal(message.ephemeral, false);
+    assert.match(message.content, /a lighthouse at dusk/);
+    assert.doesNotMatch(message.content, /--no|--seed/);
+    const names = message.attachments.map((attachment) => attachment.filename);
+    assert.equal(names.length, 5, 'four images and the grid');
+    assert.ok(names.some((name) => name.includes('grid')));
+    const grid = message.attachments.find((attachment) => attachment.filename.includes('grid'))!;
+    const meta = await sharp(grid.bytes).metadata();
+    assert.deepEqual([meta.width, meta.height], [1024, 1024]);
+    const embed = message.embeds[0] as { image?: { url: string }; fields: { name: string; value: string }[] };
+    assert.equal(embed.image?.url, `attachment://${grid.filename}`);
+    assert.equal(embed.fields.find((field) => field.name === 'Seed')?.value, '`1234`');
+    assert.match(embed.fields.find((field) => field.name === 'Credits left')?.value ?? '', /^\d/);
+    assert.deepEqual(buttonLabels(message), [
+      'U1',
+      'U2',
+      'U3',
+      'U4',
+      'New seed',
+      'Edit prompt',
+      'Parameters',
+      'Delete',
+    ]);
+    const sent = world.sandbox.requests.find((request) => request.method === 'POST')?.body as Record<
+      string,
+      unknown
+    >;
+    assert.equal(sent.seed, 1234);
+    assert.equal(sent.negative_prompt, 'fog, people');
+    assert.equal(sent.samples, 4);
+  });
+
+  it('U2 posts that image full size; ℹ️ shows the parameters to the clicker only', async () => {
+    const message = await world.result(world.imagine(alice, { prompt: 'two foxes', samples: 2, seed: 77 }));
+    const ids = buttonIds(message);
+    const u2 = world.standin.clickButton(bob, message, ids[1]!);
+    const full = await world.result(u2);
+    assert.equal(full.attachments.length, 1);
+    const meta = await sharp(full.attachments[0]!.bytes).metadata();
+    assert.equal(meta.width, 1024);
+    assert.match(full.content, /U2/);
+
+    const info = world.standin.clickButton(
+      bob,
+      message,
+      ids.find((id) => id.includes(':info:'))!,
+    );
+    const reply = await world.privateReply(info);
+    assert.match(reply.content, /prompt: "two foxes"/);
+    assert.match(reply.content, /seed: 77/);
+  });
+
+  it('🔄 runs again with a new seed; ✏️ edits the prompt and keeps the seed and settings', async () => {
+    const first = await world.result(world.imagine(alice, { prompt: 'a red car', steps: 30, seed: 4242 }));
+    const reroll = world.standin.clickButton(
+      alice,
+      first,
+      buttonIds(first).find((id) => id.includes(':reroll:'))!,
+    );
+    const second = await world.result(reroll);
+    const seedOf = (message: typeof first) =>
+      (message.embeds[0] as { fields: { name: string; value: string }[] }).fields.find(
+        (field) => field.name === 'Seed',
+      )?.value;
+    assert.notEqual(seedOf(second), '`4242`');
+
+    const edit = world.standin.clickButton(
+      alice,
+      first,
+      buttonIds(first).find((id) => id.includes(':edit:'))!,
+    );
+    const modal = await world.standin.waitFor(() => edit.callbacks[0], 'the modal');
+    assert.equal(modal.type, 9);
+    const modalId = String(modal.data?.custom_id);
+    const submitted = world.standin.submitModal(alice, modalId, { prompt: 'a blue car' }, first);
+    const third = await world.result(submitted);
+    assert.match(third.content, /a blue car/);
+    assert.equal(seedOf(third), '`4242`');
+    const last = world.sandbox.requests.filter((request) => request.method === 'POST').at(-1)?.body as Record<
+      string,
+      unknown
+    >;
+    assert.equal(last.num_inference_steps, 30);
+    assert.equal(last.prompt, 'a blue car');
+  });
+
+  it('🗑 deletes for the requester or a moderator, and refuses anyone else privately', async () => {
+    const message = await world.result(world.imagine(alice, { prompt: 'a tidy desk' }));
+    const deleteId = buttonIds(message).find((id) => id.includes(':delete:'))!;
+    const refused = world.standin.clickButton(bob, message, deleteId);
+    const reply = await world.privateReply(refused);
+    assert.match(reply.content, /Only the person who asked/);
+    assert.equal(message.deleted, false);
+    world.standin.clickButton(moderator, message, deleteId);
+    await world.standin.waitFor(() => message.deleted, 'the result deleted');
+
+    const own = await world.result(world.imagine(alice, { prompt: 'another desk' }));
+    world.standin.clickButton(
+      alice,
+      own,
+      buttonIds(own).find((id) => id.includes(':delete:'))!,
+    );
+    await world.standin.waitFor(() => own.deleted, 'the result deleted by its owner');
+  });
+
+  it('suggests known schedulers and lets other values through', async () => {
+    const choices = await world.standin.autocomplete(alice, 'imagine', 'scheduler', { prompt: 'x' });
+    assert.ok(choices.some((choice) => choice.value === 'UniPC'));
+    const typed = await world.standin.autocomplete(alice, 'imagine', 'style', {});
+    assert.ok(typed.some((choice) => choice.value === 'base'));
+  });
+});
