@@ -1,0 +1,212 @@
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import type {
+  ICredentialTestFunctions,
+  ICredentialsDecrypted,
+  IDataObject,
+  IExecuteFunctions,
+  INodeCredentialTestResult,
+  INodeExecutionData,
+  INodeType,
+  INodeTypeDescription,
+} from 'n8n-workflow';
+import { SdxlClient, type GenerateInput, type GenerateResult } from '@sdxl-kit/client/core';
+import { errorCode, toNodeError } from './errors.ts';
+import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
+import { NODE_DEFAULTS, nodeProperties } from './properties.ts';
+import { CREDENTIAL_TYPE, abortableSleep, createN8nTransport, executeRequester } from './transport.ts';
+import { testCredential } from './credential-test.ts';
+
+/** The fields of the contract that the Options collection may hold. */
+const REQUEST_OPTION_NAMES = [
+  'guidanceScale',
+  'height',
+  'highNoiseFraction',
+  'refiner',
+  'samples',
+  'scheduler',
+  'seed',
+  'steps',
+  'strength',
+  'style',
+  'width',
+] as const;
+
+interface SdxlCredentials {
+  apiKey: string;
+  baseUrl?: string;
+}
+
+/** One item's request and how its output is shaped. */
+interface Job {
+  itemIndex: number;
+  input: GenerateInput;
+  output: OutputSettings;
+}
+
+type Outcome = { ok: true; result: GenerateResult } | { ok: false; error: unknown };
+
+function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean): Job {
+  const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
+  const input: Record<string, unknown> = {
+    prompt: context.getNodeParameter('prompt', itemIndex, '') as string,
+    negativePrompt: context.getNodeParameter('negativePrompt', itemIndex, '') as string,
+  };
+  for (const name of REQUEST_OPTION_NAMES) if (options[name] !== undefined) input[name] = options[name];
+  const binaryPropertyName = String(options.binaryPropertyName ?? NODE_DEFAULTS.binaryPropertyName).trim();
+  if (!binaryPropertyName) {
+    throw new NodeOperationError(context.getNode(), 'Put Output in Field is empty', {
+      itemIndex,
+      description: 'Give the binary field a name, such as "data".',
+    });
+  }
+  return {
+    itemIndex,
+    input: input as GenerateInput,
+    output: {
+      binaryPropertyName,
+      // An agent cannot see binary data or use megabytes of base64: it gets the compact JSON alone.
+      returnBase64: options.returnBase64 === true && !asTool,
+      lowCreditsThreshold: Number(options.lowCreditsThreshold ?? NODE_DEFAULTS.lowCreditsThreshold),
+    },
+  };
+}
+
+/** Settings shared by every item of one run (one client, one limiter), read from the first item. */
+function readRunSettings(context: IExecuteFunctions) {
+  const options = context.getNodeParameter('options', 0, {}) as IDataObject;
+  return {
+    requestsPerMinute: Number(options.requestsPerMinute ?? NODE_DEFAULTS.requestsPerMinute),
+    maxInFlight: Number(options.maxInFlight ?? NODE_DEFAULTS.maxInFlight),
+    timeoutMs: Number(options.timeoutSeconds ?? NODE_DEFAULTS.timeoutSeconds) * 1000,
+  };
+}
+
+export class Sdxl implements INodeType {
+  /**
+   * The window Requests per Minute counts over, in ms. Only tests change it, to run a paced batch in
+   * seconds rather than minutes; it is not a parameter, so no workflow can.
+   * @internal
+   */
+  static rateWindowMs = 60_000;
+
+  description: INodeTypeDescription = {
+    displayName: 'SDXL',
+    name: 'sdxl',
+    icon: { light: 'file:sdxl.svg', dark: 'file:sdxl.dark.svg' },
+    group: ['transform'],
+    version: 1,
+    subtitle: '={{"Generate Image"}}',
+    description: 'Generate images from text with Stable Diffusion XL 1.0 (hosted API)',
+    defaults: { name: 'SDXL' },
+    usableAsTool: true,
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main],
+    credentials: [{ name: CREDENTIAL_TYPE, required: true, testedBy: 'sdxlApiCredentialTest' }],
+    properties: nodeProperties,
+  };
+
+  methods = {
+    credentialTest: {
+      async sdxlApiCredentialTest(
+        this: ICredentialTestFunctions,
+        credential: ICredentialsDecrypted,
+      ): Promise<INodeCredentialTestResult> {
+        return await testCredential(this, credential);
+      },
+    },
+  };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const items = this.getInputData();
+    const node = this.getNode();
+    const asTool = node.type.endsWith('Tool');
+    const continueOnFail = this.continueOnFail();
+    const credentials = (await this.getCredentials(CREDENTIAL_TYPE)) as unknown as SdxlCredentials;
+    const run = readRunSettings(this);
+
+    // One client for the whole run, so its limiter paces every item together.
+    const client = new SdxlClient({
+      transport: createN8nTransport(executeRequester(this)),
+      sleep: abortableSleep,
+      ...(credentials.baseUrl && { baseUrl: credentials.baseUrl }),
+      // The credential adds the key to each request; the client only needs it to redact it.
+      secrets: [credentials.apiKey],
+      requestsPerMinute: run.requestsPerMinute,
+      maxInFlight: run.maxInFlight,
+      rateWindowMs: Sdxl.rateWindowMs,
+      timeoutMs: run.timeoutMs,
+      // A paced run queues items for minutes; the queue must not use up a call's time.
+      deadlineMs: 24 * 60 * 60 * 1000,
+    });
+
+    const results: INodeExecutionData[][] = items.map(() => []);
+    const jobs: Job[] = [];
+    // Every item is checked before the first request, so a typo in item 50 costs nothing.
+    for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+      try {
+        const job = readJob(this, itemIndex, asTool);
+        client.validate(job.input);
+        jobs.push(job);
+      } catch (error) {
+        if (!continueOnFail) throw toNodeError(node, error, itemIndex);
+        results[itemIndex] = [failedItem(toNodeError(node, error, itemIndex), errorCode(error), itemIndex)];
+      }
+    }
+
+    const cancelled = this.getExecutionCancelSignal();
+    const stopRun = new AbortController();
+    const signal = cancelled ? AbortSignal.any([cancelled, stopRun.signal]) : stopRun.signal;
+    let firstFailure: { itemIndex: number; error: unknown } | undefined;
+
+    // Workers, as many as may be in flight, take items in order; the client's limiter paces their
+    // starts. A worker takes nothing new once the run has failed, so no credit goes on a lost run.
+    const outcomes: (Outcome | undefined)[] = [];
+    let nextJob = 0;
+    const worker = async () => {
+      while (nextJob < jobs.length && !signal.aborted) {
+        const position = nextJob++;
+        const job = jobs[position] as Job;
+        try {
+          outcomes[position] = { ok: true, result: await client.generate(job.input, { signal }) };
+        } catch (error) {
+          outcomes[position] = { ok: false, error };
+          if (!continueOnFail && !firstFailure && !signal.aborted) {
+            firstFailure = { itemIndex: job.itemIndex, error };
+            stopRun.abort();
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(run.maxInFlight, jobs.length) }, worker));
+
+    if (cancelled?.aborted) throw new NodeOperationError(node, 'The execution was cancelled');
+    if (firstFailure) throw toNodeError(node, firstFailure.error, firstFailure.itemIndex);
+
+    let lowest: { credits: number; threshold: number } | undefined;
+    for (const [position, job] of jobs.entries()) {
+      const outcome = outcomes[position];
+      if (!outcome) continue;
+      if (!outcome.ok) {
+        results[job.itemIndex] = [
+          failedItem(
+            toNodeError(node, outcome.error, job.itemIndex),
+            errorCode(outcome.error),
+            job.itemIndex,
+          ),
+        ];
+        continue;
+      }
+      results[job.itemIndex] = await imageItems(this, outcome.result, job.itemIndex, job.output);
+      const credits = outcome.result.remainingCredits;
+      if (
+        credits !== undefined &&
+        credits < job.output.lowCreditsThreshold &&
+        !(lowest && lowest.credits <= credits)
+      ) {
+        lowest = { credits, threshold: job.output.lowCreditsThreshold };
+      }
+    }
+    if (lowest) this.addExecutionHints(lowCreditsHint(lowest.credits, lowest.threshold));
+    return [results.flat()];
+  }
+}

@@ -1,0 +1,91 @@
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+import type { INode, JsonObject } from 'n8n-workflow';
+import {
+  ApiError,
+  ERROR_HINTS,
+  InvalidRequestError,
+  SdxlError,
+  type SdxlErrorCode,
+} from '@sdxl-kit/client/core';
+
+/** What to tell an n8n user for each code: a headline and how to fix it, in the words of this node's fields. */
+const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: string }>> = {
+  unauthorized: {
+    message: 'The SDXL API refused the API key',
+    description:
+      'Open the SDXL credential and paste the key again: it may be incomplete, revoked or for another account. Its Test button says whether a key works.',
+  },
+  insufficient_credits: {
+    message: 'The SDXL account is out of credits',
+    description:
+      'Top up the account, or ask for fewer images (Options > Number of Images). Nothing was billed for this item.',
+  },
+  rate_limited: {
+    message: 'The SDXL API is rate limiting this account',
+    description:
+      'Lower Options > Requests per Minute to what the plan allows (5 on the free plan, 50 on Pro), or run fewer workflows at once.',
+  },
+  server_error: {
+    message: 'The SDXL API failed on its side',
+    description:
+      'Nothing was billed. Trying again later usually works; "Retry On Fail" in the node settings can do that for you.',
+  },
+  not_found: {
+    message: 'The SDXL API address was not found',
+    description:
+      'Check the Base URL in the SDXL credential (for the hosted API: https://api.segmind.com/v1).',
+  },
+  timeout: {
+    message: 'The SDXL API did not answer in time',
+    description: 'Try again, or raise Options > Timeout (Seconds).',
+  },
+  connection: {
+    message: 'Could not reach the SDXL API',
+    description: 'Check the network and the Base URL in the SDXL credential.',
+  },
+};
+
+/** An SdxlError as JSON for n8n: code, message, status and request id; never the request or its headers. */
+function errorResponse(error: SdxlError): JsonObject {
+  return JSON.parse(JSON.stringify(error.toJSON())) as JsonObject;
+}
+
+/**
+ * Turns anything the client threw into n8n's error types: `NodeOperationError` for what the user set
+ * (nothing was sent), `NodeApiError` for what the API or the network did. Both carry the item index.
+ */
+export function toNodeError(
+  node: INode,
+  error: unknown,
+  itemIndex: number,
+): NodeApiError | NodeOperationError {
+  if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
+  if (!(error instanceof SdxlError)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new NodeOperationError(node, message, { itemIndex });
+  }
+  if (error instanceof InvalidRequestError) {
+    return new NodeOperationError(node, error.message, {
+      itemIndex,
+      description: `${error.fields.map((field) => field.message).join('. ')}. ${ERROR_HINTS.invalid_request}`,
+    });
+  }
+  if (error.code === 'aborted') {
+    return new NodeOperationError(node, 'The execution was cancelled', { itemIndex });
+  }
+  const wording = WORDING[error.code];
+  const said = error.message.replace(/[.\s]+$/, '');
+  const detail = error instanceof ApiError ? ` The API said: ${said}.` : ` ${said}.`;
+  return new NodeApiError(node, errorResponse(error), {
+    itemIndex,
+    message: wording?.message ?? error.message,
+    description: `${wording?.description ?? ERROR_HINTS[error.code]}${detail}`,
+    ...(error instanceof ApiError && { httpCode: String(error.status) }),
+  });
+}
+
+/** The code a failed item reports with Continue On Fail. */
+export function errorCode(error: unknown): string {
+  if (error instanceof SdxlError) return error.code;
+  return 'unknown';
+}

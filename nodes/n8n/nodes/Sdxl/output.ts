@@ -1,0 +1,85 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, NodeExecutionHint } from 'n8n-workflow';
+import type { NodeApiError, NodeOperationError } from 'n8n-workflow';
+import { extensionFor, type GenerateResult } from '@sdxl-kit/client/core';
+
+/** How one item's images are handed on. */
+export interface OutputSettings {
+  /** The binary field each image goes in. */
+  binaryPropertyName: string;
+  /** Put the image in the JSON as base64 instead of a binary file. */
+  returnBase64: boolean;
+  /** Below this many credits left, items say `lowCredits: true`. */
+  lowCreditsThreshold: number;
+}
+
+/** A file name that carries the seed, so a picture can be made again from its name. */
+export function fileNameFor(seed: number, index: number, count: number, extension: string): string {
+  return count > 1 ? `sdxl-${seed}-${index + 1}.${extension}` : `sdxl-${seed}.${extension}`;
+}
+
+/** One output item per image, each paired with the input item it came from. */
+export async function imageItems(
+  context: IExecuteFunctions,
+  result: GenerateResult,
+  itemIndex: number,
+  settings: OutputSettings,
+): Promise<INodeExecutionData[]> {
+  const items: INodeExecutionData[] = [];
+  for (const image of result.images) {
+    const fileName = fileNameFor(image.seed, image.index, result.images.length, extensionFor(image.mimeType));
+    const json: IDataObject = {
+      prompt: result.request.prompt,
+      ...(result.request.negativePrompt && { negativePrompt: result.request.negativePrompt }),
+      seed: image.seed,
+      index: image.index,
+      fileName,
+      mimeType: image.mimeType,
+      ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
+      lowCredits:
+        result.remainingCredits !== undefined && result.remainingCredits < settings.lowCreditsThreshold,
+      ...(result.cost !== undefined && { cost: result.cost }),
+      ...(result.requestId !== undefined && { requestId: result.requestId }),
+      ...(result.generationTime !== undefined && { generationTime: result.generationTime }),
+    };
+    if (settings.returnBase64) {
+      items.push({
+        json: { ...json, base64: image.bytes.toString('base64') },
+        pairedItem: { item: itemIndex },
+      });
+      continue;
+    }
+    const binary = await context.helpers.prepareBinaryData(image.bytes, fileName, image.mimeType);
+    items.push({
+      json: { ...json, binaryField: settings.binaryPropertyName },
+      binary: { [settings.binaryPropertyName]: binary },
+      pairedItem: { item: itemIndex },
+    });
+  }
+  return items;
+}
+
+/** With Continue On Fail: the item that failed, with the code and message instead of images. */
+export function failedItem(
+  error: NodeApiError | NodeOperationError,
+  code: string,
+  itemIndex: number,
+): INodeExecutionData {
+  return {
+    json: {
+      error: error.message,
+      code,
+      ...(error.description && { description: error.description }),
+      ...('httpCode' in error && error.httpCode && { httpCode: error.httpCode }),
+    },
+    pairedItem: { item: itemIndex },
+  };
+}
+
+/** The warning the execution shows when the balance fell below the threshold. */
+export function lowCreditsHint(credits: number, threshold: number): NodeExecutionHint {
+  return {
+    type: 'warning',
+    location: 'outputPane',
+    message: `The SDXL account has ${credits} credits left, below the Low Credit Threshold of ${threshold}. Top up soon to keep this workflow running.`,
+  };
+}

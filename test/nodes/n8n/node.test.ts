@@ -1,0 +1,434 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { inspect } from 'node:util';
+import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+import {
+  Sdxl,
+  runNode,
+  testCredential,
+  workflow,
+  type INodeExecutionData,
+  type RunOptions,
+} from './harness.ts';
+
+const KEY = 'sk-n8n-node-test-7f3a9c2e51b84d06';
+
+let sandbox: Sandbox;
+
+before(async () => {
+  sandbox = await startSandbox({ apiKey: KEY, credits: 100 });
+});
+after(async () => {
+  await sandbox.close();
+});
+beforeEach(() => {
+  sandbox.configure({ statuses: [], latencyMs: 0, rpm: undefined, rateWindowMs: 60_000 });
+  sandbox.credits = 100;
+  sandbox.requests.length = 0;
+});
+
+function run(overrides: Partial<RunOptions> = {}) {
+  return runNode({
+    credentials: { apiKey: KEY, baseUrl: sandbox.url },
+    parameters: { prompt: 'a lighthouse at dusk', options: {} },
+    ...overrides,
+  });
+}
+
+const JPEG_START = [0xff, 0xd8, 0xff];
+
+function imageBytes(item: INodeExecutionData, field = 'data'): Buffer {
+  const binary = item.binary?.[field];
+  assert.ok(binary, `item has binary field "${field}"`);
+  return Buffer.from(binary.data, 'base64');
+}
+
+function posts() {
+  return sandbox.requests.filter((request) => request.method === 'POST');
+}
+
+/** Everything a user or a log could see of a value, hidden properties and causes included. */
+function everything(value: unknown): string {
+  return inspect(value, { depth: 12, showHidden: true, getters: true }) + JSON.stringify(value ?? null);
+}
+
+async function failure(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  assert.fail('expected the run to fail');
+}
+
+describe('n8n node: output', () => {
+  it('returns one image as n8n binary data, named with its seed, with credits and the pairing', async () => {
+    const { items, sent } = await run({
+      parameters: { prompt: 'a lighthouse at dusk', negativePrompt: 'blurry', options: { seed: 1234 } },
+    });
+    assert.equal(items.length, 1);
+    const [item] = items as [INodeExecutionData];
+    assert.deepEqual(imageBytes(item).subarray(0, 3), Buffer.from(JPEG_START));
+    assert.equal(item.binary?.data?.mimeType, 'image/jpeg');
+    assert.equal(item.binary?.data?.fileName, 'sdxl-1234.jpg');
+    assert.deepEqual(item.pairedItem, { item: 0 });
+    assert.equal(item.json.prompt, 'a lighthouse at dusk');
+    assert.equal(item.json.negativePrompt, 'blurry');
+    assert.equal(item.json.seed, 1234);
+    assert.equal(item.json.index, 0);
+    assert.equal(item.json.lowCredits, false);
+    assert.equal(typeof item.json.remainingCredits, 'number');
+    assert.ok((item.json.remainingCredits as number) < 100, 'the balance after the call');
+    // The credential, not the node, put the key on the request; the body uses the wire's names.
+    assert.equal(sent[0]?.headers['x-api-key'], KEY);
+    const body = posts()[0]?.body as Record<string, unknown>;
+    assert.equal(body.negative_prompt, 'blurry');
+    assert.equal(body.seed, 1234);
+    assert.equal(body.num_inference_steps, 25);
+  });
+
+  it('returns four images from one call as four items, each its own JPEG, all paired with the input', async () => {
+    const { items } = await run({ parameters: { prompt: 'four cats', options: { samples: 4, seed: 77 } } });
+    assert.equal(items.length, 4);
+    assert.equal(posts().length, 1, 'one billed call');
+    assert.deepEqual(
+      items.map((item) => item.binary?.data?.fileName),
+      ['sdxl-77-1.jpg', 'sdxl-77-2.jpg', 'sdxl-77-3.jpg', 'sdxl-77-4.jpg'],
+    );
+    for (const [index, item] of items.entries()) {
+      assert.deepEqual(imageBytes(item).subarray(0, 3), Buffer.from(JPEG_START));
+      assert.equal(item.json.index, index);
+      assert.deepEqual(item.pairedItem, { item: 0 });
+    }
+  });
+
+  it('pairs every image with the input item it came from, across several items', async () => {
+    const prompts = ['a red apple', 'a green pear', 'a yellow lemon'];
+    const { items } = await run({
+      items: prompts.map((prompt) => ({ json: { prompt } })),
+      parameters: (itemIndex) => ({
+        prompt: prompts[itemIndex],
+        options: { samples: itemIndex === 1 ? 2 : 1, maxInFlight: 3, requestsPerMinute: 100 },
+      }),
+    });
+    assert.deepEqual(
+      items.map((item) => [item.json.prompt, item.pairedItem]),
+      [
+        ['a red apple', { item: 0 }],
+        ['a green pear', { item: 1 }],
+        ['a green pear', { item: 1 }],
+        ['a yellow lemon', { item: 2 }],
+      ],
+    );
+  });
+
+  it('puts the image in the field the user names, or as base64 in the JSON instead', async () => {
+    const named = await run({ parameters: { prompt: 'x', options: { binaryPropertyName: 'picture' } } });
+    assert.ok(named.items[0]?.binary?.picture);
+    assert.equal(named.items[0]?.binary?.data, undefined);
+
+    const inline = await run({ parameters: { prompt: 'x', options: { returnBase64: true } } });
+    const item = inline.items[0] as INodeExecutionData;
+    assert.equal(item.binary, undefined);
+    assert.deepEqual(
+      Buffer.from(item.json.base64 as string, 'base64').subarray(0, 3),
+      Buffer.from(JPEG_START),
+    );
+    assert.deepEqual(item.pairedItem, { item: 0 });
+  });
+
+  it('answers an AI agent with compact JSON only: no base64, even when asked for', async () => {
+    const { items } = await run({
+      nodeType: 'n8n-nodes-sdxl.sdxlTool',
+      parameters: { prompt: 'a robot', options: { returnBase64: true } },
+    });
+    const json = items[0]?.json ?? {};
+    assert.equal(json.base64, undefined);
+    assert.ok(JSON.stringify(json).length < 600, 'small enough for an agent to read');
+    assert.match(String(json.fileName), /^sdxl-\d+\.jpg$/);
+  });
+
+  it('flags low credits on the items and warns in the execution', async () => {
+    sandbox.credits = 0.5;
+    const { items, hints } = await run({ parameters: { prompt: 'x', options: { lowCreditsThreshold: 1 } } });
+    assert.equal(items[0]?.json.lowCredits, true);
+    assert.equal(hints.length, 1);
+    assert.equal(hints[0]?.type, 'warning');
+    assert.match(hints[0]?.message ?? '', /credits left/);
+
+    const plenty = await run({ parameters: { prompt: 'x', options: { lowCreditsThreshold: 0.01 } } });
+    assert.equal(plenty.items[0]?.json.lowCredits, false);
+    assert.equal(plenty.hints.length, 0);
+  });
+});
+
+describe('n8n node: invalid input', () => {
+  it('stops with a NodeOperationError naming the item before any request is sent', async () => {
+    const error = await failure(
+      run({
+        items: [{ json: {} }, { json: {} }],
+        parameters: (itemIndex) => ({ prompt: 'x', options: itemIndex === 1 ? { steps: 5 } : {} }),
+      }),
+    );
+    assert.ok(error instanceof workflow.NodeOperationError);
+    assert.equal((error.context as { itemIndex?: number }).itemIndex, 1);
+    assert.match(error.message, /steps: 5 is not allowed; allowed: a whole number from 20 to 100/);
+    assert.equal(posts().length, 0, 'nothing sent, nothing billed');
+  });
+
+  it('refuses an empty prompt and a refiner with no steps left', async () => {
+    const empty = await failure(run({ parameters: { prompt: '   ', options: {} } }));
+    assert.match(empty.message, /prompt/);
+    const refiner = await failure(
+      run({ parameters: { prompt: 'x', options: { refiner: true, highNoiseFraction: 1 } } }),
+    );
+    assert.match(refiner.message, /refiner/);
+    assert.equal(posts().length, 0);
+  });
+
+  it('with Continue On Fail, turns the invalid item into an error item and runs the others', async () => {
+    const { items } = await run({
+      continueOnFail: true,
+      items: [{ json: {} }, { json: {} }, { json: {} }],
+      parameters: (itemIndex) => ({ prompt: 'x', options: itemIndex === 1 ? { guidanceScale: 40 } : {} }),
+    });
+    assert.equal(items.length, 3);
+    assert.equal(items[1]?.json.code, 'invalid_request');
+    assert.match(String(items[1]?.json.error), /guidanceScale: 40 is not allowed/);
+    assert.deepEqual(items[1]?.pairedItem, { item: 1 });
+    assert.ok(items[0]?.binary?.data && items[2]?.binary?.data);
+    assert.equal(posts().length, 2);
+  });
+});
+
+interface ErrorCase {
+  name: string;
+  code: string;
+  httpCode?: string;
+  message: RegExp;
+  setup: () => Partial<RunOptions>;
+}
+
+const ERROR_CASES: ErrorCase[] = [
+  {
+    name: 'a wrong key',
+    code: 'unauthorized',
+    httpCode: '401',
+    message: /refused the API key/,
+    setup: () => ({ credentials: { apiKey: 'sk-wrong-key-0000000000', baseUrl: sandbox.url } }),
+  },
+  {
+    name: 'an account out of credits',
+    code: 'insufficient_credits',
+    httpCode: '406',
+    message: /out of credits/,
+    setup: () => {
+      sandbox.credits = 0;
+      return {};
+    },
+  },
+  {
+    name: 'rate limiting that outlasts the retries',
+    code: 'rate_limited',
+    httpCode: '429',
+    message: /rate limiting/,
+    setup: () => {
+      sandbox.configure({ statuses: [429, 429, 429], rateWindowMs: 200 });
+      return {};
+    },
+  },
+  {
+    name: 'a server failure that outlasts the retries',
+    code: 'server_error',
+    httpCode: '500',
+    message: /failed on its side/,
+    setup: () => {
+      sandbox.configure({ statuses: [500, 500, 500] });
+      return {};
+    },
+  },
+  {
+    name: 'a refused parameter',
+    code: 'unprocessable',
+    httpCode: '422',
+    message: /Invalid|invalid|parameter/,
+    setup: () => {
+      sandbox.configure({ statuses: [422] });
+      return {};
+    },
+  },
+  {
+    name: 'a wrong base URL',
+    code: 'not_found',
+    httpCode: '404',
+    message: /not found/,
+    setup: () => ({ credentials: { apiKey: KEY, baseUrl: `${sandbox.url}/nowhere` } }),
+  },
+  {
+    name: 'an answer slower than the timeout',
+    code: 'timeout',
+    message: /did not answer in time/,
+    setup: () => {
+      sandbox.configure({ latencyMs: 5_000 });
+      return { parameters: { prompt: 'x', options: { timeoutSeconds: 1 } } };
+    },
+  },
+  {
+    name: 'nothing listening at the base URL',
+    code: 'connection',
+    message: /Could not reach/,
+    setup: () => ({ credentials: { apiKey: KEY, baseUrl: 'http://127.0.0.1:9/v1' } }),
+  },
+];
+
+describe('n8n node: API errors', () => {
+  for (const errorCase of ERROR_CASES) {
+    it(`${errorCase.name}: NodeApiError with the item index, and no key anywhere`, async () => {
+      const error = await failure(run(errorCase.setup()));
+      assert.ok(error instanceof workflow.NodeApiError, `${error.name}: ${error.message}`);
+      assert.match(error.message, errorCase.message);
+      assert.ok(String(error.description).length > 20, 'says how to fix it');
+      assert.equal((error.context as { itemIndex?: number }).itemIndex, 0);
+      if (errorCase.httpCode) assert.equal(error.httpCode, errorCase.httpCode);
+      assert.ok(!everything(error).includes(KEY), 'the key is not in the error');
+    });
+
+    it(`${errorCase.name}, with Continue On Fail: an error item with the code, and the run goes on`, async () => {
+      const options = errorCase.setup();
+      const { items } = await run({ ...options, continueOnFail: true });
+      assert.equal(items.length, 1);
+      assert.equal(items[0]?.json.code, errorCase.code);
+      assert.match(String(items[0]?.json.error), errorCase.message);
+      assert.deepEqual(items[0]?.pairedItem, { item: 0 });
+      assert.ok(!everything(items).includes(KEY), 'the key is not in the output');
+    });
+  }
+
+  it('with Continue On Fail, one failed item among good ones fails alone', async () => {
+    sandbox.configure({ statuses: [200, 401, 200] });
+    const { items } = await run({
+      continueOnFail: true,
+      items: [{ json: {} }, { json: {} }, { json: {} }],
+      parameters: { prompt: 'x', options: { maxInFlight: 1 } },
+    });
+    assert.deepEqual(
+      items.map((item) => item.json.code ?? 'image'),
+      ['image', 'unauthorized', 'image'],
+    );
+    assert.deepEqual(
+      items.map((item) => item.pairedItem),
+      [{ item: 0 }, { item: 1 }, { item: 2 }],
+    );
+  });
+
+  it('without Continue On Fail, the first failure stops the items still queued', async () => {
+    sandbox.configure({ statuses: [401] });
+    const error = await failure(
+      run({
+        items: Array.from({ length: 5 }, () => ({ json: {} })),
+        parameters: { prompt: 'x', options: { maxInFlight: 1, requestsPerMinute: 100 } },
+      }),
+    );
+    assert.ok(error instanceof workflow.NodeApiError);
+    assert.equal(posts().length, 1, 'the four queued items were never sent');
+  });
+});
+
+describe('n8n node: pacing and cancellation', () => {
+  const defaultWindow = Sdxl.rateWindowMs;
+  afterEach(() => {
+    Sdxl.rateWindowMs = defaultWindow;
+  });
+
+  /** A sandbox of its own: the shared one remembers earlier tests' requests in its rate window. */
+  async function pacedSandbox(rpm: number, rateWindowMs: number): Promise<Sandbox> {
+    return await startSandbox({ apiKey: KEY, rpm, rateWindowMs });
+  }
+
+  it('paces 100 items to the plan across the whole run and never draws a 429', async () => {
+    // A 2-second window stands in for the minute so the run takes seconds. The sandbox counts over a
+    // window 10% shorter: it shares this process, so its arrival times jitter by tens of ms, more
+    // than the limiter's 2% margin of so short a window (of a real minute, the margin is 1.2 s).
+    Sdxl.rateWindowMs = 2_000;
+    const paced = await pacedSandbox(25, 1_800);
+    try {
+      const { items } = await run({
+        credentials: { apiKey: KEY, baseUrl: paced.url },
+        items: Array.from({ length: 100 }, (_, index) => ({ json: { index } })),
+        parameters: { prompt: 'x', options: { requestsPerMinute: 25, maxInFlight: 4 } },
+      });
+      assert.equal(items.length, 100);
+      assert.ok(
+        items.every(
+          (item, index) => item.binary?.data && (item.pairedItem as { item: number }).item === index,
+        ),
+      );
+      const statuses = paced.requests.map((request) => request.status);
+      assert.equal(statuses.length, 100);
+      assert.deepEqual([...new Set(statuses)], [200], 'no 429, no retry');
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('keeps to the default pace of the free plan: 5 requests in the first window', async () => {
+    Sdxl.rateWindowMs = 1_500;
+    const paced = await pacedSandbox(5, 1_350);
+    try {
+      const started = Date.now();
+      const { items } = await run({
+        credentials: { apiKey: KEY, baseUrl: paced.url },
+        items: Array.from({ length: 7 }, () => ({ json: {} })),
+        parameters: { prompt: 'x', options: {} },
+      });
+      assert.equal(items.length, 7);
+      const early = paced.requests.filter((request) => request.receivedAt - started < 1_000).length;
+      assert.equal(early, 5, 'five in the first window, the rest after it');
+      assert.deepEqual([...new Set(paced.requests.map((request) => request.status))], [200]);
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('cancelling the execution aborts the request in flight and sends no queued one', async () => {
+    sandbox.configure({ latencyMs: 20_000 });
+    const controller = new AbortController();
+    const pending = run({
+      signal: controller.signal,
+      items: Array.from({ length: 3 }, () => ({ json: {} })),
+      parameters: { prompt: 'x', options: { maxInFlight: 1 } },
+    });
+    while (posts().length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const cancelledAt = Date.now();
+    controller.abort();
+    const error = await failure(pending);
+    assert.ok(Date.now() - cancelledAt < 5_000, 'the run ended without waiting for the answer');
+    assert.match(error.message, /cancelled/);
+    // Give the sandbox a moment to see the socket close.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(posts().length, 1, 'the queued items were never sent');
+    assert.equal(posts()[0]?.status, 0, 'the server never answered: the client hung up');
+  });
+});
+
+describe('n8n node: credential test', () => {
+  it('says the key is valid and how many credits are left', async () => {
+    sandbox.credits = 42.5;
+    const { result, sent } = await testCredential({ apiKey: KEY, baseUrl: sandbox.url });
+    assert.deepEqual(result, { status: 'OK', message: 'Valid, 42.5 credits left' });
+    assert.equal(sent[0]?.url, `${sandbox.url}/get-user-credits`);
+    assert.equal(posts().length, 0, 'the test spends nothing');
+  });
+
+  it('says why a key does not work, without repeating it', async () => {
+    const wrong = 'sk-wrong-key-for-the-test-1234';
+    const { result } = await testCredential({ apiKey: wrong, baseUrl: sandbox.url });
+    assert.equal(result.status, 'Error');
+    assert.match(result.message, /refused/);
+    assert.ok(!result.message.includes(wrong));
+
+    const unreachable = await testCredential({ apiKey: KEY, baseUrl: 'http://127.0.0.1:9/v1' });
+    assert.equal(unreachable.result.status, 'Error');
+    assert.match(unreachable.result.message, /connect/i);
+  });
+});

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DEFAULT_BASE_URL, REQUEST_FIELDS } from '@sdxl-kit/client/core';
+import { DIST_DIR, Sdxl, SdxlApi } from './harness.ts';
+
+const PACKAGE_DIR = join(DIST_DIR, '..');
+const manifest = JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
+const shipped = (manifest.n8n as { nodes: string[]; credentials: string[] }) ?? {
+  nodes: [],
+  credentials: [],
+};
+
+describe('n8n package: what ships', () => {
+  it('is a community package with the node and credential, built, and no runtime dependencies', () => {
+    assert.match(String(manifest.name), /^n8n-nodes-/);
+    assert.ok((manifest.keywords as string[]).includes('n8n-community-node-package'));
+    assert.equal(manifest.dependencies, undefined);
+    assert.deepEqual(manifest.peerDependencies, { 'n8n-workflow': '*' });
+    for (const file of [...shipped.nodes, ...shipped.credentials]) {
+      assert.match(file, /^dist\//);
+      assert.ok(existsSync(join(PACKAGE_DIR, file)), `${file} is built`);
+    }
+  });
+
+  it('ships code that uses no process, environment, file system, console, timers or axios of its own', () => {
+    for (const file of [...shipped.nodes, ...shipped.credentials]) {
+      const code = readFileSync(join(PACKAGE_DIR, file), 'utf8');
+      for (const forbidden of [
+        /\bsetTimeout\b/,
+        /\bsetInterval\b/,
+        /\bsetImmediate\b/,
+        /\bprocess\./,
+        /\bconsole\./,
+        /\bglobalThis\b/,
+        /\b__dirname\b/,
+        /\baxios\b/,
+      ]) {
+        assert.doesNotMatch(code, forbidden, `${file} contains ${forbidden}`);
+      }
+      const required = [...code.matchAll(/require\("([^"]+)"\)/g)].map((match) => match[1]);
+      for (const name of required) assert.equal(name, 'n8n-workflow', `${file} requires only n8n-workflow`);
+    }
+  });
+
+  it('ships light and dark icons for node and credential, and the codex file', () => {
+    for (const file of [
+      'nodes/Sdxl/sdxl.svg',
+      'nodes/Sdxl/sdxl.dark.svg',
+      'nodes/Sdxl/Sdxl.node.json',
+      'icons/sdxl.svg',
+      'icons/sdxl.dark.svg',
+    ]) {
+      assert.ok(existsSync(join(DIST_DIR, file)), `dist/${file}`);
+    }
+    const codex = JSON.parse(readFileSync(join(DIST_DIR, 'nodes/Sdxl/Sdxl.node.json'), 'utf8'));
+    assert.ok(codex.categories.length > 0);
+  });
+});
+
+describe('n8n package: the node and credential as n8n sees them', () => {
+  const description = new Sdxl().description;
+  const options = description.properties.find((property) => property.name === 'options');
+
+  it('puts Prompt (required) and Negative Prompt up front, every other contract field under Options', () => {
+    const names = description.properties.map((property) => property.name);
+    assert.deepEqual(names, ['operation', 'prompt', 'negativePrompt', 'options']);
+    assert.equal(description.properties[1]?.required, true);
+    const offered = new Map(
+      (options?.options ?? []).map((option) => [(option as { name: string }).name, option]),
+    );
+    for (const field of REQUEST_FIELDS) {
+      if (field.name === 'prompt' || field.name === 'negativePrompt' || field.name === 'base64') continue;
+      const option = offered.get(field.name) as Record<string, unknown> | undefined;
+      assert.ok(option, `${field.name} is offered`);
+      assert.equal(option.default, field.default, `${field.name} default`);
+      assert.ok(String(option.description).length > 20, `${field.name} is described`);
+      const typeOptions = option.typeOptions as { minValue?: number; maxValue?: number } | undefined;
+      if (field.min !== undefined && !field.values) assert.equal(typeOptions?.minValue, field.min);
+      if (field.max !== undefined && !field.values) assert.equal(typeOptions?.maxValue, field.max);
+    }
+  });
+
+  it('offers Style and Scheduler as drop-downs of the known values', () => {
+    const offered = (options?.options ?? []) as {
+      name: string;
+      type: string;
+      options?: { value: unknown }[];
+    }[];
+    const scheduler = offered.find((option) => option.name === 'scheduler');
+    assert.equal(scheduler?.type, 'options');
+    assert.ok(scheduler?.options?.some((choice) => choice.value === 'Euler a'));
+    assert.equal(offered.find((option) => option.name === 'style')?.type, 'options');
+  });
+
+  it('sorts options alphabetically, as n8n`s linter asks', () => {
+    const names = (options?.options ?? []).map((option) => (option as { displayName: string }).displayName);
+    assert.deepEqual(
+      names,
+      [...names].sort((a, b) => a.localeCompare(b)),
+    );
+  });
+
+  it('can be used as an AI agent tool and tests its credential with the balance call', () => {
+    assert.equal(description.usableAsTool, true);
+    assert.equal(description.credentials?.[0]?.testedBy, 'sdxlApiCredentialTest');
+  });
+
+  it('keeps the key in a password field and sends it as x-api-key; the Base URL defaults to the hosted API', () => {
+    const credential = new SdxlApi();
+    const apiKey = credential.properties.find((property) => property.name === 'apiKey');
+    assert.equal(apiKey?.typeOptions?.password, true);
+    assert.equal(
+      credential.properties.find((property) => property.name === 'baseUrl')?.default,
+      DEFAULT_BASE_URL,
+    );
+    assert.deepEqual(credential.authenticate, {
+      type: 'generic',
+      properties: { headers: { 'x-api-key': '={{$credentials.apiKey}}' } },
+    });
+  });
+});
