@@ -1,0 +1,167 @@
+// Drives the Node-RED editor in Debian's Chromium: the palette, the SDXL node's form (defaults,
+// refusal of an out-of-range value), its help, and the deployed example flow producing images.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { launchNodeRed, type RunningNodeRed } from '../../nodes/node-red/scripts/launch.ts';
+
+const SCREENSHOTS = fileURLToPath(new URL('../../out/e2e/node-red/', import.meta.url));
+const NODE_ID = 'sdxl-example-node';
+
+let nodeRed: RunningNodeRed;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+
+before(async () => {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  nodeRed = await launchNodeRed({ sandboxLatencyMs: 300 });
+  profile = await mkdtemp(join(tmpdir(), 'sdxl-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  // Loopback only: anything else the editor might reach for is refused.
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+  page = await context.newPage();
+  await page.goto(nodeRed.editorUrl);
+  await page.waitForSelector('#red-ui-palette .red-ui-palette-node', { timeout: 30_000 });
+  await page.waitForSelector(`#${NODE_ID}`, { timeout: 30_000 });
+});
+
+after(async () => {
+  await context?.close();
+  await nodeRed?.stop();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+async function openEditDialog(id: string): Promise<void> {
+  await page.locator(`#${id}`).dblclick();
+  await page.waitForSelector('#node-input-steps', { state: 'visible' });
+}
+
+describe('the Node-RED editor with node-red-contrib-sdxl', () => {
+  it('shows the sdxl node in the palette', async () => {
+    const entry = page.locator('.red-ui-palette-node[data-palette-type="sdxl"]');
+    await entry.waitFor({ state: 'visible' });
+    assert.equal((await entry.innerText()).trim(), 'sdxl');
+  });
+
+  it("opens the node's form with every field and the contract's defaults", async () => {
+    await openEditDialog(NODE_ID);
+    const placeholder = (field: string) => page.locator(`#node-input-${field}`).getAttribute('placeholder');
+    assert.equal(await placeholder('steps'), '25');
+    assert.equal(await placeholder('samples'), '1');
+    assert.equal(await placeholder('guidanceScale'), '7.5');
+    assert.equal(await placeholder('strength'), '0.2');
+    assert.equal(await placeholder('highNoiseFraction'), '0.8');
+    assert.equal(await placeholder('seed'), '-1');
+    assert.equal(await placeholder('scheduler'), 'UniPC');
+    assert.equal(await placeholder('style'), 'base');
+    assert.equal(await page.locator('#node-input-steps').getAttribute('max'), '100');
+    const schedulers = await page
+      .locator('#node-input-scheduler-known option')
+      .evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value));
+    assert.ok(schedulers.includes('UniPC') && schedulers.includes('Euler a'));
+    assert.equal(await page.locator('#node-input-refiner option:checked').innerText(), 'default (on)');
+    assert.equal(await page.locator('#node-input-output').inputValue(), 'messages');
+    await page.screenshot({ path: `${SCREENSHOTS}form.png` });
+  });
+
+  it('accepts a scheduler that is not in the list', async () => {
+    await page.locator('#node-input-scheduler').fill('My Custom Sampler');
+    await page.locator('#node-input-scheduler').blur();
+    assert.equal(
+      await page
+        .locator('#node-input-scheduler')
+        .evaluate((input) => input.classList.contains('input-error')),
+      false,
+    );
+    await page.locator('#node-input-scheduler').fill('');
+  });
+
+  it('refuses an out-of-range value before deploy', async () => {
+    const steps = page.locator('#node-input-steps');
+    await steps.fill('500');
+    await steps.blur();
+    await page.waitForFunction(() =>
+      document.querySelector('#node-input-steps')?.classList.contains('input-error'),
+    );
+    await page.screenshot({ path: `${SCREENSHOTS}out-of-range.png` });
+    await page.locator('#node-dialog-ok').click();
+    await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'visible' });
+
+    await page.locator('#red-ui-header-button-deploy').click();
+    const warning = page.locator('.red-ui-notification', { hasText: /not properly configured|invalid/i });
+    await warning.waitFor({ state: 'visible' });
+    await page.screenshot({ path: `${SCREENSHOTS}deploy-refused.png` });
+    await warning.getByRole('button', { name: /cancel/i }).click();
+    const flows = (await (await fetch(`${nodeRed.editorUrl}flows`)).json()) as Record<string, unknown>[];
+    assert.equal(flows.find((node) => node.id === NODE_ID)?.steps, '', 'the running flow kept its value');
+
+    await openEditDialog(NODE_ID);
+    await page.locator('#node-input-steps').fill('');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
+  });
+
+  it("shows the node's help in the help panel", async () => {
+    await page.locator(`#${NODE_ID}`).click();
+    await page.keyboard.press('Control+g');
+    await page.keyboard.press('h');
+    const help = page.locator('.red-ui-sidebar-info, .red-ui-help').filter({ hasText: 'Precedence' }).first();
+    await help.waitFor({ state: 'visible', timeout: 10_000 });
+    const text = await help.innerText();
+    assert.match(text, /msg\.sdxl/);
+    assert.match(text, /steps/);
+    assert.match(text, /a whole number from 20 to 100/);
+    await page.screenshot({ path: `${SCREENSHOTS}help.png` });
+  });
+
+  it('runs the deployed example flow and serves the images it made', async () => {
+    const before = nodeRed.sandbox.requests.length;
+    await page.locator('#sdxl-example-inject .red-ui-flow-node-button').click();
+    // The example asks for two images; its Join node gathers them, and the debug node shows the count.
+    await page.locator('#sdxl-example-node .red-ui-flow-node-status-label', { hasText: /2 images/ }).waitFor({
+      timeout: 30_000,
+    });
+    assert.equal(nodeRed.sandbox.requests.length, before + 1);
+    await page.screenshot({ path: `${SCREENSHOTS}flow-ran.png` });
+
+    const image = await context.newPage();
+    const response = await image.goto(`${nodeRed.editorUrl}sdxl/latest`);
+    assert.equal(response?.headers()['content-type'], 'image/jpeg');
+    const width = await image.evaluate(() => document.querySelector('img')?.naturalWidth);
+    assert.equal(width, 1024);
+    await image.screenshot({ path: `${SCREENSHOTS}latest-image.png` });
+    await image.close();
+  });
+
+  it('never gives the API key back: not to the editor, the flow export or the log', async () => {
+    const flows = await (await fetch(`${nodeRed.editorUrl}flows`)).text();
+    const credentials = await (
+      await fetch(`${nodeRed.editorUrl}credentials/sdxl-config/sdxl-example-account`)
+    ).json();
+    assert.deepEqual(credentials, { has_apiKey: true });
+    const html = await page.content();
+    for (const [where, text] of Object.entries({ flows, html, log: nodeRed.output() })) {
+      assert.equal(text.includes(nodeRed.apiKey), false, `the key is absent from ${where}`);
+    }
+    assert.ok(flows.includes('sdxl-example-account'));
+  });
+});

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Browser end-to-end test of the Node-RED package: a real Node-RED (red.js) with the package installed,
+# an embedded sandbox and the example flow, driven by Debian's Chromium through playwright-core.
+# Loopback only; bounded to a few minutes.
+set -eu
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+if ! node -e "require.resolve('playwright-core')" 2>/dev/null; then
+  flock /tmp/sdxl-npm.lock npm install -D playwright-core -w nodes/node-red
+fi
+
+npm run build -w nodes/node-red
+timeout 300 node --test --test-timeout=240000 e2e/node-red/editor.test.ts

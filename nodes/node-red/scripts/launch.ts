@@ -1,0 +1,166 @@
+// Starts a real Node-RED (its own red.js, in a child process) with this package installed in a
+// temporary user directory, an embedded sandbox standing in for the API, and the example flow
+// deployed against it. Used by `npm run node-red` and by the browser end-to-end test.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SANDBOX_DEFAULT_API_KEY, startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+export const EXAMPLE_FLOW = join(packageDir, 'examples', 'generate-images.json');
+export const EXAMPLE_ACCOUNT_ID = 'sdxl-example-account';
+export const EXAMPLE_INJECT_ID = 'sdxl-example-inject';
+
+export interface LaunchOptions {
+  /** Port for the editor; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Forward Node-RED's own log lines to this process's output. @default false */
+  showLog?: boolean;
+  /** Sandbox behaviour, e.g. latency, so a newcomer sees the status change. */
+  sandboxLatencyMs?: number;
+}
+
+export interface RunningNodeRed {
+  /** The editor, e.g. http://127.0.0.1:1880/ */
+  editorUrl: string;
+  sandbox: Sandbox;
+  /** The key the account was given; it must never come back out of Node-RED. */
+  apiKey: string;
+  /** Everything Node-RED printed. */
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Node-RED settings that keep it on loopback, quiet and offline (no catalogue, no update check). */
+function settingsFile(port: number): string {
+  const settings = {
+    uiHost: '127.0.0.1',
+    uiPort: port,
+    flowFile: 'flows.json',
+    credentialSecret: randomBytes(16).toString('hex'),
+    logging: { console: { level: 'info', metrics: false, audit: false } },
+    diagnostics: { enabled: false },
+    telemetry: { enabled: false, updateNotification: false },
+    externalModules: { autoInstall: false, palette: { allowInstall: false } },
+    editorTheme: { tours: false, palette: { catalogues: [] }, projects: { enabled: false } },
+  };
+  return `module.exports = ${JSON.stringify(settings, null, 2)};\n`;
+}
+
+/** Starts everything and deploys the example flow; resolves once the flow is running. */
+export async function launchNodeRed(options: LaunchOptions = {}): Promise<RunningNodeRed> {
+  const apiKey = SANDBOX_DEFAULT_API_KEY;
+  const sandbox = await startSandbox({ port: 0, apiKey, latencyMs: options.sandboxLatencyMs ?? 0 });
+  const userDir = await mkdtemp(join(tmpdir(), 'sdxl-node-red-'));
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  const stop = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await sandbox.close();
+    await rm(userDir, { recursive: true, force: true });
+  };
+
+  try {
+    // Installed the way `npm install <folder>` does it: a link in the user directory's node_modules.
+    await mkdir(join(userDir, 'node_modules'));
+    await symlink(packageDir, join(userDir, 'node_modules', 'node-red-contrib-sdxl'), 'dir');
+    await writeFile(
+      join(userDir, 'package.json'),
+      JSON.stringify({
+        name: 'node-red-project',
+        private: true,
+        dependencies: { 'node-red-contrib-sdxl': 'file:' + packageDir },
+      }),
+    );
+    const port = options.port || (await freePort());
+    await writeFile(join(userDir, 'settings.js'), settingsFile(port));
+
+    const redJs = require.resolve('node-red/red.js');
+    child = spawn(
+      process.execPath,
+      [redJs, '--userDir', userDir, '--settings', join(userDir, 'settings.js')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const started = new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString();
+        output += text;
+        if (options.showLog) process.stdout.write(text);
+        if (output.includes('Started flows') || output.includes('Server now running')) {
+          if (output.includes('Server now running')) resolve();
+        }
+      };
+      child?.stdout?.on('data', onData);
+      child?.stderr?.on('data', onData);
+      child?.once('exit', (code) =>
+        reject(new Error(`Node-RED exited (${code}) before starting:\n${output}`)),
+      );
+    });
+    const timeout = setTimeout(() => child?.kill('SIGKILL'), 60_000);
+    await started.finally(() => clearTimeout(timeout));
+
+    const editorUrl = `http://127.0.0.1:${port}/`;
+    const flow = JSON.parse(await readFile(EXAMPLE_FLOW, 'utf8')) as Record<string, unknown>[];
+    for (const node of flow) {
+      if (node.id === EXAMPLE_ACCOUNT_ID) {
+        node.baseUrl = sandbox.url;
+        // Credentials travel with the deploy and are stored apart from the flow, encrypted.
+        node.credentials = { apiKey };
+      }
+    }
+    const deployed = await fetch(`${editorUrl}flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full' },
+      body: JSON.stringify(flow),
+    });
+    if (!deployed.ok)
+      throw new Error(`deploying the example flow failed: ${deployed.status} ${await deployed.text()}`);
+    await waitFor(() => output.includes('Started flows'), 'the example flow to start');
+
+    return { editorUrl, sandbox, apiKey, output: () => output, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Presses the example's inject button through the admin API, as the editor's button does. */
+export async function pressInject(editorUrl: string, id = EXAMPLE_INJECT_ID): Promise<void> {
+  const response = await fetch(`${editorUrl}inject/${id}`, { method: 'POST' });
+  if (!response.ok) throw new Error(`inject failed: ${response.status}`);
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
