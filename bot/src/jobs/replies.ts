@@ -18,6 +18,8 @@ export async function replyPrivately(interaction: RepliableInteraction, content:
   if (publicDeferrals.has(interaction)) {
     await interaction.deleteReply().catch(() => undefined);
     await interaction.followUp(options);
+  } else if (interaction.deferred && interaction.ephemeral && !interaction.replied) {
+    await interaction.editReply({ content, allowedMentions: { parse: [] } });
   } else if (interaction.deferred || interaction.replied) {
     await interaction.followUp(options);
   } else {

@@ -76,7 +76,12 @@ export interface DiscordStandin {
   /** Resolves once a client has identified and received its guilds. */
   waitForGateway(): Promise<void>;
   /** Types a slash command: `options` are the values as the user filled them in. */
-  slash(actor: Actor, name: string, options?: Record<string, string | number | boolean>): InteractionRecord;
+  slash(
+    actor: Actor,
+    name: string,
+    options?: Record<string, string | number | boolean>,
+    subcommand?: string,
+  ): InteractionRecord;
   /** Focuses an option while typing; resolves with the choices the bot offered. */
   autocomplete(
     actor: Actor,
@@ -435,6 +440,14 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       const record = byToken.get(parts[2] ?? '');
       if (!record) return reply(404, { code: 10015, message: 'Unknown Webhook' });
       if (parts.length === 3 && method === 'POST') {
+        // Discord: the first follow-up after a deferred reply edits the "is thinking…" message.
+        const loading = messages.find(
+          (candidate) => candidate.id === record.originalMessageId && candidate.loading && !candidate.deleted,
+        );
+        if (loading) {
+          applyPayload(loading, payload, files, snowflake);
+          return reply(200, toApiMessage(loading, botUser, applicationId));
+        }
         const message = newMessage(record.actor.channelId, record.token);
         applyPayload(message, payload, files, snowflake);
         record.followupIds.push(message.id);
@@ -514,13 +527,11 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     async waitForGateway() {
       await standin.waitFor(() => [...sessions].some((session) => session.ready), 'a bot on the gateway');
     },
-    slash(actor, name, values = {}) {
-      return dispatchInteraction(2, actor, {
-        id: snowflake(),
-        name,
-        type: 1,
-        options: commandOptions(values),
-      });
+    slash(actor, name, values = {}, subcommand) {
+      const options = subcommand
+        ? [{ name: subcommand, type: 1, options: commandOptions(values) }]
+        : commandOptions(values);
+      return dispatchInteraction(2, actor, { id: snowflake(), name, type: 1, options });
     },
     async autocomplete(actor, name, focused, values = {}) {
       const record = dispatchInteraction(4, actor, {

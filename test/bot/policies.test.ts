@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  ADMIN_CHANNEL,
+  API_KEY,
+  ARTIST_ROLE,
+  BOT_TOKEN,
+  CHANNEL,
+  GUILD,
+  OTHER_CHANNEL,
+  alice,
+  bob,
+  manager,
+  startWorld,
+  type World,
+} from './world.ts';
+
+function assertNoSecrets(world: World): void {
+  const shown = world.everythingShown();
+  const logs = world.logs.join('');
+  for (const secret of [API_KEY, BOT_TOKEN]) {
+    assert.ok(!shown.includes(secret), 'no secret in any Discord message');
+    assert.ok(!logs.includes(secret), 'no secret in any log line');
+  }
+}
+
+const adminPosts = (world: World) =>
+  world.standin.messages.filter(
+    (message) => message.channelId === ADMIN_CHANNEL && !message.interactionToken,
+  );
+
+describe('refusals: options, words, channels, roles', () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld({
+      BOT_ALLOWED_CHANNELS: CHANNEL,
+      BOT_ALLOWED_ROLES: ARTIST_ROLE,
+      BOT_BANNED_WORDS: 'gore, forbidden phrase',
+    });
+  });
+  after(async () => {
+    assertNoSecrets(world);
+    await world.close();
+  });
+  const artist = { ...alice, roles: [ARTIST_ROLE] };
+
+  it('names the option and the range, privately, and sends nothing', async () => {
+    const reply = await world.privateReply(world.imagine(artist, { prompt: 'a cat', steps: 500 }));
+    assert.match(reply.content, /`steps`: 500 is not allowed; allowed: a whole number from 20 to 100/);
+    const refiner = await world.privateReply(
+      world.imagine(artist, { prompt: 'a cat', refiner: true, high_noise_fraction: 1 }),
+    );
+    assert.match(refiner.content, /`high_noise_fraction`/);
+    const flag = await world.privateReply(world.imagine(artist, { prompt: 'a cat --seed banana' }));
+    assert.match(flag.content, /--seed: "banana" is not allowed/);
+    assert.equal(world.sandbox.requests.length, 0);
+  });
+
+  it('refuses banned words, other channels and members without the role', async () => {
+    const banned = await world.privateReply(world.imagine(artist, { prompt: 'lots of GORE please' }));
+    assert.match(banned.content, /does not allow: "gore"/);
+    const phrase = await world.privateReply(world.imagine(artist, { prompt: 'a forbidden phrase here' }));
+    assert.match(phrase.content, /forbidden phrase/);
+    const elsewhere = await world.privateReply(
+      world.imagine({ ...artist, channelId: OTHER_CHANNEL }, { prompt: 'a cat' }),
+    );
+    assert.match(elsewhere.content, new RegExp(`<#${CHANNEL}> only`));
+    const noRole = await world.privateReply(world.imagine(bob, { prompt: 'a cat' }));
+    assert.match(noRole.content, /need one of these roles/);
+    assert.equal(world.sandbox.requests.length, 0);
+    const allowed = await world.result(world.imagine(artist, { prompt: 'gorest of forests' }));
+    assert.ok(allowed.attachments.length > 0, 'a word that merely contains a banned one is fine');
+  });
+
+  it('keeps /sdxl-admin to server managers', async () => {
+    const refused = await world.privateReply(
+      world.standin.slash({ ...alice, guildId: GUILD, channelId: CHANNEL }, 'sdxl-admin', {}, 'queue'),
+    );
+    assert.match(refused.content, /server managers/);
+  });
+});
+
+describe('fairness: queue positions, per-user limit, daily quota', () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld(
+      { BOT_MAX_IN_FLIGHT: '1', BOT_USER_QUEUE_LIMIT: '2', BOT_USER_DAILY_IMAGES: '5' },
+      { latencyMs: 1500 },
+    );
+  });
+  after(async () => {
+    assertNoSecrets(world);
+    await world.close();
+  });
+
+  it('shows each waiting job its position, updates it, and refuses past the per-user limit', async () => {
+    const first = world.imagine(alice, { prompt: 'first' });
+    await world.standin.waitFor(
+      () => world.standin.original(first)?.history.length,
+      'the first job to start',
+    );
+    const second = world.imagine(bob, { prompt: 'second' });
+    await world.standin.waitFor(
+      () => world.standin.original(second)?.history.length,
+      'the second job queued',
+    );
+    const third = world.imagine(alice, { prompt: 'third' });
+    await world.standin.waitFor(() => world.standin.original(third)?.history.length, 'the third job queued');
+    const fourth = world.imagine(alice, { prompt: 'fourth' });
+    const refusal = await world.privateReply(fourth);
+    assert.match(refusal.content, /already have 2 jobs in line \(the limit is 2 per person\)/);
+    const waiting = await world.standin.waitFor(() => {
+      const message = world.standin.original(third);
+      return message?.history.some((state) => /position \*\*2\*\*/.test(state.content)) ? message : undefined;
+    }, 'the third job at position 2');
+    await world.standin.waitFor(
+      () => waiting.history.some((state) => /position \*\*1\*\*/.test(state.content)),
+      'the third job moving up to position 1',
+    );
+    for (const record of [first, second, third])
+      assert.ok((await world.result(record)).attachments.length > 0);
+  });
+
+  it('states the daily quota when a request would pass it', async () => {
+    // alice has made 2 images; 5 per day.
+    await world.result(world.imagine(alice, { prompt: 'two more', samples: 2 }));
+    const refusal = await world.privateReply(world.imagine(alice, { prompt: 'too many', samples: 2 }));
+    assert.match(refusal.content, /made 4 of your 5 images today and this asks for 2/);
+    assert.ok((await world.result(world.imagine(alice, { prompt: 'just one' }))).attachments.length > 0);
+  });
+});
+
+describe('money: low credits, out of credits, API failures', () => {
+  let world: World;
+  before(async () => {
+    // 0.008 a call: the second call crosses 1.0.
+    world = await startWorld({ SDXL_LOW_CREDITS: '1' }, { credits: 1.01 });
+  });
+  after(async () => {
+    assertNoSecrets(world);
+    await world.close();
+  });
+
+  it('warns on every low result but posts to the admin channel once per crossing', async () => {
+    const above = await world.result(world.imagine(alice, { prompt: 'one' }));
+    assert.doesNotMatch(above.content, /running low/);
+    assert.equal(adminPosts(world).length, 0);
+    const low = await world.result(world.imagine(alice, { prompt: 'two' }));
+    assert.match(low.content, /Credits are running low \(0\.994 left\)/);
+    const lower = await world.result(world.imagine(bob, { prompt: 'three' }));
+    assert.match(lower.content, /running low/);
+    assert.equal(adminPosts(world).length, 1);
+    assert.match(adminPosts(world)[0]!.content, /credits are low: 0\.994 left/);
+    // Topped up (a result above the threshold ends the crossing), then crossing again: a second notice.
+    world.sandbox.credits = 2;
+    assert.doesNotMatch(
+      (await world.result(world.imagine(alice, { prompt: 'four' }))).content,
+      /running low/,
+    );
+    world.sandbox.credits = 1.005;
+    await world.result(world.imagine(alice, { prompt: 'five' }));
+    assert.equal(adminPosts(world).length, 2);
+  });
+
+  it('out of credits: a clear message, admins told once, no retry', async () => {
+    world.sandbox.credits = 0;
+    const before = world.sandbox.requests.length;
+    const record = world.imagine(alice, { prompt: 'broke' });
+    const message = await world.standin.waitFor(() => {
+      const original = world.standin.original(record);
+      return original && /out of image credits/.test(original.content) ? original : undefined;
+    }, 'the out-of-credits message');
+    assert.equal(message.attachments.length, 0);
+    assert.equal(
+      world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST').length,
+      1,
+    );
+    const again = await world.privateReply(world.imagine(bob, { prompt: 'still broke' }));
+    assert.match(again.content, /out of image credits/);
+    assert.equal(
+      world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST').length,
+      1,
+      'the second job is refused before any billed call',
+    );
+    assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
+  });
+
+  it('an API failure tells the user and does not count against the quota', async () => {
+    world.sandbox.credits = 50;
+    world.sandbox.configure({ statuses: [500, 500, 500] });
+    const record = world.imagine(alice, { prompt: 'unlucky' });
+    const message = await world.standin.waitFor(() => {
+      const original = world.standin.original(record);
+      return original && /failed on its side/.test(original.content) ? original : undefined;
+    }, 'the failure message');
+    assert.equal(message.components.length, 0);
+    assert.ok((await world.result(world.imagine(alice, { prompt: 'lucky' }))).attachments.length > 0);
+  });
+
+  it('/sdxl-admin shows credits, queue and settings to a server manager only', async () => {
+    const actor = { ...manager, guildId: GUILD, channelId: CHANNEL };
+    const answer = async (subcommand: string) => {
+      const record = world.standin.slash(actor, 'sdxl-admin', {}, subcommand);
+      return world.standin.waitFor(() => {
+        const message = world.standin.original(record);
+        return message?.content ? message : undefined;
+      }, `/sdxl-admin ${subcommand}`);
+    };
+    const credits = await answer('credits');
+    assert.equal(credits.ephemeral, true);
+    assert.match(credits.content, /Credits:\*\* 49\.992/);
+    assert.match((await answer('queue')).content, /0 running \(at most 2 at once\), 0 waiting/);
+    const settings = await answer('settings');
+    assert.match(settings.content, /Jobs at once: 2/);
+    assert.ok(!settings.content.includes(API_KEY));
+    const refused = await world.privateReply(
+      world.standin.slash({ ...bob, guildId: GUILD, channelId: CHANNEL }, 'sdxl-admin', {}, 'credits'),
+    );
+    assert.match(refused.content, /server managers/);
+  });
+});
