@@ -112,8 +112,9 @@ export class RequestLimiter {
         await this.pause(this.pausedUntil - now, signal);
         continue;
       }
-      // A small margin keeps us clear of the server's window when our clocks or arrival times differ.
-      const span = this.windowMs * 1.02;
+      // A margin keeps us clear of the server's window: it counts arrivals, and a request that left
+      // early can arrive late on a busy machine or network.
+      const span = this.windowMs + Math.max(this.windowMs * 0.02, 250);
       while (this.starts.length > 0 && (this.starts[0] as number) <= now - span) this.starts.shift();
       if (this.starts.length < this.requestsPerMinute) {
         this.starts.push(now);

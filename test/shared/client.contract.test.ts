@@ -259,13 +259,13 @@ describe('client against the sandbox over HTTP', () => {
 
 describe('the limiter against a rate-limited sandbox', () => {
   it('paces a batch so that a tight limit never answers 429', async () => {
-    const sandbox = await startSandbox({ apiKey: KEY, rpm: 3, rateWindowMs: 600 });
+    const sandbox = await startSandbox({ apiKey: KEY, rpm: 3, rateWindowMs: 1000 });
     try {
       const client = createClient({
         apiKey: KEY,
         baseUrl: sandbox.url,
         requestsPerMinute: 3,
-        rateWindowMs: 600,
+        rateWindowMs: 1000,
         maxInFlight: 2,
         maxRetries: 0,
       });
