@@ -231,7 +231,7 @@ function report(
   if (result && paths) {
     const prefix = batch ? `${outcome.prompt}: ` : '';
     const noun = paths.length === 1 ? 'image' : 'images';
-    io.stdout.write(`${prefix}saved ${paths.length} ${noun} (seed ${result.seed}):\n`);
+    io.stdout.write(`${prefix}${batch ? 'saved' : 'Saved'} ${paths.length} ${noun} (seed ${result.seed}):\n`);
     for (const file of paths) io.stdout.write(`  ${file}\n`);
   } else {
     const prefix = batch ? `${outcome.prompt}: ` : '';
