@@ -1,14 +1,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { alice, bob, buttonIds, buttonLabels, moderator, startWorld, type World } from './world.ts';
+import {
+  API_KEY,
+  BOT_TOKEN,
+  alice,
+  bob,
+  buttonIds,
+  buttonLabels,
+  moderator,
+  startWorld,
+  type World,
+} from './world.ts';
 
 describe('/imagine through a real discord.js client', () => {
   let world: World;
   before(async () => {
     world = await startWorld();
   });
-  after(() => world.close());
+  after(async () => {
+    await world.close();
+    const everything = world.logs.join('') + world.everythingShown();
+    assert.ok(world.logs.length > 0);
+    assert.ok(!everything.includes(API_KEY), 'the API key is in no message and no log line');
+    assert.ok(!everything.includes(BOT_TOKEN), 'the bot token is in no message and no log line');
+  });
 
   it('acknowledges at once, then posts the images, the grid, prompt, seed, credits and buttons', async () => {
     const record = world.imagine(alice, {

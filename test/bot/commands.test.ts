@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { REQUEST_FIELDS } from '@sdxl-kit/client';
+import type { ConfigError } from '../../bot/src/config.ts';
+import { loadConfig } from '../../bot/src/config.ts';
+import { commandBodies, deployCommands } from '../../bot/src/deploy-commands.ts';
+import { decodeCustomId, encodeCustomId } from '../../bot/src/interactions/custom-id.ts';
+import { parsePromptFlags } from '../../bot/src/prompt-flags.ts';
+import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
+import { BOT_TOKEN } from './world.ts';
+
+interface OptionJson {
+  name: string;
+  type: number;
+  required?: boolean;
+  min_value?: number;
+  max_value?: number;
+  autocomplete?: boolean;
+}
+
+describe('/imagine options', () => {
+  const imagine = (commandBodies() as { name: string; options: OptionJson[] }[]).find(
+    (c) => c.name === 'imagine',
+  )!;
+  const option = (name: string) => imagine.options.find((candidate) => candidate.name === name)!;
+
+  it('declares the contract bounds from REQUEST_FIELDS so Discord enforces them', () => {
+    const spec = (name: string) => REQUEST_FIELDS.find((field) => field.name === name)!;
+    assert.equal(option('prompt').required, true);
+    for (const [optionName, field] of [
+      ['samples', 'samples'],
+      ['steps', 'steps'],
+      ['guidance', 'guidanceScale'],
+      ['seed', 'seed'],
+      ['high_noise_fraction', 'highNoiseFraction'],
+      ['strength', 'strength'],
+    ] as const) {
+      assert.equal(option(optionName).min_value, spec(field).min, `${optionName} min`);
+      assert.equal(option(optionName).max_value, spec(field).max, `${optionName} max`);
+    }
+    assert.deepEqual([option('samples').min_value, option('samples').max_value], [1, 4]);
+    assert.equal(option('style').autocomplete, true);
+    assert.equal(option('scheduler').autocomplete, true);
+    assert.equal(option('refiner').type, 5);
+    assert.equal(option('negative_prompt').type, 3);
+  });
+
+  it('reads --no and --seed from the end of a prompt', () => {
+    assert.deepEqual(parsePromptFlags('a cat --no dogs, birds --seed 42'), {
+      prompt: 'a cat',
+      negative: 'dogs, birds',
+      seed: 42,
+    });
+    assert.deepEqual(parsePromptFlags('a cat on a mat'), { prompt: 'a cat on a mat' });
+    assert.deepEqual(parsePromptFlags('a--no-thing'), { prompt: 'a--no-thing' });
+    assert.match(parsePromptFlags('a cat --seed 42 --ar 16:9').error ?? '', /--ar is not supported/);
+  });
+
+  it('round-trips button state through custom_id within 100 characters', () => {
+    const id = encodeCustomId({ action: 'upscale', jobId: 'f'.repeat(32), index: 3 });
+    assert.ok(id.length <= 100);
+    assert.deepEqual(decodeCustomId(id), { action: 'upscale', jobId: 'f'.repeat(32), index: 3 });
+    assert.equal(decodeCustomId('other-bot:thing'), undefined);
+  });
+});
+
+describe('configuration', () => {
+  const base = { DISCORD_TOKEN: 'token', SDXL_API_KEY: 'key' };
+
+  it('names the variable that is missing or malformed', () => {
+    assert.throws(
+      () => loadConfig({ SDXL_API_KEY: 'key' }),
+      (error: ConfigError) => error.variable === 'DISCORD_TOKEN',
+    );
+    assert.throws(
+      () => loadConfig({ DISCORD_TOKEN: 'token' }),
+      (error: ConfigError) => error.variable === 'SDXL_API_KEY',
+    );
+    assert.throws(
+      () => loadConfig({ ...base, BOT_USER_QUEUE_LIMIT: 'lots' }),
+      /BOT_USER_QUEUE_LIMIT: "lots" is not allowed; allowed: a whole number 1 or more/,
+    );
+    assert.throws(() => loadConfig({ ...base, BOT_SPOILER: 'maybe' }), /BOT_SPOILER/);
+    assert.throws(() => loadConfig({ ...base, SDXL_LOW_CREDITS: '-1' }), /SDXL_LOW_CREDITS/);
+  });
+
+  it('defaults to the free plan and needs no hosted key with a sandbox URL', () => {
+    const config = loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: 'http://127.0.0.1:7860/v1' });
+    assert.equal(config.requestsPerMinute, 5);
+    assert.equal(config.maxInFlight, 1);
+    assert.equal(config.sdxlApiKey, undefined);
+    assert.ok(config.jobDeadlineMs < 15 * 60_000);
+    const lists = loadConfig({ ...base, BOT_ALLOWED_ROLES: ' 1, 2 ,', BOT_BANNED_WORDS: 'Gore' });
+    assert.deepEqual(lists.allowedRoles, ['1', '2']);
+    assert.deepEqual(lists.bannedWords, ['gore']);
+  });
+});
+
+describe('npm run deploy-commands', () => {
+  it('registers both commands in one guild, or globally', async () => {
+    const standin = await startDiscordStandin({ token: BOT_TOKEN, applicationId: '700000000000000001' });
+    try {
+      const env = {
+        DISCORD_TOKEN: BOT_TOKEN,
+        DISCORD_APPLICATION_ID: '700000000000000001',
+        DISCORD_API_URL: standin.apiUrl,
+      };
+      assert.deepEqual(await deployCommands({ ...env, DISCORD_GUILD_ID: '42' }), {
+        scope: 'guild 42',
+        count: 2,
+      });
+      assert.deepEqual(
+        standin.commands.get('42')?.map((command) => command.name),
+        ['imagine', 'sdxl-admin'],
+      );
+      const admin = standin.commands.get('42')?.find((command) => command.name === 'sdxl-admin');
+      assert.equal(admin?.default_member_permissions, String(1n << 5n), 'server managers only by default');
+      assert.deepEqual(await deployCommands(env), { scope: 'global', count: 2 });
+      await assert.rejects(
+        deployCommands({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_URL: standin.apiUrl }),
+        /DISCORD_APPLICATION_ID: required/,
+      );
+    } finally {
+      await standin.close();
+    }
+  });
+});

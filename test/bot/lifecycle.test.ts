@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { API_KEY, BOT_TOKEN, alice, bob, buttonIds, startWorld } from './world.ts';
+
+describe('restarts, deadlines, shutdown and limits', () => {
+  it('buttons keep working after the bot restarts; an unknown job says it expired', async () => {
+    const world = await startWorld();
+    try {
+      const message = await world.result(world.imagine(alice, { prompt: 'a windmill', samples: 2, seed: 5 }));
+      await world.restart();
+      const ids = buttonIds(message);
+      const u1 = await world.result(world.standin.clickButton(bob, message, ids[0]!));
+      assert.match(u1.content, /U1/);
+      const info = await world.privateReply(
+        world.standin.clickButton(
+          bob,
+          message,
+          ids.find((id) => id.includes(':info:'))!,
+        ),
+      );
+      assert.match(info.content, /a windmill/);
+      const reroll = await world.result(
+        world.standin.clickButton(
+          alice,
+          message,
+          ids.find((id) => id.includes(':reroll:'))!,
+        ),
+      );
+      assert.match(reroll.content, /a windmill/);
+      const expired = await world.privateReply(
+        world.standin.clickButton(alice, message, 'sdxl:info:0123456789abcdef'),
+      );
+      assert.match(expired.content, /expired/);
+      const expiredU = await world.privateReply(
+        world.standin.clickButton(alice, message, 'sdxl:upscale:0123456789abcdef:0'),
+      );
+      assert.match(expiredU.content, /expired/);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('a job that cannot finish before the deadline is stopped and the user told', async () => {
+    const world = await startWorld(
+      { BOT_JOB_DEADLINE_MS: '1000', BOT_MAX_IN_FLIGHT: '1' },
+      { latencyMs: 2500 },
+    );
+    try {
+      const running = world.imagine(alice, { prompt: 'slow one' });
+      const waiting = world.imagine(bob, { prompt: 'slow two' });
+      for (const record of [running, waiting]) {
+        const message = await world.standin.waitFor(() => {
+          const original = world.standin.original(record);
+          return original && /15-minute window/.test(original.content) ? original : undefined;
+        }, 'the deadline message');
+        assert.equal(message.attachments.length, 0);
+      }
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('on stop (SIGTERM) running jobs finish and waiting jobs are told', async () => {
+    const world = await startWorld({ BOT_MAX_IN_FLIGHT: '1' }, { latencyMs: 800 });
+    try {
+      const running = world.imagine(alice, { prompt: 'finishing' });
+      await world.standin.waitFor(() => world.standin.original(running)?.history.length, 'the job to start');
+      const waiting = world.imagine(bob, { prompt: 'never started' });
+      await world.standin.waitFor(() => world.standin.original(waiting)?.history.length, 'the job queued');
+      await world.bot.stop();
+      assert.ok(world.standin.original(running)!.attachments.length > 0, 'the running job finished');
+      assert.match(world.standin.original(waiting)!.content, /restarting; your job had not started/);
+      // close() stops again: harmless
+      world.bot.stop = async () => {};
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('attachments respect the size limit the interaction gives', async () => {
+    // The sandbox's JPEGs are about 35 KB: under this limit they must be re-encoded to be sent at all.
+    const limit = 20_000;
+    const world = await startWorld({}, {}, { attachmentSizeLimit: limit });
+    try {
+      const message = await world.result(world.imagine(alice, { prompt: 'a detailed forest', samples: 2 }));
+      assert.ok(message.attachments.length >= 2);
+      for (const attachment of message.attachments)
+        assert.ok(attachment.size <= limit, `${attachment.filename} fits`);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('a refused key is reported without leaking it or the bot token', async () => {
+    const world = await startWorld({ SDXL_API_KEY: `${API_KEY}-wrong` });
+    try {
+      const record = world.imagine(alice, { prompt: 'anything' });
+      const message = await world.standin.waitFor(() => {
+        const original = world.standin.original(record);
+        return original && /refused the bot/.test(original.content) ? original : undefined;
+      }, 'the unauthorized message');
+      assert.equal(message.attachments.length, 0);
+    } finally {
+      await world.close();
+    }
+    const everything = world.logs.join('') + world.everythingShown();
+    assert.ok(!everything.includes(API_KEY), 'no key');
+    assert.ok(!everything.includes(BOT_TOKEN), 'no token');
+  });
+});

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { startSandbox } from '@sdxl-kit/sandbox';
+import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
+import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice } from './world.ts';
+
+const MAIN = new URL('../../bot/src/main.ts', import.meta.url).pathname;
+
+it('npm start: configuration from the environment, SIGTERM finishes the job in flight, then logs out', async () => {
+  const sandbox = await startSandbox({ apiKey: API_KEY, latencyMs: 700 });
+  const standin = await startDiscordStandin({
+    token: BOT_TOKEN,
+    guilds: [{ id: GUILD, channels: [CHANNEL] }],
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'sdxl-bot-main-'));
+  const child = spawn(process.execPath, ['--no-warnings', MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      DISCORD_TOKEN: BOT_TOKEN,
+      DISCORD_API_URL: standin.apiUrl,
+      SDXL_API_KEY: API_KEY,
+      SDXL_BASE_URL: sandbox.url,
+      BOT_DATABASE: join(dir, 'jobs.sqlite'),
+      LOG_LEVEL: 'debug',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    await standin.waitForGateway();
+    const record = standin.slash({ ...alice, guildId: GUILD, channelId: CHANNEL }, 'imagine', {
+      prompt: 'a quiet harbour',
+    });
+    await standin.waitFor(() => standin.original(record)?.history.length, 'the job to start');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    const message = standin.original(record)!;
+    assert.ok(message.attachments.length > 0, 'the job in flight finished before the bot logged out');
+    const lines = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string });
+    assert.ok(lines.some((line) => line.msg === 'stopped'));
+    assert.ok(!output.includes(API_KEY) && !output.includes(BOT_TOKEN), 'no secret in the log');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await standin.close();
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('npm start refuses to run without a token, naming the variable', async () => {
+  const child = spawn(process.execPath, ['--no-warnings', MAIN], {
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let errorText = '';
+  child.stderr.on('data', (chunk: Buffer) => (errorText += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 2);
+  assert.match(errorText, /DISCORD_TOKEN: required/);
+});
