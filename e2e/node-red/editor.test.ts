@@ -19,7 +19,14 @@ let profile: string;
 
 before(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  nodeRed = await launchNodeRed({ sandboxLatencyMs: 300 });
+  // SDXL_NODE_RED (a node-red package folder) and SDXL_NODE_BINARY run the same test on, say, Node-RED 4 on Node 20.
+  nodeRed = await launchNodeRed({
+    sandboxLatencyMs: 300,
+    // The tarball npm would publish, so a file missing from "files" fails here.
+    install: 'tarball',
+    ...(process.env.SDXL_NODE_RED && { nodeRedDir: process.env.SDXL_NODE_RED }),
+    ...(process.env.SDXL_NODE_BINARY && { nodeBinary: process.env.SDXL_NODE_BINARY }),
+  });
   profile = await mkdtemp(join(tmpdir(), 'sdxl-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

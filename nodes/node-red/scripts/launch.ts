@@ -26,6 +26,15 @@ export interface LaunchOptions {
   showLog?: boolean;
   /** Sandbox behaviour, e.g. latency, so a newcomer sees the status change. */
   sandboxLatencyMs?: number;
+  /** Another node-red package folder, e.g. a Node-RED 4 install. @default this workspace's node-red */
+  nodeRedDir?: string;
+  /** The Node.js binary that runs Node-RED. @default the one running this script */
+  nodeBinary?: string;
+  /**
+   * `link`: the workspace folder, linked (quick; what `npm install <folder>` does). `tarball`: `npm pack`
+   * and install the tarball, so only what would be published is there. @default 'link'
+   */
+  install?: 'link' | 'tarball';
 }
 
 export interface RunningNodeRed {
@@ -86,17 +95,17 @@ export async function launchNodeRed(options: LaunchOptions = {}): Promise<Runnin
   };
 
   try {
-    // Installed the way `npm install <folder>` does it: a link in the user directory's node_modules.
-    await mkdir(join(userDir, 'node_modules'));
-    await symlink(packageDir, join(userDir, 'node_modules', 'node-red-contrib-sdxl'), 'dir');
     await writeFile(
       join(userDir, 'package.json'),
-      JSON.stringify({
-        name: 'node-red-project',
-        private: true,
-        dependencies: { 'node-red-contrib-sdxl': 'file:' + packageDir },
-      }),
+      JSON.stringify({ name: 'node-red-project', private: true }),
     );
+    if (options.install === 'tarball') {
+      await installTarball(userDir);
+    } else {
+      // What `npm install <folder>` does: a link in the user directory's node_modules.
+      await mkdir(join(userDir, 'node_modules'));
+      await symlink(packageDir, join(userDir, 'node_modules', 'node-red-contrib-sdxl'), 'dir');
+    }
     const port = options.port || (await freePort());
     await writeFile(join(userDir, 'settings.js'), settingsFile(port));
 
@@ -149,6 +158,25 @@ export async function launchNodeRed(options: LaunchOptions = {}): Promise<Runnin
     await stop();
     throw error;
   }
+}
+
+/** Packs the workspace as npm would publish it and installs the tarball, offline (it has no dependencies). */
+async function installTarball(userDir: string): Promise<void> {
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const packed = await run(npm, ['pack', '--silent', '--pack-destination', userDir], packageDir);
+  const tarball = join(userDir, packed.trim().split('\n').at(-1) ?? '');
+  await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--no-save', tarball], userDir);
+}
+
+async function run(command: string, args: string[], cwd: string): Promise<string> {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${code}): ${stderr}`);
+  return stdout;
 }
 
 /** Presses the example's inject button through the admin API, as the editor's button does. */
