@@ -1,0 +1,379 @@
+// A real n8n 2.x runs the packed n8n-nodes-sdxl in workflows against the sandbox, through its own
+// CLI: import:credentials, import:workflow, execute. Run by e2e/n8n/run.sh, which installs n8n once
+// into a cache folder and builds the package first; N8N_DIR and NODE24_BIN come from it.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const N8N_DIR = process.env.N8N_DIR ?? '';
+const NODE24_BIN = process.env.NODE24_BIN ?? '';
+const N8N_CLI = join(N8N_DIR, 'node_modules/n8n/bin/n8n');
+const READY = N8N_DIR !== '' && existsSync(N8N_CLI) && existsSync(join(NODE24_BIN, 'node'));
+
+const KEY = 'sk-e2e-real-n8n-4c1d9b7a2e6f';
+const WRONG_KEY = 'sk-e2e-wrong-key-88e1f0a3';
+const CREDENTIAL = { id: 'sdxlE2eCredGood1', name: 'SDXL sandbox' };
+const WRONG_CREDENTIAL = { id: 'sdxlE2eCredWrong', name: 'SDXL wrong key' };
+
+interface Item {
+  json: Record<string, unknown>;
+  binary?: Record<string, { mimeType: string; fileName: string; id?: string; fileSize?: string }>;
+  pairedItem?: { item: number };
+}
+
+interface Execution {
+  status?: string;
+  finished?: boolean;
+  data: {
+    resultData: {
+      runData: Record<
+        string,
+        { data?: { main: Item[][] }; error?: { message: string; description?: string } }[]
+      >;
+      error?: { message: string; description?: string; httpCode?: string };
+    };
+  };
+}
+
+let sandbox: Sandbox;
+let work: string;
+let userFolder: string;
+let brokerPort: number;
+/** Everything n8n printed, to search for the key at the end. */
+const printed: string[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      command,
+      args,
+      {
+        cwd: options.cwd ?? work,
+        env: options.env ?? process.env,
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 180_000,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The n8n CLI under Node 24, with a throwaway user folder. */
+async function n8n(...args: string[]) {
+  const result = await run(join(NODE24_BIN, 'node'), [N8N_CLI, ...args], {
+    env: {
+      ...process.env,
+      PATH: `${NODE24_BIN}:${process.env.PATH ?? ''}`,
+      N8N_USER_FOLDER: userFolder,
+      N8N_RUNNERS_ENABLED: 'false',
+      N8N_RUNNERS_BROKER_PORT: String(brokerPort),
+      N8N_DIAGNOSTICS_ENABLED: 'false',
+      N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+      N8N_RESTRICT_FILE_ACCESS_TO: join(work, 'files'),
+      DB_SQLITE_POOL_SIZE: '2',
+    },
+  });
+  printed.push(result.stdout, result.stderr);
+  return result;
+}
+
+async function execute(workflowId: string): Promise<{ code: number; execution: Execution; output: string }> {
+  const result = await n8n('execute', `--id=${workflowId}`, '--rawOutput');
+  // The JSON is pretty-printed: from a line holding "{" to the first line holding "}"; logs may follow.
+  const start = result.stdout.search(/^\{$/m);
+  const end = result.stdout.slice(Math.max(start, 0)).search(/^\}$/m);
+  assert.ok(
+    start >= 0 && end > 0,
+    `n8n printed no execution for ${workflowId}:\n${result.stdout}\n${result.stderr}`,
+  );
+  const execution = JSON.parse(result.stdout.slice(start, start + end + 1)) as Execution;
+  return { code: result.code, execution, output: result.stdout + result.stderr };
+}
+
+function sdxlItems(execution: Execution, nodeName = 'SDXL'): Item[] {
+  const runs = execution.data.resultData.runData[nodeName];
+  assert.ok(
+    runs?.[0]?.data,
+    `${nodeName} produced output: ${JSON.stringify(execution.data.resultData.error ?? null)}`,
+  );
+  return runs[0].data.main[0] ?? [];
+}
+
+/** Where n8n's filesystem binary mode keeps an item's file. */
+async function storedFile(item: Item, field = 'data'): Promise<Buffer> {
+  const id = item.binary?.[field]?.id ?? '';
+  assert.match(id, /^filesystem-v2:/);
+  return await readFile(join(userFolder, '.n8n/storage', id.slice('filesystem-v2:'.length)));
+}
+
+const start = {
+  id: 'e2e00000-0000-4000-8000-000000000001',
+  name: 'Start',
+  type: 'n8n-nodes-base.manualTrigger',
+  typeVersion: 1,
+  position: [0, 0],
+  parameters: {},
+};
+
+function sdxlNode(
+  parameters: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+  credential = CREDENTIAL,
+) {
+  return {
+    id: 'e2e00000-0000-4000-8000-000000000002',
+    name: 'SDXL',
+    type: 'n8n-nodes-sdxl.sdxl',
+    typeVersion: 1,
+    position: [440, 0],
+    parameters,
+    credentials: { sdxlApi: credential },
+    ...extra,
+  };
+}
+
+function chain(...names: string[]) {
+  const connections: Record<string, unknown> = {};
+  for (let i = 0; i < names.length - 1; i++) {
+    connections[names[i] as string] = { main: [[{ node: names[i + 1], type: 'main', index: 0 }]] };
+  }
+  return connections;
+}
+
+function workflow(id: string, name: string, nodes: unknown[], connections: Record<string, unknown>) {
+  return { id, name, active: false, nodes, connections, settings: { executionOrder: 'v1' } };
+}
+
+/** Manual Trigger → Set (a list) → Split Out → SDXL: several items, each prompt from an expression. */
+const prompts = ['a red apple', 'a green pear', 'a yellow lemon'];
+const severalItems = workflow(
+  'sdxlE2eWfItems01',
+  'SDXL e2e several items',
+  [
+    start,
+    {
+      id: 'e2e00000-0000-4000-8000-000000000003',
+      name: 'Prompts',
+      type: 'n8n-nodes-base.set',
+      typeVersion: 3.4,
+      position: [150, 0],
+      parameters: { mode: 'raw', jsonOutput: JSON.stringify({ prompts }), options: {} },
+    },
+    {
+      id: 'e2e00000-0000-4000-8000-000000000004',
+      name: 'Split',
+      type: 'n8n-nodes-base.splitOut',
+      typeVersion: 1,
+      position: [300, 0],
+      parameters: { fieldToSplitOut: 'prompts', options: {} },
+    },
+    sdxlNode({ prompt: '={{ $json.prompts }}', options: { samples: 2, maxInFlight: 3 } }),
+  ],
+  chain('Start', 'Prompts', 'Split', 'SDXL'),
+);
+
+/** The shipped example with its Schedule Trigger swapped for a Manual Trigger the CLI can start. */
+function exampleWorkflow() {
+  const example = JSON.parse(
+    readFileSync(join(REPO, 'nodes/n8n/examples/daily-images-to-disk.json'), 'utf8'),
+  );
+  const trigger = example.nodes.find(
+    (node: { type: string }) => node.type === 'n8n-nodes-base.scheduleTrigger',
+  );
+  Object.assign(trigger, { type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, parameters: {} });
+  const sdxl = example.nodes.find((node: { type: string }) => node.type === 'n8n-nodes-sdxl.sdxl');
+  sdxl.credentials.sdxlApi = CREDENTIAL;
+  const write = example.nodes.find((node: { type: string }) => node.type === 'n8n-nodes-base.readWriteFile');
+  write.parameters.fileName = String(write.parameters.fileName).replace(
+    '/home/node/.n8n-files',
+    join(work, 'files'),
+  );
+  return { ...example, id: 'sdxlE2eWfExample', active: false };
+}
+
+describe(
+  'n8n-nodes-sdxl in a real n8n',
+  { skip: READY ? false : 'run e2e/n8n/run.sh (installs n8n)' },
+  () => {
+    before(async () => {
+      sandbox = await startSandbox({ apiKey: KEY, credits: 100 });
+      work = await mkdtemp(join(tmpdir(), 'sdxl-n8n-e2e-'));
+      userFolder = join(work, 'user');
+      brokerPort = await freePort();
+      await mkdir(join(work, 'files'), { recursive: true });
+
+      // Exactly what npm would publish, where n8n loads community packages from.
+      const packed = await run('npm', ['pack', '-w', 'nodes/n8n', '--pack-destination', work, '--silent'], {
+        cwd: REPO,
+      });
+      assert.equal(packed.code, 0, packed.stderr);
+      const tarball = (await readdir(work)).find((name) => name.endsWith('.tgz'));
+      assert.ok(tarball, 'npm pack made a tarball');
+      const packageDir = join(userFolder, '.n8n/nodes/node_modules/n8n-nodes-sdxl');
+      await mkdir(packageDir, { recursive: true });
+      const untar = await run('tar', ['-xzf', join(work, tarball), '-C', packageDir, '--strip-components=1']);
+      assert.equal(untar.code, 0, untar.stderr);
+
+      await writeFile(
+        join(work, 'credentials.json'),
+        JSON.stringify([
+          { ...CREDENTIAL, type: 'sdxlApi', data: { apiKey: KEY, baseUrl: sandbox.url } },
+          { ...WRONG_CREDENTIAL, type: 'sdxlApi', data: { apiKey: WRONG_KEY, baseUrl: sandbox.url } },
+        ]),
+      );
+      const credentials = await n8n('import:credentials', `--input=${join(work, 'credentials.json')}`);
+      assert.equal(credentials.code, 0, credentials.stderr);
+
+      await writeFile(
+        join(work, 'workflows.json'),
+        JSON.stringify([
+          workflow(
+            'sdxlE2eWfOne0001',
+            'SDXL e2e one image',
+            [start, sdxlNode({ prompt: 'a lighthouse at dusk', options: { seed: 42 } })],
+            chain('Start', 'SDXL'),
+          ),
+          workflow(
+            'sdxlE2eWfFour001',
+            'SDXL e2e four images',
+            [start, sdxlNode({ prompt: 'four cats', options: { samples: 4, seed: 7 } })],
+            chain('Start', 'SDXL'),
+          ),
+          severalItems,
+          workflow(
+            'sdxlE2eWfWrong01',
+            'SDXL e2e wrong key',
+            [start, sdxlNode({ prompt: 'x', options: {} }, {}, WRONG_CREDENTIAL)],
+            chain('Start', 'SDXL'),
+          ),
+          workflow(
+            'sdxlE2eWfWrongC1',
+            'SDXL e2e wrong key, continue',
+            [
+              start,
+              sdxlNode({ prompt: 'x', options: {} }, { onError: 'continueRegularOutput' }, WRONG_CREDENTIAL),
+            ],
+            chain('Start', 'SDXL'),
+          ),
+          exampleWorkflow(),
+        ]),
+      );
+      const workflows = await n8n('import:workflow', `--input=${join(work, 'workflows.json')}`);
+      assert.equal(workflows.code, 0, workflows.stderr);
+    });
+
+    after(async () => {
+      await sandbox?.close();
+      if (work && !process.env.SDXL_KEEP_E2E) await rm(work, { recursive: true, force: true });
+    });
+
+    it('generates one image: a JPEG in n8n binary storage, with the seed in its name and the credits left', async () => {
+      const { code, execution } = await execute('sdxlE2eWfOne0001');
+      assert.equal(code, 0);
+      assert.equal(execution.status, 'success');
+      const items = sdxlItems(execution);
+      assert.equal(items.length, 1);
+      const [item] = items as [Item];
+      assert.equal(item.binary?.data?.mimeType, 'image/jpeg');
+      assert.equal(item.binary?.data?.fileName, 'sdxl-42.jpg');
+      assert.deepEqual((await storedFile(item)).subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+      assert.equal(item.json.seed, 42);
+      assert.equal(typeof item.json.remainingCredits, 'number');
+      assert.deepEqual(item.pairedItem, { item: 0 });
+      // The credential added the key: the sandbox saw it on the request.
+      const request = sandbox.requests.find((received) => received.method === 'POST');
+      assert.equal(request?.headers['x-api-key'], KEY);
+    });
+
+    it('generates four images from one call as four paired items', async () => {
+      const before = sandbox.requests.length;
+      const { execution } = await execute('sdxlE2eWfFour001');
+      const items = sdxlItems(execution);
+      assert.equal(items.length, 4);
+      assert.equal(sandbox.requests.slice(before).filter((received) => received.method === 'POST').length, 1);
+      for (const item of items) {
+        assert.equal(item.binary?.data?.mimeType, 'image/jpeg');
+        assert.deepEqual((await storedFile(item)).subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+        assert.deepEqual(item.pairedItem, { item: 0 });
+      }
+    });
+
+    it('pairs images with their input items across several items, prompts from expressions', async () => {
+      const { execution } = await execute('sdxlE2eWfItems01');
+      const items = sdxlItems(execution);
+      assert.deepEqual(
+        items.map((item) => [item.json.prompt, item.pairedItem?.item]),
+        prompts.flatMap((prompt, index) => [
+          [prompt, index],
+          [prompt, index],
+        ]),
+      );
+    });
+
+    it('a wrong key fails the execution with a NodeApiError that says so, without the key', async () => {
+      const { code, execution, output } = await execute('sdxlE2eWfWrong01');
+      assert.notEqual(code, 0);
+      assert.notEqual(execution.status, 'success');
+      const error = execution.data.resultData.error;
+      assert.match(error?.message ?? '', /refused the API key/);
+      assert.ok(!output.includes(WRONG_KEY));
+    });
+
+    it('a wrong key with Continue On Fail gives an error item with the code, and the run succeeds', async () => {
+      const { code, execution } = await execute('sdxlE2eWfWrongC1');
+      assert.equal(code, 0);
+      const items = sdxlItems(execution);
+      assert.equal(items.length, 1);
+      assert.equal(items[0]?.json.code, 'unauthorized');
+      assert.match(String(items[0]?.json.error), /refused the API key/);
+      assert.deepEqual(items[0]?.pairedItem, { item: 0 });
+    });
+
+    it('runs the shipped example: SDXL → Write Files puts two JPEGs on disk', async () => {
+      const { code, execution } = await execute('sdxlE2eWfExample');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const written = sdxlItems(execution, 'Write image to disk');
+      assert.equal(written.length, 2);
+      const files = (await readdir(join(work, 'files'))).sort();
+      assert.equal(files.length, 2);
+      for (const file of files) {
+        assert.match(file, /^sdxl-\d+-[12]\.jpg$/);
+        const bytes = await readFile(join(work, 'files', file));
+        assert.deepEqual(bytes.subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+      }
+    });
+
+    it('the key appears in nothing n8n printed and is stored encrypted', async () => {
+      for (const text of printed) {
+        assert.ok(!text.includes(KEY) && !text.includes(WRONG_KEY), 'no key in any CLI output');
+      }
+      const database = await readFile(join(userFolder, '.n8n/database.sqlite'));
+      assert.ok(
+        !database.includes(KEY) && !database.includes(WRONG_KEY),
+        'no key in plain text in the database',
+      );
+    });
+  },
+);
