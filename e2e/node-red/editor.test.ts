@@ -140,6 +140,18 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.screenshot({ path: `${SCREENSHOTS}help.png` });
   });
 
+  it("shows the account's help in the help panel", async () => {
+    // Config nodes have no palette entry to click; this is the call the editor makes when one is selected.
+    await page.evaluate(() =>
+      (
+        window as unknown as { RED: { sidebar: { help: { show(type: string): void } } } }
+      ).RED.sidebar.help.show('sdxl-config'),
+    );
+    const help = page.locator('.red-ui-help').filter({ hasText: 'exported flows never contain it' }).first();
+    await help.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match(await help.innerText(), /Requests\/min/);
+  });
+
   it('runs the deployed example flow and serves the images it made', async () => {
     const before = nodeRed.sandbox.requests.length;
     await page.locator('#sdxl-example-inject .red-ui-flow-node-button').click();

@@ -29,6 +29,11 @@ export interface TestHelper {
     credentials?: Record<string, Record<string, string>>,
   ): Promise<void>;
   unload(): Promise<void>;
+  setFlows(
+    flow: FlowNode[],
+    type: 'full' | 'flows' | 'nodes',
+    credentials?: Record<string, Record<string, string>>,
+  ): Promise<void>;
   getNode(id: string): RuntimeNode | null;
   log(): { args: unknown[][] };
   _redNodes: { getFlows(): unknown };

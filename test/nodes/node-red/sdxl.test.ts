@@ -359,6 +359,25 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     await load(); // afterEach unloads again
   });
 
+  it('aborts a slow request when the node is redeployed', async () => {
+    const slow = await hangingServer();
+    try {
+      const nodes = flow({ account: { baseUrl: slow.url } });
+      await helper.load(NODES, nodes, { account: { apiKey: API_KEY } });
+      const images = record('images');
+      const caught = record('caught');
+      node('gen').receive({ payload: 'a slow cat' });
+      const request = await slow.nextRequest;
+      const hungUp = new Promise((resolve) => request.socket.once('close', resolve));
+      const changed = nodes.map((entry) => (entry.id === 'gen' ? { ...entry, name: 'renamed' } : entry));
+      await helper.setFlows(changed, 'nodes', { account: { apiKey: API_KEY } });
+      await hungUp;
+      assert.equal(images.length + caught.length, 0);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('shares one limiter between the nodes of an account: one image in flight', async () => {
     sandbox.configure({ latencyMs: 150 });
     await load({ account: { maxInFlight: '1' }, twin: true });
@@ -392,6 +411,13 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     await until(() => statusTexts('twin').includes('queued'), 'the twin to queue');
     await sleep(200);
     assert.equal(sandbox.requests.length, posted, 'the second waits for the next minute');
+    const images = record('images');
+    const caught = record('caught');
+    await helper.unload();
+    await sleep(100);
+    assert.equal(sandbox.requests.length, posted, 'stopping the flow dropped the queued request');
+    assert.equal(images.length + caught.length, 0);
+    await load(); // afterEach unloads again
   });
 
   it('keeps the API key out of messages, errors, logs and the exported flow', async () => {
