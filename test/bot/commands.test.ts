@@ -85,7 +85,7 @@ describe('configuration', () => {
   });
 
   it('defaults to the free plan and needs no hosted key with a sandbox URL', () => {
-    const config = loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: 'http://127.0.0.1:7860/v1' });
+    const config = loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: 'http://127.0.0.1:8787/v1' });
     assert.equal(config.requestsPerMinute, 5);
     assert.equal(config.maxInFlight, 1);
     assert.equal(config.sdxlApiKey, undefined);

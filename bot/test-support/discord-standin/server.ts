@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -240,7 +241,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       actor.channelId ?? guilds.find((guild) => guild.id === guildId)?.channels[0] ?? snowflake();
     const record: InteractionRecord = {
       id: snowflake(),
-      token: `interaction-token-${snowflake()}`,
+      // Random like Discord's: a token with a long digit run would share one REST bucket in discord.js.
+      token: randomBytes(48).toString('base64url'),
       type,
       actor: { userId: actor.userId, guildId, channelId },
       dispatchedAt: Date.now(),
@@ -378,7 +380,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     const { payload, files, multipart } = await readBody(request);
     const log: RestRecord = {
       method,
-      path: path.replace(/interaction-token-\d+/, ':token'),
+      path: path.replace(/(interactions\/\d+|webhooks\/\d+)\/[\w-]{40,}/, '$1/:token'),
       multipart,
       status: 0,
     };
