@@ -1,13 +1,9 @@
 import type { GenerateResult } from '@sdxl-kit/client/core';
 import type { NodeAPI, NodeMessage } from './red.ts';
+import { formatCredits } from './status.ts';
 
 /** `messages`: one message per image with `msg.parts`; `array`: one message with every image. */
 export type OutputMode = 'messages' | 'array';
-
-/** Shown in `node.status`: short, since the editor truncates long status text. */
-export function formatCredits(credits: number): string {
-  return String(Number(credits.toPrecision(4)));
-}
 
 /** What the call reported, shared by every message it produced. */
 function callFacts(result: GenerateResult): Record<string, unknown> {

@@ -1,9 +1,10 @@
 import { ERROR_HINTS, type SdxlErrorCode } from '@sdxl-kit/client/core';
 import type { AccountNode } from './account.ts';
 import { accountFor } from './account-client.ts';
-import { formatCredits, imageMessages, lowCreditsMessage, type OutputMode } from './output.ts';
+import { imageMessages, lowCreditsMessage, type OutputMode } from './output.ts';
 import type { Done, NodeAPI, NodeMessage, RuntimeNode, Send } from './red.ts';
 import { resolveInput, type NodeFieldValues } from './request.ts';
+import { doneStatus, progressStatus } from './status.ts';
 
 interface SdxlNodeConfig extends NodeFieldValues {
   name?: string;
@@ -46,16 +47,8 @@ export default function register(RED: NodeAPI): void {
     let closing = false;
 
     const showProgress = (): void => {
-      if (generating > 0) {
-        const more = queued > 0 ? ` +${queued} queued` : '';
-        this.status({
-          fill: 'blue',
-          shape: 'dot',
-          text: `generating${generating > 1 ? ` ×${generating}` : ''}${more}`,
-        });
-      } else if (queued > 0) {
-        this.status({ fill: 'blue', shape: 'ring', text: queued > 1 ? `queued ×${queued}` : 'queued' });
-      }
+      const status = progressStatus(queued, generating);
+      if (status) this.status(status);
     };
 
     const handle = async (msg: NodeMessage, send: Send, done: Done): Promise<void> => {
@@ -121,21 +114,8 @@ export default function register(RED: NodeAPI): void {
           crossed ? lowCreditsMessage(result, threshold) : null,
         ]);
         finish();
-        if (generating === 0 && queued === 0) {
-          const count = `${result.images.length} image${result.images.length === 1 ? '' : 's'}`;
-          if (result.remainingCredits === undefined) {
-            this.status({ fill: 'green', shape: 'dot', text: count });
-          } else {
-            const credits = `${formatCredits(result.remainingCredits)} credits`;
-            this.status(
-              result.lowCredits
-                ? { fill: 'yellow', shape: 'dot', text: `${count} · ${credits} (low)` }
-                : { fill: 'green', shape: 'dot', text: `${count} · ${credits}` },
-            );
-          }
-        } else {
-          showProgress();
-        }
+        if (generating === 0 && queued === 0) this.status(doneStatus(result));
+        else showProgress();
         done();
       } catch (error) {
         finish();
@@ -143,7 +123,7 @@ export default function register(RED: NodeAPI): void {
         if (closing) return;
         const flowError = toFlowError(error);
         this.status({ fill: 'red', shape: 'ring', text: flowError.code });
-        if (generating > 0 || queued > 0) showProgress();
+        showProgress();
         done(flowError);
       } finally {
         inFlight.delete(controller);

@@ -1,0 +1,31 @@
+import type { GenerateResult } from '@sdxl-kit/client/core';
+import type { NodeStatus } from './red.ts';
+
+/** Credits as the status shows them: four significant digits, no trailing zeros. */
+export function formatCredits(credits: number): string {
+  return String(Number(credits.toPrecision(4)));
+}
+
+/** While work is under way; undefined when there is none. Kept short: the editor truncates long text. */
+export function progressStatus(queued: number, generating: number): NodeStatus | undefined {
+  if (generating > 0) {
+    const more = queued > 0 ? ` +${queued} queued` : '';
+    return {
+      fill: 'blue',
+      shape: 'dot',
+      text: `generating${generating > 1 ? ` ×${generating}` : ''}${more}`,
+    };
+  }
+  if (queued > 0) return { fill: 'blue', shape: 'ring', text: queued > 1 ? `queued ×${queued}` : 'queued' };
+  return undefined;
+}
+
+/** After a call: how many images and the credits left, yellow once they are below the threshold. */
+export function doneStatus(result: GenerateResult): NodeStatus {
+  const count = `${result.images.length} image${result.images.length === 1 ? '' : 's'}`;
+  if (result.remainingCredits === undefined) return { fill: 'green', shape: 'dot', text: count };
+  const credits = `${formatCredits(result.remainingCredits)} credits`;
+  return result.lowCredits
+    ? { fill: 'yellow', shape: 'dot', text: `${count} · ${credits} (low)` }
+    : { fill: 'green', shape: 'dot', text: `${count} · ${credits}` };
+}
