@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { parseEnv } from 'node:util';
 import { REQUEST_FIELDS } from '@sdxl-kit/client';
 import type { ConfigError } from '../../bot/src/config.ts';
 import { loadConfig } from '../../bot/src/config.ts';
@@ -82,6 +84,17 @@ describe('configuration', () => {
     );
     assert.throws(() => loadConfig({ ...base, BOT_SPOILER: 'maybe' }), /BOT_SPOILER/);
     assert.throws(() => loadConfig({ ...base, SDXL_LOW_CREDITS: '-1' }), /SDXL_LOW_CREDITS/);
+  });
+
+  it('.env.example lists every variable the bot reads, and works once the token is filled in', async () => {
+    const example = parseEnv(await readFile(new URL('../../bot/.env.example', import.meta.url), 'utf8'));
+    const source = await readFile(new URL('../../bot/src/config.ts', import.meta.url), 'utf8');
+    const read = new Set([...source.matchAll(/'((?:DISCORD|BOT|LOG)_[A-Z_]+)'/g)].map((match) => match[1]!));
+    for (const variable of [...read, 'SDXL_API_KEY', 'SDXL_BASE_URL', 'SDXL_LOW_CREDITS']) {
+      assert.ok(variable in example, `${variable} is in .env.example`);
+    }
+    const config = loadConfig({ ...example, DISCORD_TOKEN: 'token', SDXL_API_KEY: 'key' });
+    assert.equal(config.requestsPerMinute, 5);
   });
 
   it('defaults to the free plan and needs no hosted key with a sandbox URL', () => {

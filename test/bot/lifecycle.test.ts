@@ -108,3 +108,24 @@ describe('restarts, deadlines, shutdown and limits', () => {
     assert.ok(!everything.includes(BOT_TOKEN), 'no token');
   });
 });
+
+describe('configuration in force', () => {
+  it('spoilers results, needs no hosted key with a sandbox, and refuses other servers', async () => {
+    // No SDXL_API_KEY: the bot sends the sandbox's default key.
+    const world = await startWorld({ SDXL_API_KEY: '', BOT_SPOILER: 'true' }, { apiKey: 'sandbox-key' });
+    try {
+      const message = await world.result(world.imagine(alice, { prompt: 'a secret garden', samples: 2 }));
+      assert.ok(message.attachments.every((attachment) => attachment.filename.startsWith('SPOILER_')));
+      assert.equal((message.embeds[0] as { image?: unknown }).image, undefined, 'no unspoilered preview');
+    } finally {
+      await world.close();
+    }
+    const elsewhere = await startWorld({ BOT_ALLOWED_GUILDS: '123456789012345678' });
+    try {
+      const reply = await elsewhere.privateReply(elsewhere.imagine(alice, { prompt: 'a cat' }));
+      assert.match(reply.content, /not enabled in this server/);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+});

@@ -280,7 +280,11 @@ export class ImagineService {
       const next = live.pendingPosition;
       if (next === undefined || next === live.shownPosition || !this.live.has(jobId)) return;
       live.shownPosition = next;
-      void this.edit(live, { content: queuedText(next, String(live.job.input.prompt)) });
+      const pace = {
+        maxInFlight: this.deps.config.maxInFlight,
+        perMinute: this.deps.config.requestsPerMinute,
+      };
+      void this.edit(live, { content: queuedText(next, String(live.job.input.prompt), pace) });
     }, delay);
   }
 

@@ -125,9 +125,16 @@ export function parametersText(job: JobRecord): string {
   return shorten(`**Parameters** (job \`${job.id}\`, <t:${created}:R>)\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
 }
 
-/** The status while a job waits. */
-export function queuedText(position: number, prompt: string): string {
-  return `\u23f3 **${shorten(prompt, 200)}** \u2014 queued, position **${position}**. This message updates as the line moves.`;
+/** The status while a job waits, with the pace that makes it wait. */
+export function queuedText(
+  position: number,
+  prompt: string,
+  pace: { maxInFlight: number; perMinute: number },
+): string {
+  return (
+    `\u23f3 **${shorten(prompt, 200)}** \u2014 queued, position **${position}**. ` +
+    `The bot makes ${pace.maxInFlight} at a time and starts at most ${pace.perMinute} a minute; this message updates as the line moves.`
+  );
 }
 
 export function generatingText(prompt: string, samples: number): string {
