@@ -21,6 +21,16 @@ import {
 import { TransportError, type Transport, type TransportResponse } from './transport.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.segmind.com/v1';
+
+/** The defaults of the options below, for hosts that show them in their forms. */
+export const CLIENT_DEFAULTS = {
+  baseUrl: DEFAULT_BASE_URL,
+  timeoutMs: 120_000,
+  deadlineMs: 300_000,
+  maxInFlight: 4,
+  lowCreditsThreshold: 1,
+  rateWindowMs: 60_000,
+} as const;
 export const TXT2IMG_PATH = '/sdxl1.0-txt2img';
 export const CREDITS_PATH = '/get-user-credits';
 
@@ -135,10 +145,10 @@ export class SdxlClient {
 
   constructor(options: ClientOptions & ClientRuntime) {
     this.apiKey = options.apiKey;
-    this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.timeoutMs = options.timeoutMs ?? 120_000;
-    this.deadlineMs = options.deadlineMs ?? 300_000;
-    this.lowCreditsThreshold = options.lowCreditsThreshold ?? 1;
+    this.baseUrl = (options.baseUrl ?? CLIENT_DEFAULTS.baseUrl).replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
+    this.deadlineMs = options.deadlineMs ?? CLIENT_DEFAULTS.deadlineMs;
+    this.lowCreditsThreshold = options.lowCreditsThreshold ?? CLIENT_DEFAULTS.lowCreditsThreshold;
     this.policy = {
       maxRetries: options.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries,
       baseDelayMs: options.retryBaseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
@@ -154,8 +164,8 @@ export class SdxlClient {
     this.redact = createRedactor([options.apiKey, ...(options.secrets ?? [])]);
     this.limiter = new RequestLimiter({
       ...(options.requestsPerMinute !== undefined && { requestsPerMinute: options.requestsPerMinute }),
-      ...(options.maxInFlight !== undefined && { maxInFlight: options.maxInFlight }),
-      ...(options.rateWindowMs !== undefined && { windowMs: options.rateWindowMs }),
+      maxInFlight: options.maxInFlight ?? CLIENT_DEFAULTS.maxInFlight,
+      windowMs: options.rateWindowMs ?? CLIENT_DEFAULTS.rateWindowMs,
       sleep: this.sleep,
       now: this.now,
     });

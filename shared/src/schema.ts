@@ -276,9 +276,10 @@ function toInvalidFields(input: unknown, issues: readonly z.core.$ZodIssue[]): I
       const spec = FIELDS_BY_NAME.get(key as FieldName);
       if (issue.code === 'unrecognized_keys' || !spec) {
         const known = REQUEST_FIELDS.map((field) => field.name).join(', ');
+        // The value of an unknown key is not echoed: it could be anything, a secret included.
         fields.push({
           field: key,
-          value: describeValue(record[key]),
+          value: key === 'request' ? describeValue(input) : 'not shown',
           allowed: key === 'request' ? 'an object with a prompt' : `one of the known options: ${known}`,
           message:
             key === 'request'

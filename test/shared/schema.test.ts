@@ -135,8 +135,9 @@ describe('request schema: bounds', () => {
   });
 
   it('refuses unknown options by name, so a typo does not silently cost a call', () => {
-    const error = captureInvalid({ prompt: 'p', negative_prompt: 'x' });
+    const error = captureInvalid({ prompt: 'p', negative_prompt: 'x', apiKey: 'SG_secretvalue123' });
     assert.match(error.message, /negative_prompt: not a known option/);
+    assert.ok(!JSON.stringify(error).includes('SG_secretvalue123'), 'an unknown key’s value is not echoed');
   });
 
   it('keeps every invalid field in one error', () => {
