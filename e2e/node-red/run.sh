@@ -10,9 +10,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
-if ! node -e "require.resolve('playwright-core')" 2>/dev/null; then
-  flock /tmp/sdxl-npm.lock npm install -D playwright-core -w nodes/node-red
-fi
 
 npm run build -w nodes/node-red
 timeout 300 node --test --test-timeout=240000 e2e/node-red/editor.test.ts
