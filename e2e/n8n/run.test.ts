@@ -2,7 +2,7 @@
 // CLI: import:credentials, import:workflow, execute. Run by e2e/n8n/run.sh, which installs n8n once
 // into a cache folder and builds the package first; N8N_DIR and NODE24_BIN come from it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -80,23 +80,74 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
   });
 }
 
+/** The environment the n8n CLI runs in: Node 24, a throwaway user folder, nothing phoning home. */
+function n8nEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${NODE24_BIN}:${process.env.PATH ?? ''}`,
+    N8N_USER_FOLDER: userFolder,
+    N8N_RUNNERS_ENABLED: 'false',
+    N8N_RUNNERS_BROKER_PORT: String(brokerPort),
+    N8N_DIAGNOSTICS_ENABLED: 'false',
+    N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+    N8N_RESTRICT_FILE_ACCESS_TO: join(work, 'files'),
+    DB_SQLITE_POOL_SIZE: '2',
+  };
+}
+
 /** The n8n CLI under Node 24, with a throwaway user folder. */
 async function n8n(...args: string[]) {
-  const result = await run(join(NODE24_BIN, 'node'), [N8N_CLI, ...args], {
-    env: {
-      ...process.env,
-      PATH: `${NODE24_BIN}:${process.env.PATH ?? ''}`,
-      N8N_USER_FOLDER: userFolder,
-      N8N_RUNNERS_ENABLED: 'false',
-      N8N_RUNNERS_BROKER_PORT: String(brokerPort),
-      N8N_DIAGNOSTICS_ENABLED: 'false',
-      N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
-      N8N_RESTRICT_FILE_ACCESS_TO: join(work, 'files'),
-      DB_SQLITE_POOL_SIZE: '2',
-    },
-  });
+  const result = await run(join(NODE24_BIN, 'node'), [N8N_CLI, ...args], { env: n8nEnv() });
   printed.push(result.stdout, result.stderr);
   return result;
+}
+
+/** `n8n start`, the server behind the editor, for what only its REST API does (the credential Test button). */
+async function withServer<T>(
+  use: (call: (path: string, body: unknown) => Promise<Response>) => Promise<T>,
+): Promise<T> {
+  const port = await freePort();
+  const server = spawn(join(NODE24_BIN, 'node'), [N8N_CLI, 'start'], {
+    env: {
+      ...n8nEnv(),
+      N8N_PORT: String(port),
+      N8N_LISTEN_ADDRESS: '127.0.0.1',
+      N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.on('data', (chunk: Buffer) => printed.push(chunk.toString()));
+  server.stderr.on('data', (chunk: Buffer) => printed.push(chunk.toString()));
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  let cookie = '';
+  const call = (path: string, body: unknown) =>
+    fetch(`http://127.0.0.1:${port}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'browser-id': 'sdxl-e2e', cookie },
+      body: JSON.stringify(body),
+    });
+  try {
+    // The REST routes come up a few seconds after the port opens: the owner setup is the first call.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const setup = await call('/rest/owner/setup', {
+        email: 'owner@example.com',
+        firstName: 'E2E',
+        lastName: 'Owner',
+        password: 'E2e-Passw0rd-Long',
+      }).catch(() => undefined);
+      if (setup?.ok) {
+        cookie = (setup.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+        break;
+      }
+      assert.ok(Date.now() < deadline, 'n8n start came up within 2 minutes');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    return await use(call);
+  } finally {
+    server.kill('SIGTERM');
+    await exited;
+  }
 }
 
 async function execute(workflowId: string): Promise<{ code: number; execution: Execution; output: string }> {
@@ -258,7 +309,13 @@ describe(
           workflow(
             'sdxlE2eWfFour001',
             'SDXL e2e four images',
-            [start, sdxlNode({ prompt: 'four cats', options: { samples: 4, seed: 7 } })],
+            [
+              start,
+              sdxlNode({
+                prompt: 'four cats',
+                options: { samples: 4, seed: 7, scheduler: '={{ "DPM++ 2M Karras" }}' },
+              }),
+            ],
             chain('Start', 'SDXL'),
           ),
           severalItems,
@@ -307,12 +364,15 @@ describe(
       assert.equal(request?.headers['x-api-key'], KEY);
     });
 
-    it('generates four images from one call as four paired items', async () => {
+    it('generates four images from one call as four paired items, with a scheduler from an expression', async () => {
       const before = sandbox.requests.length;
       const { execution } = await execute('sdxlE2eWfFour001');
       const items = sdxlItems(execution);
       assert.equal(items.length, 4);
-      assert.equal(sandbox.requests.slice(before).filter((received) => received.method === 'POST').length, 1);
+      const posts = sandbox.requests.slice(before).filter((received) => received.method === 'POST');
+      assert.equal(posts.length, 1);
+      // A scheduler outside the drop-down's list, given as an expression, reaches the API as it is.
+      assert.equal((posts[0]?.body as { scheduler?: string }).scheduler, 'DPM++ 2M Karras');
       for (const item of items) {
         assert.equal(item.binary?.data?.mimeType, 'image/jpeg');
         assert.deepEqual((await storedFile(item)).subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
@@ -363,6 +423,25 @@ describe(
         const bytes = await readFile(join(work, 'files', file));
         assert.deepEqual(bytes.subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
       }
+    });
+
+    it("the credential's Test button, through n8n's REST API: valid with the credits left, or why not", async () => {
+      await withServer(async (call) => {
+        const test = async (apiKey: string) => {
+          const response = await call('/rest/credentials/test', {
+            credentials: { ...CREDENTIAL, type: 'sdxlApi', data: { apiKey, baseUrl: sandbox.url } },
+          });
+          assert.equal(response.status, 200);
+          return ((await response.json()) as { data: { status: string; message: string } }).data;
+        };
+        const valid = await test(KEY);
+        assert.equal(valid.status, 'OK');
+        assert.match(valid.message, /^Valid, \d+(\.\d+)? credits left$/);
+        const wrong = await test(WRONG_KEY);
+        assert.equal(wrong.status, 'Error');
+        assert.match(wrong.message, /refused/);
+        assert.ok(!wrong.message.includes(WRONG_KEY));
+      });
     });
 
     it('the key appears in nothing n8n printed and is stored encrypted', async () => {

@@ -1,12 +1,10 @@
-import type {
-  IAuthenticateGeneric,
-  ICredentialTestRequest,
-  ICredentialType,
-  INodeProperties,
-  Icon,
-} from 'n8n-workflow';
+import type { IAuthenticateGeneric, ICredentialType, INodeProperties, Icon } from 'n8n-workflow';
 
-/** The SDXL API key and where the API lives. n8n adds the key to every request as `x-api-key`. */
+/**
+ * The SDXL API key and where the API lives. n8n adds the key to every request as `x-api-key`.
+ * It has no declarative `test`: n8n would prefer that to the node's `sdxlApiCredentialTest`, which
+ * calls the free balance endpoint and says how many credits are left.
+ */
 export class SdxlApi implements ICredentialType {
   name = 'sdxlApi';
 
@@ -39,14 +37,5 @@ export class SdxlApi implements ICredentialType {
   authenticate: IAuthenticateGeneric = {
     type: 'generic',
     properties: { headers: { 'x-api-key': '={{$credentials.apiKey}}' } },
-  };
-
-  // Used where the node's own test (which reports the balance) is not available; the balance call is free.
-  test: ICredentialTestRequest = {
-    request: {
-      baseURL: '={{$credentials.baseUrl.replace(/\\/+$/, "")}}',
-      url: '/get-user-credits',
-      method: 'GET',
-    },
   };
 }

@@ -3,7 +3,7 @@ import type {
   ICredentialsDecrypted,
   INodeCredentialTestResult,
 } from 'n8n-workflow';
-import { DEFAULT_BASE_URL, ERROR_HINTS, SdxlClient, SdxlError } from '@sdxl-kit/client/core';
+import { DEFAULT_BASE_URL, ERROR_HINTS, SdxlClient, SdxlError } from './client.ts';
 import { abortableSleep, createN8nTransport, type HttpRequester } from './transport.ts';
 
 /**
@@ -50,7 +50,7 @@ export async function testCredential(
     const reason =
       error.code === 'unauthorized'
         ? 'The API key was refused: check that it is complete and still active.'
-        : `${error.message}. ${ERROR_HINTS[error.code]}`;
+        : `${error.message.replace(/[.\s]+$/, '')}. ${ERROR_HINTS[error.code]}`;
     return { status: 'Error', message: `Not valid: ${reason}` };
   }
 }

@@ -1,6 +1,12 @@
-import type { IDataObject, IExecuteFunctions, INodeExecutionData, NodeExecutionHint } from 'n8n-workflow';
-import type { NodeApiError, NodeOperationError } from 'n8n-workflow';
-import { extensionFor, type GenerateResult } from '@sdxl-kit/client/core';
+import type {
+  IDataObject,
+  IExecuteFunctions,
+  INodeExecutionData,
+  NodeApiError,
+  NodeExecutionHint,
+  NodeOperationError,
+} from 'n8n-workflow';
+import { extensionFor, type GenerateResult } from './client.ts';
 
 /** How one item's images are handed on. */
 export interface OutputSettings {

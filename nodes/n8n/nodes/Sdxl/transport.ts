@@ -8,7 +8,7 @@ import {
   type Sleep,
   type Transport,
   type TransportFailure,
-} from '@sdxl-kit/client/core';
+} from './client.ts';
 
 /** The credential type every request authenticates with. */
 export const CREDENTIAL_TYPE = 'sdxlApi';
