@@ -18,6 +18,8 @@ const REDACTED_PATHS = [
   '*.headers["x-api-key"]',
 ];
 
+const INTERACTION_TOKEN_IN_URL = /((?:webhooks|interactions)\/\d{15,21})\/[\w-]{20,}/g;
+
 /**
  * A pino logger that redacts credentials twice: by field path, and by value on every line written,
  * because a token can also hide inside a message string or an error from a library.
@@ -35,7 +37,8 @@ export function createLogger(
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       hooks: {
         streamWrite(line) {
-          let safe = line;
+          // Interaction tokens ride in webhook and callback URLs of Discord errors: each lets anyone answer as the bot.
+          let safe = line.replace(INTERACTION_TOKEN_IN_URL, '$1/[redacted]');
           for (const secret of secrets) safe = safe.split(secret).join('[redacted]');
           return safe;
         },

@@ -129,3 +129,39 @@ describe('configuration in force', () => {
     }
   });
 });
+
+describe('jobs waiting for the per-minute pace', () => {
+  it('are stopped at the deadline and told', async () => {
+    const world = await startWorld({
+      BOT_REQUESTS_PER_MINUTE: '1',
+      BOT_MAX_IN_FLIGHT: '2',
+      BOT_JOB_DEADLINE_MS: '1500',
+    });
+    try {
+      await world.result(world.imagine(alice, { prompt: 'uses the only start this minute' }));
+      const paced = world.imagine(bob, { prompt: 'has to wait a minute' });
+      const message = await world.standin.waitFor(() => {
+        const original = world.standin.original(paced);
+        return original && /15-minute window/.test(original.content) ? original : undefined;
+      }, 'the deadline message');
+      assert.ok(message.history.some((state) => /starts at most 1 jobs a minute/.test(state.content)));
+      assert.equal(world.sandbox.requests.filter((request) => request.method === 'POST').length, 1);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('are handed back and told on stop', async () => {
+    const world = await startWorld({ BOT_REQUESTS_PER_MINUTE: '1', BOT_MAX_IN_FLIGHT: '2' });
+    try {
+      await world.result(world.imagine(alice, { prompt: 'uses the only start this minute' }));
+      const paced = world.imagine(bob, { prompt: 'has to wait a minute' });
+      await world.standin.waitFor(() => world.standin.original(paced)?.history.length, 'the pace message');
+      await world.bot.stop();
+      assert.match(world.standin.original(paced)!.content, /restarting; your job had not started/);
+      world.bot.stop = async () => {};
+    } finally {
+      await world.close();
+    }
+  });
+});

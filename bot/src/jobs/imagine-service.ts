@@ -152,7 +152,12 @@ export class ImagineService {
   /** The queue's worker: generates, stores and posts one job. */
   async run(ticket: QueueTicket): Promise<void> {
     const live = this.live.get(ticket.jobId);
-    if (!live || live.controller.signal.aborted) return;
+    if (!live) return;
+    if (live.controller.signal.aborted) {
+      // Stopped in the instant between leaving the line and starting: nothing was sent.
+      await this.answerStopped(live, live.controller.signal.reason as StopReason);
+      return;
+    }
     const { store, sdxl, credits, config, logger } = this.deps;
     const { job, interaction, controller } = live;
     clearTimeout(live.positionTimer);
@@ -262,11 +267,13 @@ export class ImagineService {
     if (!live || live.controller.signal.aborted) return;
     live.controller.abort(reason);
     // A job still waiting never reaches the worker: answer it here. A running one answers in `run`.
-    if (await this.deps.queue.cancel(jobId)) {
-      await this.deps.store.update(jobId, { status: 'failed', error: reason, finishedAt: Date.now() });
-      await this.edit(live, { content: STOP_MESSAGES[reason] });
-      this.forget(jobId);
-    }
+    if (await this.deps.queue.cancel(jobId)) await this.answerStopped(live, reason);
+  }
+
+  private async answerStopped(live: LiveJob, reason: StopReason): Promise<void> {
+    await this.deps.store.update(live.job.id, { status: 'failed', error: reason, finishedAt: Date.now() });
+    await this.edit(live, { content: STOP_MESSAGES[reason] });
+    this.forget(live.job.id);
   }
 
   private showPosition(jobId: string, position: number): void {

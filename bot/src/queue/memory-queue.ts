@@ -4,6 +4,8 @@ import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker, Rat
 export class MemoryJobQueue implements JobQueue {
   private readonly waiting: QueueTicket[] = [];
   private readonly running = new Map<string, QueueTicket>();
+  /** Jobs out of line but still waiting for the rate limiter; aborting one stops it before it starts. */
+  private readonly starting = new Map<string, AbortController>();
   private readonly concurrency: number;
   private readonly limiter: RateLimiter;
   private worker: QueueWorker | undefined;
@@ -27,6 +29,12 @@ export class MemoryJobQueue implements JobQueue {
   }
 
   async cancel(jobId: string): Promise<boolean> {
+    const pending = this.starting.get(jobId);
+    if (pending) {
+      this.starting.delete(jobId);
+      pending.abort();
+      return true;
+    }
     const index = this.waiting.findIndex((ticket) => ticket.jobId === jobId);
     if (index === -1) return false;
     this.waiting.splice(index, 1);
@@ -52,7 +60,10 @@ export class MemoryJobQueue implements JobQueue {
 
   async stop(): Promise<QueueTicket[]> {
     this.stopped = true;
-    return this.waiting.splice(0);
+    const notStarted = [...this.starting.keys()].map((jobId) => this.running.get(jobId)!);
+    for (const controller of this.starting.values()) controller.abort();
+    this.starting.clear();
+    return [...notStarted, ...this.waiting.splice(0)];
   }
 
   idle(): Promise<void> {
@@ -75,11 +86,19 @@ export class MemoryJobQueue implements JobQueue {
       const ticket = this.waiting.shift()!;
       this.running.set(ticket.jobId, ticket);
       started = true;
+      const pending = new AbortController();
+      this.starting.set(ticket.jobId, pending);
       void this.limiter
-        .acquire()
-        .then(() => worker(ticket))
+        .acquire(pending.signal)
+        .then(() => {
+          this.starting.delete(ticket.jobId);
+          // Cancelled after the limiter said yes but before this ran: the slot is spent, the job is not.
+          if (pending.signal.aborted) return undefined;
+          return worker(ticket);
+        })
         .catch(() => undefined)
         .finally(() => {
+          this.starting.delete(ticket.jobId);
           this.running.delete(ticket.jobId);
           if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
           this.pump();

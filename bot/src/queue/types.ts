@@ -27,14 +27,14 @@ export type QueueWorker = (ticket: QueueTicket) => Promise<void>;
 export interface JobQueue {
   /** Adds a job unless the user already has `perUserLimit` jobs queued or running. */
   enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult>;
-  /** Takes a waiting job out of line; false when it already started or is unknown. */
+  /** Takes a job out of line (or stops it waiting for the rate limiter); false when it already started or is unknown. */
   cancel(jobId: string): Promise<boolean>;
   /** 1-based position among waiting jobs, 0 when running, undefined when unknown. */
   position(jobId: string): Promise<number | undefined>;
   stats(): Promise<QueueStats>;
   /** Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs. */
   start(worker: QueueWorker, onMoved: (moved: { jobId: string; position: number }[]) => void): void;
-  /** Stops starting jobs; returns the tickets that were still waiting (now removed). */
+  /** Stops starting jobs; returns the tickets that had not started (now removed). */
   stop(): Promise<QueueTicket[]>;
   /** Resolves when no job is running. */
   idle(): Promise<void>;

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { createLogger } from '../../bot/src/logger.ts';
+import { MemoryJobQueue } from '../../bot/src/queue/memory-queue.ts';
+import { SlidingWindowLimiter } from '../../bot/src/queue/sliding-window-limiter.ts';
+import type { QueueTicket } from '../../bot/src/queue/types.ts';
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+function gatedWorker() {
+  const started: string[] = [];
+  const release = new Map<string, () => void>();
+  const worker = (ticket: QueueTicket) =>
+    new Promise<void>((resolve) => {
+      started.push(ticket.jobId);
+      release.set(ticket.jobId, resolve);
+    });
+  return { started, release, worker };
+}
+
+describe('the in-memory queue', () => {
+  it('runs jobs in order, at most `concurrency` at once, and tells waiting jobs their new positions', async () => {
+    const queue = new MemoryJobQueue({
+      concurrency: 2,
+      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+    });
+    const { started, release, worker } = gatedWorker();
+    const moves: { jobId: string; position: number }[][] = [];
+    queue.start(worker, (moved) => moves.push(moved));
+    const results = [];
+    for (const jobId of ['a', 'b', 'c', 'd']) {
+      results.push(await queue.enqueue({ jobId, userId: jobId }, { perUserLimit: 1 }));
+    }
+    assert.deepEqual(
+      results.map((result) => (result.accepted ? result.position : -1)),
+      [0, 0, 1, 2],
+    );
+    await flush();
+    assert.deepEqual(started, ['a', 'b']);
+    assert.deepEqual(await queue.stats(), { waiting: 2, running: 2, concurrency: 2 });
+    release.get('a')!();
+    await flush();
+    assert.deepEqual(started, ['a', 'b', 'c']);
+    assert.deepEqual(moves.at(-1), [{ jobId: 'd', position: 1 }]);
+    assert.equal(await queue.position('d'), 1);
+    assert.equal(await queue.cancel('d'), true);
+    assert.equal(await queue.position('d'), undefined);
+    release.get('b')!();
+    release.get('c')!();
+    await queue.idle();
+  });
+
+  it('refuses past the per-user limit, counting queued and running jobs', async () => {
+    const queue = new MemoryJobQueue({
+      concurrency: 1,
+      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+    });
+    const { release, worker } = gatedWorker();
+    queue.start(worker, () => {});
+    await queue.enqueue({ jobId: '1', userId: 'u' }, { perUserLimit: 2 });
+    await queue.enqueue({ jobId: '2', userId: 'u' }, { perUserLimit: 2 });
+    assert.deepEqual(await queue.enqueue({ jobId: '3', userId: 'u' }, { perUserLimit: 2 }), {
+      accepted: false,
+      reason: 'user_limit',
+      userJobs: 2,
+    });
+    assert.equal((await queue.enqueue({ jobId: '4', userId: 'v' }, { perUserLimit: 2 })).accepted, true);
+    const notStarted = await queue.stop();
+    assert.deepEqual(
+      notStarted.map((ticket) => ticket.jobId),
+      ['2', '4'],
+    );
+    assert.deepEqual(await queue.enqueue({ jobId: '5', userId: 'w' }, { perUserLimit: 2 }), {
+      accepted: false,
+      reason: 'closed',
+    });
+    await flush();
+    release.get('1')!();
+    await queue.idle();
+  });
+
+  it('paces starts with the rate limiter; a job waiting for it can be cancelled or handed back on stop', async () => {
+    const limiter = new SlidingWindowLimiter({ limit: 1, windowMs: 60_000 });
+    const queue = new MemoryJobQueue({ concurrency: 3, limiter });
+    const { started, release, worker } = gatedWorker();
+    queue.start(worker, () => {});
+    await queue.enqueue({ jobId: 'first', userId: 'a' }, { perUserLimit: 5 });
+    await queue.enqueue({ jobId: 'paced', userId: 'a' }, { perUserLimit: 5 });
+    await queue.enqueue({ jobId: 'also-paced', userId: 'a' }, { perUserLimit: 5 });
+    await flush();
+    assert.deepEqual(started, ['first'], 'one start per window');
+    assert.equal(await limiter.used(), 1);
+    assert.equal(await queue.cancel('paced'), true);
+    const handedBack = await queue.stop();
+    assert.deepEqual(
+      handedBack.map((ticket) => ticket.jobId),
+      ['also-paced'],
+    );
+    release.get('first')!();
+    await queue.idle();
+    assert.deepEqual(started, ['first'], 'the cancelled and the handed-back jobs never started');
+  });
+});
+
+describe('the logger', () => {
+  it('redacts secrets by path and by value, and interaction tokens in Discord URLs', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ secrets: ['bot-token-123456', 'api-key-abcdef'] }, sink);
+    logger.info({ token: 'anything', config: { sdxlApiKey: 'x' } }, 'login with bot-token-123456');
+    const error = new Error(
+      'Unknown Message at https://discord.com/api/v10/webhooks/123456789012345678/aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4/messages/@original',
+    );
+    logger.error({ err: error, header: 'api-key-abcdef' }, 'failed');
+    const text = lines.join('');
+    for (const secret of [
+      'bot-token-123456',
+      'api-key-abcdef',
+      'aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4',
+      '"x"',
+    ]) {
+      assert.ok(!text.includes(secret), `${secret} is redacted`);
+    }
+    assert.match(text, /webhooks\/123456789012345678\/\[redacted\]/);
+    assert.match(text, /"token":"\[redacted\]"/);
+  });
+});
