@@ -144,6 +144,9 @@ describe('n8n node: output', () => {
     });
     const json = items[0]?.json ?? {};
     assert.equal(json.base64, undefined);
+    assert.equal(items[0]?.binary, undefined, 'n8n would drop it from the answer anyway, with a warning');
+    assert.match(String(json.message), /^Generated image 1 of 1 \(sdxl-\d+\.jpg, seed \d+\)\.$/);
+    assert.deepEqual(items[0]?.pairedItem, { item: 0 });
     assert.ok(JSON.stringify(json).length < 600, 'small enough for an agent to read');
     assert.match(String(json.fileName), /^sdxl-\d+\.jpg$/);
   });
@@ -183,6 +186,13 @@ describe('n8n node: invalid input', () => {
       run({ parameters: { prompt: 'x', options: { refiner: true, highNoiseFraction: 1 } } }),
     );
     assert.match(refiner.message, /refiner/);
+    assert.equal(posts().length, 0);
+  });
+
+  it('refuses pacing settings that cannot work, before any request', async () => {
+    const error = await failure(run({ parameters: { prompt: 'x', options: { maxInFlight: 0 } } }));
+    assert.ok(error instanceof workflow.NodeOperationError);
+    assert.match(error.message, /Images in Flight: "0" is not allowed/);
     assert.equal(posts().length, 0);
   });
 

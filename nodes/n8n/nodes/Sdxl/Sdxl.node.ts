@@ -64,8 +64,8 @@ function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean)
     input: input as GenerateInput,
     output: {
       binaryPropertyName,
-      // An agent cannot see binary data or use megabytes of base64: it gets the compact JSON alone.
-      returnBase64: options.returnBase64 === true && !asTool,
+      returnBase64: options.returnBase64 === true,
+      forAgent: asTool,
       lowCreditsThreshold: Number(options.lowCreditsThreshold ?? NODE_DEFAULTS.lowCreditsThreshold),
     },
   };
@@ -74,11 +74,25 @@ function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean)
 /** Settings shared by every item of one run (one client, one limiter), read from the first item. */
 function readRunSettings(context: IExecuteFunctions) {
   const options = context.getNodeParameter('options', 0, {}) as IDataObject;
-  return {
+  const settings = {
     requestsPerMinute: Number(options.requestsPerMinute ?? NODE_DEFAULTS.requestsPerMinute),
     maxInFlight: Number(options.maxInFlight ?? NODE_DEFAULTS.maxInFlight),
     timeoutMs: Number(options.timeoutSeconds ?? NODE_DEFAULTS.timeoutSeconds) * 1000,
   };
+  const invalid = [
+    !(settings.requestsPerMinute > 0) && `Requests per Minute: "${String(options.requestsPerMinute)}"`,
+    !(Number.isInteger(settings.maxInFlight) && settings.maxInFlight >= 1) &&
+      `Images in Flight: "${String(options.maxInFlight)}"`,
+    !(settings.timeoutMs > 0) && `Timeout (Seconds): "${String(options.timeoutSeconds)}"`,
+  ].filter(Boolean);
+  if (invalid.length > 0) {
+    throw new NodeOperationError(context.getNode(), `${invalid.join(', ')} is not allowed`, {
+      itemIndex: 0,
+      description:
+        'Requests per Minute, Images in Flight and Timeout take positive numbers (Images in Flight a whole one).',
+    });
+  }
+  return settings;
 }
 
 export class Sdxl implements INodeType {

@@ -16,6 +16,11 @@ export interface OutputSettings {
   returnBase64: boolean;
   /** Below this many credits left, items say `lowCredits: true`. */
   lowCreditsThreshold: number;
+  /**
+   * An AI agent runs the node as a tool: n8n drops binary data from tool answers (with a warning) and
+   * base64 would flood the agent's context, so the agent gets a short JSON summary only.
+   */
+  forAgent: boolean;
 }
 
 /** A file name that carries the seed, so a picture can be made again from its name. */
@@ -47,6 +52,16 @@ export async function imageItems(
       ...(result.requestId !== undefined && { requestId: result.requestId }),
       ...(result.generationTime !== undefined && { generationTime: result.generationTime }),
     };
+    if (settings.forAgent) {
+      items.push({
+        json: {
+          message: `Generated image ${image.index + 1} of ${result.images.length} (${fileName}, seed ${image.seed}).`,
+          ...json,
+        },
+        pairedItem: { item: itemIndex },
+      });
+      continue;
+    }
     if (settings.returnBase64) {
       items.push({
         json: { ...json, base64: image.bytes.toString('base64') },
