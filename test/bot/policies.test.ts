@@ -85,7 +85,8 @@ describe('fairness: queue positions, per-user limit, daily quota', () => {
   before(async () => {
     world = await startWorld(
       { BOT_MAX_IN_FLIGHT: '1', BOT_USER_QUEUE_LIMIT: '2', BOT_USER_DAILY_IMAGES: '5' },
-      { latencyMs: 1500 },
+      // Long enough that the first job is still running while the others are typed, even on a busy machine.
+      { latencyMs: 2500 },
     );
   });
   after(async () => {

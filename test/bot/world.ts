@@ -106,6 +106,15 @@ export async function startWorld(
       await standin.close();
       await sandbox.close();
       await rm(dir, { recursive: true, force: true });
+      // Every test, whatever it was about: neither secret reached a Discord message or a log line.
+      const everything = logs.join('') + world.everythingShown();
+      for (const [name, secret] of [
+        ['API key', config.sdxlApiKey],
+        ['bot token', BOT_TOKEN],
+      ] as const) {
+        if (secret && everything.includes(secret))
+          throw new Error(`the ${name} leaked into a message or the log`);
+      }
     },
     imagine: (actor, options) =>
       standin.slash({ guildId: GUILD, channelId: CHANNEL, ...actor }, 'imagine', options),
