@@ -7,8 +7,11 @@
 # registry's attestations and GitHub, so its CLI cannot run here; its lint legs are called directly.
 # The tools are installed once into a cache folder outside the repo: they pin eslint 9.29, which
 # would clash with the repo's own eslint in the workspace tree.
-# Exit status: non-zero when any check finds something other than the one known finding, the
-# source's import of the shared client (bundled into dist, so nothing of it is a runtime dependency).
+# Exit status: non-zero when any check finds something other than one known and accepted finding:
+# an import of the shared client, which the build bundles into dist (so it is no runtime dependency).
+# Today nothing is reported at all, because the one place that names the client,
+# nodes/Sdxl/client.ts, re-exports it (`export * from`), and no-restricted-imports reads `import`
+# declarations only: the README says so rather than count it as a pass of that rule's intent.
 set -euo pipefail
 
 NODE_CLI_VERSION=0.48.3
@@ -58,7 +61,11 @@ report() {
     echo "-> unexpected findings"
     return 1
   fi
-  echo "-> passed (apart from the known import of the bundled client, if listed)"
+  if printf '%s\n' "$output" | grep -q "Import of '@sdxl-kit/client/core' is not allowed"; then
+    echo "-> passed, apart from the known finding: the import of the client that the build bundles"
+  else
+    echo "-> passed"
+  fi
 }
 
 status=0

@@ -115,7 +115,7 @@ export class Sdxl implements INodeType {
     usableAsTool: true,
     inputs: [NodeConnectionTypes.Main],
     outputs: [NodeConnectionTypes.Main],
-    credentials: [{ name: CREDENTIAL_TYPE, required: true, testedBy: 'sdxlApiCredentialTest' }],
+    credentials: [{ name: 'sdxlApi', required: true, testedBy: 'sdxlApiCredentialTest' }],
     properties: nodeProperties,
   };
 
