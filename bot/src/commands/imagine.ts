@@ -1,5 +1,6 @@
 import type { GenerateInput } from '@sdxl-kit/client';
 import {
+  InteractionContextType,
   SlashCommandBuilder,
   type AutocompleteInteraction,
   type ChatInputCommandInteraction,
@@ -12,7 +13,11 @@ import { parsePromptFlags } from '../prompt-flags.ts';
 import { addImagineOptions, readImagineOptions, suggestionsFor } from './imagine-options.ts';
 
 export const data = addImagineOptions(
-  new SlashCommandBuilder().setName('imagine').setDescription('Make images from a prompt with SDXL 1.0'),
+  new SlashCommandBuilder()
+    .setName('imagine')
+    .setDescription('Make images from a prompt with SDXL 1.0')
+    // In servers only: the channel, role and moderator rules need one.
+    .setContexts(InteractionContextType.Guild),
 );
 
 /**

@@ -20,6 +20,10 @@ export interface StandinOptions {
   guilds?: StandinGuild[];
   /** Sent as `attachment_size_limit` on interactions and enforced per file (413, code 40005). @default 10 MiB */
   attachmentSizeLimit?: number;
+  /** A first answer later than this is refused (404, code 10062), as Discord does. @default 3000 */
+  ackDeadlineMs?: number;
+  /** Webhook calls with an interaction token older than this are refused (401, code 50027). @default 15 min */
+  tokenLifetimeMs?: number;
 }
 
 /** Who clicks or types, and with what standing in the guild. */
@@ -53,6 +57,8 @@ export interface InteractionRecord {
   followupIds: string[];
   /** For button clicks and modals opened from one: the message the component is on. */
   sourceMessageId?: string;
+  /** The bot answered after Discord's 3 seconds: the user saw "The application did not respond". */
+  missedAck?: boolean;
 }
 
 /** A REST call the stand-in received (method, route and whether it carried files). */
@@ -126,6 +132,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   };
   const guilds = options.guilds ?? [{ id: snowflake(), channels: [snowflake()] }];
   const sizeLimit = options.attachmentSizeLimit ?? DEFAULT_SIZE_LIMIT;
+  const ackDeadlineMs = options.ackDeadlineMs ?? 3_000;
+  const tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
   const messages: StandinMessage[] = [];
   const interactions = new Map<string, InteractionRecord>();
   const byToken = new Map<string, InteractionRecord>();
@@ -403,6 +411,11 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       const record = interactions.get(parts[1]!);
       if (!record || record.token !== parts[2])
         return reply(404, { code: 10062, message: 'Unknown interaction' });
+      if (Date.now() - record.dispatchedAt > ackDeadlineMs) {
+        // What users see as "The application did not respond".
+        record.missedAck = true;
+        return reply(404, { code: 10062, message: 'Unknown interaction' });
+      }
       if (record.callbacks.length > 0) {
         return reply(400, { code: 40060, message: 'Interaction has already been acknowledged.' });
       }
@@ -441,6 +454,9 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     if (parts[0] === 'webhooks' && parts[1] === applicationId) {
       const record = byToken.get(parts[2] ?? '');
       if (!record) return reply(404, { code: 10015, message: 'Unknown Webhook' });
+      if (Date.now() - record.dispatchedAt > tokenLifetimeMs) {
+        return reply(401, { code: 50027, message: 'Invalid Webhook Token' });
+      }
       if (parts.length === 3 && method === 'POST') {
         // Discord: the first follow-up after a deferred reply edits the "is thinking…" message.
         const loading = messages.find(
