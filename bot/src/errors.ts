@@ -1,4 +1,4 @@
-import type { InvalidField } from '@sdxl-kit/client';
+import type { InvalidField, SdxlErrorCode } from '@sdxl-kit/client';
 import { optionNameFor } from './commands/imagine-options.ts';
 
 /** Why the bot itself said no; each has one short message the user can act on. */
@@ -25,7 +25,7 @@ export class BotRefusal extends Error {
 }
 
 /** Short, user-facing text for each client error code; details go to the log. */
-const API_MESSAGES: Record<string, string> = {
+export const API_MESSAGES: Readonly<Record<SdxlErrorCode, string>> = {
   invalid_request: 'Some options are not allowed.',
   unauthorized:
     'The image service refused the bot\u2019s key. An admin needs to check the bot\u2019s configuration.',
@@ -66,6 +66,7 @@ export function userMessage(error: unknown): string {
     const fields = (error as { fields?: readonly InvalidField[] }).fields ?? [];
     return `\u26a0\ufe0f ${describeInvalidFields(fields) || API_MESSAGES.invalid_request}`;
   }
-  if (typeof code === 'string' && code in API_MESSAGES) return `\u274c ${API_MESSAGES[code]}`;
+  if (typeof code === 'string' && code in API_MESSAGES)
+    return `\u274c ${API_MESSAGES[code as SdxlErrorCode]}`;
   return '\u274c Something went wrong on the bot\u2019s side. It has been logged; try again later.';
 }

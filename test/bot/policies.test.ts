@@ -220,3 +220,27 @@ describe('money: low credits, out of credits, API failures', () => {
     assert.match(refused.content, /server managers/);
   });
 });
+
+describe('the daily quota under simultaneous requests', () => {
+  it('lets exactly as many images through as the quota allows', async () => {
+    const world = await startWorld({ BOT_USER_DAILY_IMAGES: '4', BOT_USER_QUEUE_LIMIT: '10' });
+    try {
+      const records = [1, 2, 3].map((n) => world.imagine(alice, { prompt: `at once ${n}`, samples: 2 }));
+      const outcomes = await Promise.all(
+        records.map((record) =>
+          world.standin.waitFor(() => {
+            const original = world.standin.original(record);
+            if (original && !original.deleted && original.attachments.length > 0) return 'result';
+            const refusal = record.followupIds
+              .map((id) => world.standin.message(id))
+              .find((m) => m?.ephemeral);
+            return refusal && /Daily limit/.test(refusal.content) ? 'refused' : undefined;
+          }, 'an outcome'),
+        ),
+      );
+      assert.deepEqual(outcomes.sort(), ['refused', 'result', 'result']);
+    } finally {
+      await world.close();
+    }
+  });
+});

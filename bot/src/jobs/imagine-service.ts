@@ -5,7 +5,7 @@ import type { RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotConfig } from '../config.ts';
 import type { CreditMonitor } from '../credits.ts';
-import { BotRefusal, userMessage } from '../errors.ts';
+import { API_MESSAGES, BotRefusal, userMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { JobQueue, QueueTicket, RateLimiter } from '../queue/types.ts';
 import type { JobRecord, JobStore } from '../store/job-store.ts';
@@ -87,24 +87,13 @@ export class ImagineService {
 
     const userId = interaction.user.id;
     const now = Date.now();
-    const used = await store.imagesRequestedSince(userId, utcMidnight(now));
-    if (used + request.samples > config.userDailyImages) {
-      const resets = Math.floor((utcMidnight(now) + 86_400_000) / 1000);
-      throw new BotRefusal(
-        'daily_quota',
-        `\ud83d\udcc5 Daily limit: you have made ${used} of your ${config.userDailyImages} images today and this asks for ${request.samples}. The limit resets <t:${resets}:R>.`,
-      );
-    }
     if (await credits.isOut()) {
       // The balance call is free: check whether an admin topped up since the last refusal.
       const balance = await sdxl.getCredits().catch(() => undefined);
       if (balance && balance.total > 0) await credits.observe(balance.total);
       else {
         await credits.outOfCredits();
-        throw new BotRefusal(
-          'out_of_credits',
-          `\ud83d\udcb8 ${userMessage({ code: 'insufficient_credits' }).slice(2)}`,
-        );
+        throw new BotRefusal('out_of_credits', `\ud83d\udcb8 ${API_MESSAGES.insufficient_credits}`);
       }
     }
 
@@ -118,7 +107,17 @@ export class ImagineService {
       status: 'queued',
       createdAt: now,
     };
-    await store.create(job);
+    const quota = await store.createWithinQuota(job, {
+      since: utcMidnight(now),
+      limit: config.userDailyImages,
+    });
+    if (!quota.created) {
+      const resets = Math.floor((utcMidnight(now) + 86_400_000) / 1000);
+      throw new BotRefusal(
+        'daily_quota',
+        `\ud83d\udcc5 Daily limit: you have made ${quota.used} of your ${config.userDailyImages} images today and this asks for ${request.samples}. The limit resets <t:${resets}:R>.`,
+      );
+    }
     const controller = new AbortController();
     const remaining = interaction.createdTimestamp + config.jobDeadlineMs - Date.now();
     const live: LiveJob = {

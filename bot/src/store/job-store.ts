@@ -37,7 +37,15 @@ export interface StoredImage {
  * when several bot processes share a queue.
  */
 export interface JobStore {
-  create(job: JobRecord): Promise<void>;
+  /**
+   * Records a new job unless its images would take the user past `limit` images since `since`
+   * (jobs refused or failed do not count). Check and insert are one step, so simultaneous requests
+   * cannot both slip under the quota.
+   */
+  createWithinQuota(
+    job: JobRecord,
+    quota: { since: number; limit: number },
+  ): Promise<{ created: true } | { created: false; used: number }>;
   get(id: string): Promise<JobRecord | undefined>;
   update(id: string, changes: Partial<Omit<JobRecord, 'id' | 'userId' | 'createdAt'>>): Promise<void>;
   saveImages(images: readonly StoredImage[]): Promise<void>;

@@ -87,22 +87,39 @@ export class SqliteJobStore implements JobStore {
     this.db.exec(SCHEMA);
   }
 
-  async create(job: JobRecord): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        job.id,
-        job.userId,
-        job.guildId,
-        job.channelId,
-        JSON.stringify(job.input),
-        job.samples,
-        job.status,
-        job.createdAt,
-      );
+  async createWithinQuota(
+    job: JobRecord,
+    quota: { since: number; limit: number },
+  ): Promise<{ created: true } | { created: false; used: number }> {
+    // Synchronous inside one transaction: no other request can count or insert in between.
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const used = this.usedSince(job.userId, quota.since);
+      if (used + job.samples > quota.limit) {
+        this.db.exec('ROLLBACK');
+        return { created: false, used };
+      }
+      this.db
+        .prepare(
+          `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          job.id,
+          job.userId,
+          job.guildId,
+          job.channelId,
+          JSON.stringify(job.input),
+          job.samples,
+          job.status,
+          job.createdAt,
+        );
+      this.db.exec('COMMIT');
+      return { created: true };
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -147,6 +164,10 @@ export class SqliteJobStore implements JobStore {
   }
 
   async imagesRequestedSince(userId: string, since: number): Promise<number> {
+    return this.usedSince(userId, since);
+  }
+
+  private usedSince(userId: string, since: number): number {
     const row = this.db
       .prepare(
         `SELECT COALESCE(SUM(samples), 0) AS total FROM jobs
