@@ -160,9 +160,9 @@ export class ImagineService {
     const { store, sdxl, credits, config, logger } = this.deps;
     const { job, interaction, controller } = live;
     clearTimeout(live.positionTimer);
-    await store.update(job.id, { status: 'running' });
-    await this.edit(live, { content: generatingText(String(job.input.prompt), job.samples) });
     try {
+      await store.update(job.id, { status: 'running' });
+      await this.edit(live, { content: generatingText(String(job.input.prompt), job.samples) });
       const result = await sdxl.generate(job.input, { signal: controller.signal });
       job.seed = result.seed;
       job.remainingCredits = result.remainingCredits;
@@ -201,11 +201,6 @@ export class ImagineService {
       const stopped = controller.signal.aborted && (reason === 'deadline' || reason === 'shutdown');
       const code = (error as { code?: string }).code;
       if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
-      await store.update(job.id, {
-        status: 'failed',
-        finishedAt: Date.now(),
-        error: stopped ? reason : (code ?? 'internal'),
-      });
       logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
       await this.edit(live, {
         content: stopped ? STOP_MESSAGES[reason] : userMessage(error),
@@ -213,6 +208,15 @@ export class ImagineService {
         components: [],
         files: [],
       });
+      await store
+        .update(job.id, {
+          status: 'failed',
+          finishedAt: Date.now(),
+          error: stopped ? reason : (code ?? 'internal'),
+        })
+        .catch((storeError: unknown) =>
+          logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
+        );
     } finally {
       this.forget(job.id);
     }
