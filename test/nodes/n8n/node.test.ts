@@ -85,6 +85,7 @@ describe('n8n node: output', () => {
     assert.equal(body.negative_prompt, 'blurry');
     assert.equal(body.seed, 1234);
     assert.equal(body.num_inference_steps, 25);
+    assert.ok(!everything(items).includes(KEY), 'the key is not in the output');
   });
 
   it('returns four images from one call as four items, each its own JPEG, all paired with the input', async () => {
