@@ -12,24 +12,9 @@ import type {
 import { SdxlClient, type GenerateInput, type GenerateResult } from './client.ts';
 import { errorCode, toNodeError } from './errors.ts';
 import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
-import { NODE_DEFAULTS, nodeProperties } from './properties.ts';
+import { NODE_DEFAULTS, OPTION_FIELDS, nodeProperties } from './properties.ts';
 import { CREDENTIAL_TYPE, abortableSleep, createN8nTransport, executeRequester } from './transport.ts';
 import { testCredential } from './credential-test.ts';
-
-/** The fields of the contract that the Options collection may hold. */
-const REQUEST_OPTION_NAMES = [
-  'guidanceScale',
-  'height',
-  'highNoiseFraction',
-  'refiner',
-  'samples',
-  'scheduler',
-  'seed',
-  'steps',
-  'strength',
-  'style',
-  'width',
-] as const;
 
 interface SdxlCredentials {
   apiKey: string;
@@ -51,7 +36,7 @@ function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean)
     prompt: context.getNodeParameter('prompt', itemIndex, '') as string,
     negativePrompt: context.getNodeParameter('negativePrompt', itemIndex, '') as string,
   };
-  for (const name of REQUEST_OPTION_NAMES) if (options[name] !== undefined) input[name] = options[name];
+  for (const name of OPTION_FIELDS) if (options[name] !== undefined) input[name] = options[name];
   const binaryPropertyName = String(options.binaryPropertyName ?? NODE_DEFAULTS.binaryPropertyName).trim();
   if (!binaryPropertyName) {
     throw new NodeOperationError(context.getNode(), 'Put Output in Field is empty', {

@@ -1,8 +1,8 @@
 import type { INodeProperties, INodePropertyOptions } from 'n8n-workflow';
-import { REQUEST_FIELDS, fieldSpec, type FieldName, type FieldSpec } from './client.ts';
+import { fieldSpec, type FieldName, type FieldSpec } from './client.ts';
 
 /** The contract's fields offered under Options: everything but the two prompts and the wire's base64 switch. */
-const OPTION_FIELDS: readonly FieldName[] = [
+export const OPTION_FIELDS: readonly FieldName[] = [
   'guidanceScale',
   'height',
   'highNoiseFraction',
@@ -216,8 +216,3 @@ export const nodeProperties: INodeProperties[] = [
     options: [...OPTION_FIELDS.map(fieldOption), ...NODE_OPTIONS].sort(byDisplayName),
   },
 ];
-
-/** Every option name, for checking that nothing in the contract was left out. */
-export const OFFERED_FIELDS: readonly string[] = REQUEST_FIELDS.map((field) => field.name).filter(
-  (name) => name === 'prompt' || name === 'negativePrompt' || OPTION_FIELDS.includes(name),
-);
