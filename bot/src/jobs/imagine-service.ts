@@ -249,8 +249,11 @@ export class ImagineService {
       }),
     );
     const idle = queue.idle();
-    const timer = wait(graceMs, 'timeout');
-    if ((await Promise.race([idle.then(() => 'idle'), timer])) === 'timeout') {
+    const graceOver = new AbortController();
+    const timer = wait(graceMs, 'timeout', { signal: graceOver.signal }).catch(() => 'idle');
+    const first = await Promise.race([idle.then(() => 'idle'), timer]);
+    graceOver.abort();
+    if (first === 'timeout') {
       for (const jobId of this.live.keys()) void this.stop(jobId, 'shutdown');
       await idle;
     }
