@@ -50,8 +50,6 @@ export interface JobStore {
   update(id: string, changes: Partial<Omit<JobRecord, 'id' | 'userId' | 'createdAt'>>): Promise<void>;
   saveImages(images: readonly StoredImage[]): Promise<void>;
   image(jobId: string, index: number): Promise<StoredImage | undefined>;
-  /** Images a user asked for since `since` (epoch ms) in jobs that were not refused or failed. */
-  imagesRequestedSince(userId: string, since: number): Promise<number>;
   /** Jobs left queued or running, e.g. by a crash. */
   unfinished(): Promise<JobRecord[]>;
   /** Deletes jobs (and their images) created before `before`; returns how many. */

@@ -163,10 +163,7 @@ export class SqliteJobStore implements JobStore {
     return { jobId, index, seed: row.seed, mimeType: row.mime_type, bytes: Buffer.from(row.bytes) };
   }
 
-  async imagesRequestedSince(userId: string, since: number): Promise<number> {
-    return this.usedSince(userId, since);
-  }
-
+  /** Images a user asked for since `since` in jobs that were not refused or failed. */
   private usedSince(userId: string, since: number): number {
     const row = this.db
       .prepare(
