@@ -36,7 +36,11 @@ interface Execution {
     resultData: {
       runData: Record<
         string,
-        { data?: { main: Item[][] }; error?: { message: string; description?: string } }[]
+        {
+          data?: { main: Item[][] };
+          error?: { message: string; description?: string };
+          hints?: { type?: string; message: string }[];
+        }[]
       >;
       error?: { message: string; description?: string; httpCode?: string };
     };
@@ -380,9 +384,18 @@ describe(
       }
     });
 
-    it('pairs images with their input items across several items, prompts from expressions', async () => {
+    it('pairs images with their input items across several items, and warns when credits run low', async () => {
+      // Six images at 0.008 take the balance from 0.9 to below the default threshold of 1.
+      sandbox.credits = 0.9;
       const { execution } = await execute('sdxlE2eWfItems01');
+      sandbox.credits = 100;
       const items = sdxlItems(execution);
+      assert.ok(items.every((item) => item.json.lowCredits === true));
+      const hints = execution.data.resultData.runData.SDXL?.[0]?.hints ?? [];
+      assert.ok(
+        hints.some((hint) => hint.type === 'warning' && /credits left/.test(hint.message)),
+        JSON.stringify(hints),
+      );
       assert.deepEqual(
         items.map((item) => [item.json.prompt, item.pairedItem?.item]),
         prompts.flatMap((prompt, index) => [
