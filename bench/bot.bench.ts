@@ -100,7 +100,7 @@ try {
   await standin.waitForGateway();
   console.log(
     `${JOBS} simultaneous /imagine from ${USERS} users, twice; bot as npm start runs it; sandbox latency ${LATENCY_MS} ms; ` +
-      `4 in flight; per-user limit ${PER_USER_LIMIT}; load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs.`,
+      `4 images in flight; per-user limit ${PER_USER_LIMIT}; load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs.`,
   );
   const cold = await burst('burst 1 (cold: right after login)', 0);
   const warm = await burst('burst 2 (warm: new users, same process)', USERS);

@@ -45,7 +45,7 @@ export function createBot(
     limit: config.requestsPerMinute,
     windowMs: config.rateWindowMs,
   });
-  const queue = new MemoryJobQueue({ concurrency: config.maxInFlight, limiter });
+  const queue = new MemoryJobQueue({ imageCapacity: config.maxInFlight, limiter });
   const credits = new CreditMonitor({
     threshold: config.lowCreditsThreshold,
     store,

@@ -16,7 +16,10 @@ export interface BotConfig {
   sdxlBaseUrl: string | undefined;
   /** SDXL_LOW_CREDITS: below this the reply warns and admins are told once. @default 1 */
   lowCreditsThreshold: number;
-  /** BOT_MAX_IN_FLIGHT: generations running at once. @default 1 */
+  /**
+   * BOT_MAX_IN_FLIGHT: images being made at once, across jobs (a 4-image job takes 4; a job larger
+   * than this runs alone). @default 4
+   */
   maxInFlight: number;
   /** BOT_REQUESTS_PER_MINUTE: generations started per minute. @default 5 (the free plan) */
   requestsPerMinute: number;
@@ -134,7 +137,7 @@ export function loadConfig(
     sdxlApiKey: sdxl.apiKey,
     sdxlBaseUrl: sdxl.baseUrl,
     lowCreditsThreshold: sdxl.lowCreditsThreshold ?? 1,
-    maxInFlight: whole('BOT_MAX_IN_FLIGHT', 1, 1, 64),
+    maxInFlight: whole('BOT_MAX_IN_FLIGHT', 4, 1, 64),
     requestsPerMinute: whole('BOT_REQUESTS_PER_MINUTE', 5, 1),
     rateWindowMs: whole('BOT_RATE_WINDOW_MS', 60_000, 1),
     userQueueLimit: whole('BOT_USER_QUEUE_LIMIT', 3, 1),

@@ -100,7 +100,7 @@ describe('configuration', () => {
   it('defaults to the free plan and needs no hosted key with a sandbox URL', () => {
     const config = loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: 'http://127.0.0.1:8787/v1' });
     assert.equal(config.requestsPerMinute, 5);
-    assert.equal(config.maxInFlight, 1);
+    assert.equal(config.maxInFlight, 4);
     assert.equal(config.sdxlApiKey, undefined);
     assert.ok(config.jobDeadlineMs < 15 * 60_000);
     const lists = loadConfig({ ...base, BOT_ALLOWED_ROLES: ' 1, 2 ,', BOT_BANNED_WORDS: 'Gore' });

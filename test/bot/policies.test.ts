@@ -210,9 +210,12 @@ describe('money: low credits, out of credits, API failures', () => {
     const credits = await answer('credits');
     assert.equal(credits.ephemeral, true);
     assert.match(credits.content, /Credits:\*\* 49\.992/);
-    assert.match((await answer('queue')).content, /0 running \(at most 2 at once\), 0 waiting/);
+    assert.match(
+      (await answer('queue')).content,
+      /0 jobs running \(0 of at most 2 images at once\), 0 waiting/,
+    );
     const settings = await answer('settings');
-    assert.match(settings.content, /Jobs at once: 2/);
+    assert.match(settings.content, /Images at once: 2/);
     assert.ok(!settings.content.includes(API_KEY));
     const refused = await world.privateReply(
       world.standin.slash({ ...bob, guildId: GUILD, channelId: CHANNEL }, 'sdxl-admin', {}, 'credits'),

@@ -20,9 +20,9 @@ function gatedWorker() {
 }
 
 describe('the in-memory queue', () => {
-  it('runs jobs in order, at most `concurrency` at once, and tells waiting jobs their new positions', async () => {
+  it('runs jobs in order, as many images at once as the capacity allows, and tells waiting jobs their new positions', async () => {
     const queue = new MemoryJobQueue({
-      concurrency: 2,
+      imageCapacity: 2,
       limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
     });
     const { started, release, worker } = gatedWorker();
@@ -30,7 +30,7 @@ describe('the in-memory queue', () => {
     queue.start(worker, (moved) => moves.push(moved));
     const results = [];
     for (const jobId of ['a', 'b', 'c', 'd']) {
-      results.push(await queue.enqueue({ jobId, userId: jobId }, { perUserLimit: 1 }));
+      results.push(await queue.enqueue({ jobId, userId: jobId, images: 1 }, { perUserLimit: 1 }));
     }
     assert.deepEqual(
       results.map((result) => (result.accepted ? result.position : -1)),
@@ -38,7 +38,7 @@ describe('the in-memory queue', () => {
     );
     await flush();
     assert.deepEqual(started, ['a', 'b']);
-    assert.deepEqual(await queue.stats(), { waiting: 2, running: 2, concurrency: 2 });
+    assert.deepEqual(await queue.stats(), { waiting: 2, running: 2, runningImages: 2, imageCapacity: 2 });
     release.get('a')!();
     await flush();
     assert.deepEqual(started, ['a', 'b', 'c']);
@@ -53,25 +53,28 @@ describe('the in-memory queue', () => {
 
   it('refuses past the per-user limit, counting queued and running jobs', async () => {
     const queue = new MemoryJobQueue({
-      concurrency: 1,
+      imageCapacity: 1,
       limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
     });
     const { release, worker } = gatedWorker();
     queue.start(worker, () => {});
-    await queue.enqueue({ jobId: '1', userId: 'u' }, { perUserLimit: 2 });
-    await queue.enqueue({ jobId: '2', userId: 'u' }, { perUserLimit: 2 });
-    assert.deepEqual(await queue.enqueue({ jobId: '3', userId: 'u' }, { perUserLimit: 2 }), {
+    await queue.enqueue({ jobId: '1', userId: 'u', images: 1 }, { perUserLimit: 2 });
+    await queue.enqueue({ jobId: '2', userId: 'u', images: 1 }, { perUserLimit: 2 });
+    assert.deepEqual(await queue.enqueue({ jobId: '3', userId: 'u', images: 1 }, { perUserLimit: 2 }), {
       accepted: false,
       reason: 'user_limit',
       userJobs: 2,
     });
-    assert.equal((await queue.enqueue({ jobId: '4', userId: 'v' }, { perUserLimit: 2 })).accepted, true);
+    assert.equal(
+      (await queue.enqueue({ jobId: '4', userId: 'v', images: 1 }, { perUserLimit: 2 })).accepted,
+      true,
+    );
     const notStarted = await queue.stop();
     assert.deepEqual(
       notStarted.map((ticket) => ticket.jobId),
       ['2', '4'],
     );
-    assert.deepEqual(await queue.enqueue({ jobId: '5', userId: 'w' }, { perUserLimit: 2 }), {
+    assert.deepEqual(await queue.enqueue({ jobId: '5', userId: 'w', images: 1 }, { perUserLimit: 2 }), {
       accepted: false,
       reason: 'closed',
     });
@@ -82,12 +85,12 @@ describe('the in-memory queue', () => {
 
   it('paces starts with the rate limiter; a job waiting for it can be cancelled or handed back on stop', async () => {
     const limiter = new SlidingWindowLimiter({ limit: 1, windowMs: 60_000 });
-    const queue = new MemoryJobQueue({ concurrency: 3, limiter });
+    const queue = new MemoryJobQueue({ imageCapacity: 3, limiter });
     const { started, release, worker } = gatedWorker();
     queue.start(worker, () => {});
-    await queue.enqueue({ jobId: 'first', userId: 'a' }, { perUserLimit: 5 });
-    await queue.enqueue({ jobId: 'paced', userId: 'a' }, { perUserLimit: 5 });
-    await queue.enqueue({ jobId: 'also-paced', userId: 'a' }, { perUserLimit: 5 });
+    await queue.enqueue({ jobId: 'first', userId: 'a', images: 1 }, { perUserLimit: 5 });
+    await queue.enqueue({ jobId: 'paced', userId: 'a', images: 1 }, { perUserLimit: 5 });
+    await queue.enqueue({ jobId: 'also-paced', userId: 'a', images: 1 }, { perUserLimit: 5 });
     await flush();
     assert.deepEqual(started, ['first'], 'one start per window');
     assert.equal(await limiter.used(), 1);
@@ -100,6 +103,40 @@ describe('the in-memory queue', () => {
     release.get('first')!();
     await queue.idle();
     assert.deepEqual(started, ['first'], 'the cancelled and the handed-back jobs never started');
+  });
+});
+
+describe('image capacity', () => {
+  it('counts images, not jobs: a 4-image job takes the whole capacity, a larger one runs alone', async () => {
+    const queue = new MemoryJobQueue({
+      imageCapacity: 4,
+      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+    });
+    const { started, release, worker } = gatedWorker();
+    queue.start(worker, () => {});
+    await queue.enqueue({ jobId: 'four', userId: 'a', images: 4 }, { perUserLimit: 9 });
+    await queue.enqueue({ jobId: 'one', userId: 'b', images: 1 }, { perUserLimit: 9 });
+    await queue.enqueue({ jobId: 'two', userId: 'c', images: 2 }, { perUserLimit: 9 });
+    await flush();
+    assert.deepEqual(started, ['four']);
+    release.get('four')!();
+    await flush();
+    assert.deepEqual(started, ['four', 'one', 'two']);
+    release.get('one')!();
+    release.get('two')!();
+    await queue.idle();
+
+    const small = new MemoryJobQueue({
+      imageCapacity: 2,
+      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+    });
+    const second = gatedWorker();
+    small.start(second.worker, () => {});
+    await small.enqueue({ jobId: 'big', userId: 'a', images: 4 }, { perUserLimit: 9 });
+    await flush();
+    assert.deepEqual(second.started, ['big'], 'a job larger than the capacity still runs, alone');
+    second.release.get('big')!();
+    await small.idle();
   });
 });
 

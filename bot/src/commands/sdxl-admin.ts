@@ -45,7 +45,7 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   } else if (sub === 'queue') {
     const stats = await queue.stats();
     content = [
-      `**Queue:** ${stats.running} running (at most ${stats.concurrency} at once), ${stats.waiting} waiting.`,
+      `**Queue:** ${stats.running} jobs running (${stats.runningImages} of at most ${stats.imageCapacity} images at once), ${stats.waiting} waiting.`,
       `Starts: ${await limiter.used()} of ${config.requestsPerMinute} in the current ${Math.round(config.rateWindowMs / 1000)} s window.`,
       `Per person: ${config.userQueueLimit} jobs in line, ${config.userDailyImages} images a day.`,
     ].join('\n');
@@ -53,7 +53,7 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
     content = [
       '**Settings**',
       `Image service: ${config.sdxlBaseUrl ?? 'hosted SDXL API'}`,
-      `Jobs at once: ${config.maxInFlight}; starts per minute: ${config.requestsPerMinute}`,
+      `Images at once: ${config.maxInFlight}; job starts per minute: ${config.requestsPerMinute}`,
       `Per person: ${config.userQueueLimit} in line, ${config.userDailyImages} images a day`,
       `Servers: ${ids(config.allowedGuilds, (id) => `\`${id}\``)}; channels: ${ids(config.allowedChannels, (id) => `<#${id}>`)}; roles: ${ids(config.allowedRoles, (id) => `<@&${id}>`)}`,
       `Admin roles: ${ids(config.adminRoles, (id) => `<@&${id}>`)}; admin channel: ${config.adminChannelId ? `<#${config.adminChannelId}>` : 'none'}`,

@@ -128,7 +128,7 @@ export class ImagineService {
       lastEditAt: 0,
     };
     this.live.set(job.id, live);
-    const ticket: QueueTicket = { jobId: job.id, userId };
+    const ticket: QueueTicket = { jobId: job.id, userId, images: job.samples };
     const queued = await queue.enqueue(ticket, { perUserLimit: config.userQueueLimit });
     if (!queued.accepted) {
       this.forget(job.id);

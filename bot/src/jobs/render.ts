@@ -133,7 +133,7 @@ export function queuedText(
 ): string {
   return (
     `\u23f3 **${shorten(prompt, 200)}** \u2014 queued, position **${position}**. ` +
-    `The bot makes ${pace.maxInFlight} at a time and starts at most ${pace.perMinute} a minute; this message updates as the line moves.`
+    `The bot makes up to ${pace.maxInFlight} images at a time and starts at most ${pace.perMinute} jobs a minute; this message updates as the line moves.`
   );
 }
 

@@ -1,20 +1,24 @@
 import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker, RateLimiter } from './types.ts';
 
-/** A FIFO queue in this process: `concurrency` jobs at once, starts paced by a rate limiter. */
+/**
+ * A FIFO queue in this process. Jobs start in order while their images fit `imageCapacity` (a job
+ * larger than the capacity runs alone), and every start is paced by the rate limiter.
+ */
 export class MemoryJobQueue implements JobQueue {
   private readonly waiting: QueueTicket[] = [];
   private readonly running = new Map<string, QueueTicket>();
   /** Jobs out of line but still waiting for the rate limiter; aborting one stops it before it starts. */
   private readonly starting = new Map<string, AbortController>();
-  private readonly concurrency: number;
+  private readonly imageCapacity: number;
+  private runningImages = 0;
   private readonly limiter: RateLimiter;
   private worker: QueueWorker | undefined;
   private onMoved: (moved: { jobId: string; position: number }[]) => void = () => {};
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(options: { concurrency: number; limiter: RateLimiter }) {
-    this.concurrency = options.concurrency;
+  constructor(options: { imageCapacity: number; limiter: RateLimiter }) {
+    this.imageCapacity = options.imageCapacity;
     this.limiter = options.limiter;
   }
 
@@ -49,7 +53,12 @@ export class MemoryJobQueue implements JobQueue {
   }
 
   async stats(): Promise<QueueStats> {
-    return { waiting: this.waiting.length, running: this.running.size, concurrency: this.concurrency };
+    return {
+      waiting: this.waiting.length,
+      running: this.running.size,
+      runningImages: this.runningImages,
+      imageCapacity: this.imageCapacity,
+    };
   }
 
   start(worker: QueueWorker, onMoved: (moved: { jobId: string; position: number }[]) => void): void {
@@ -71,6 +80,11 @@ export class MemoryJobQueue implements JobQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Strict order: the head of the line waits for room rather than letting smaller jobs pass it. */
+  private fits(ticket: QueueTicket): boolean {
+    return this.running.size === 0 || this.runningImages + ticket.images <= this.imageCapacity;
+  }
+
   private countFor(userId: string): number {
     let count = 0;
     for (const ticket of this.waiting) if (ticket.userId === userId) count++;
@@ -82,9 +96,10 @@ export class MemoryJobQueue implements JobQueue {
     const worker = this.worker;
     if (!worker) return;
     let started = false;
-    while (!this.stopped && this.running.size < this.concurrency && this.waiting.length > 0) {
+    while (!this.stopped && this.waiting.length > 0 && this.fits(this.waiting[0]!)) {
       const ticket = this.waiting.shift()!;
       this.running.set(ticket.jobId, ticket);
+      this.runningImages += ticket.images;
       started = true;
       const pending = new AbortController();
       this.starting.set(ticket.jobId, pending);
@@ -100,6 +115,7 @@ export class MemoryJobQueue implements JobQueue {
         .finally(() => {
           this.starting.delete(ticket.jobId);
           this.running.delete(ticket.jobId);
+          this.runningImages -= ticket.images;
           if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
           this.pump();
         });

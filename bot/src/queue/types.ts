@@ -2,6 +2,8 @@
 export interface QueueTicket {
   jobId: string;
   userId: string;
+  /** Images the job makes: what it takes of the queue's image capacity. */
+  images: number;
 }
 
 export type EnqueueResult =
@@ -13,7 +15,10 @@ export type EnqueueResult =
 export interface QueueStats {
   waiting: number;
   running: number;
-  concurrency: number;
+  /** Images being made by the running jobs. */
+  runningImages: number;
+  /** Images that may be in flight at once. */
+  imageCapacity: number;
 }
 
 /** Runs a job when its turn comes; the signal aborts it when the queue is told to stop. */
