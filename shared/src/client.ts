@@ -48,8 +48,9 @@ export interface ClientOptions {
   /** One attempt gives up after this long, in ms. @default 120000 */
   timeoutMs?: number;
   /**
-   * A whole call, retries and waits included, ends by this long, in ms. Worst case is the smaller
-   * of this and (maxRetries + 1) x timeoutMs plus the waits. @default 300000
+   * A whole call, retries and waits included, ends by this long after its first attempt starts, in
+   * ms (time queued behind the limiter before that does not count). Worst case is the smaller of this
+   * and (maxRetries + 1) x timeoutMs plus the waits. @default 300000
    */
   deadlineMs?: number;
   /** Retries after the first attempt, for 429, 5xx and connections that never left. @default 2 */
@@ -236,11 +237,14 @@ export class SdxlClient {
     options: CallOptions,
   ): Promise<TransportResponse> {
     const { signal } = options;
-    const deadline = this.now() + this.deadlineMs;
+    // The deadline starts with the first attempt: time spent queued behind a paced batch is the
+    // limiter's doing, bounded by the caller's signal, not a sign that the API is slow.
+    let deadline: number | undefined;
     const headers: Record<string, string> = { accept: 'image/jpeg, application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.apiKey) headers['x-api-key'] = this.apiKey;
     const run = async (attempt: number): Promise<TransportResponse> => {
+      deadline ??= this.now() + this.deadlineMs;
       const remaining = deadline - this.now();
       if (remaining <= 0) throw new TimeoutError(`No answer within the ${this.deadlineMs} ms deadline.`);
       options.onAttempt?.(attempt);
@@ -273,7 +277,7 @@ export class SdxlClient {
         { error, retriesDone, idempotent, now: this.now(), random: this.random },
         this.policy,
       );
-      if (!decision.retry || this.now() + decision.delayMs >= deadline) {
+      if (!decision.retry || this.now() + decision.delayMs >= (deadline ?? Infinity)) {
         if (decision.retry)
           this.log('warn', `giving up: a retry in ${decision.delayMs} ms would pass the deadline`);
         throw error;

@@ -266,6 +266,26 @@ describe('the limiter against a rate-limited sandbox', () => {
     }
   });
 
+  it('does not count time queued behind the limiter against the deadline', async () => {
+    const sandbox = await startSandbox({ apiKey: KEY });
+    try {
+      const client = createClient({
+        apiKey: KEY,
+        baseUrl: sandbox.url,
+        requestsPerMinute: 1,
+        rateWindowMs: 300,
+        deadlineMs: 250,
+      });
+      // The third call waits two windows (over 600 ms) for its turn, far past a 250 ms deadline.
+      const results = await Promise.all([1, 2, 3].map((n) => client.generate({ prompt: `queued ${n}` })));
+      assert.equal(results.length, 3);
+      const arrivals = sandbox.requests.map((request) => request.receivedAt);
+      assert.ok(arrivals[2]! - arrivals[0]! >= 500, `paced: ${arrivals.map((t) => t - arrivals[0]!)}`);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('without the limiter the same batch does draw 429s (the test above can fail)', async () => {
     const sandbox = await startSandbox({ apiKey: KEY, rpm: 3, rateWindowMs: 600 });
     try {
