@@ -1,7 +1,8 @@
 // Drives the Node-RED editor in Debian's Chromium: the palette, the SDXL node's form (defaults,
 // refusal of an out-of-range value), its help, and the deployed example flow producing images.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -63,6 +64,15 @@ async function openEditDialog(id: string): Promise<void> {
 }
 
 describe('the Node-RED editor with node-red-contrib-sdxl', () => {
+  it('runs the Node-RED that was asked for', async () => {
+    const packageJson = process.env.SDXL_NODE_RED
+      ? join(process.env.SDXL_NODE_RED, 'package.json')
+      : createRequire(import.meta.url).resolve('node-red/package.json');
+    const { version } = JSON.parse(await readFile(packageJson, 'utf8')) as { version: string };
+    const settings = (await (await fetch(`${nodeRed.editorUrl}settings`)).json()) as { version: string };
+    assert.equal(settings.version, version);
+  });
+
   it('shows the sdxl node in the palette', async () => {
     const entry = page.locator('.red-ui-palette-node[data-palette-type="sdxl"]');
     await entry.waitFor({ state: 'visible' });

@@ -109,9 +109,11 @@ export async function launchNodeRed(options: LaunchOptions = {}): Promise<Runnin
     const port = options.port || (await freePort());
     await writeFile(join(userDir, 'settings.js'), settingsFile(port));
 
-    const redJs = require.resolve('node-red/red.js');
+    const redJs = options.nodeRedDir
+      ? join(options.nodeRedDir, 'red.js')
+      : require.resolve('node-red/red.js');
     child = spawn(
-      process.execPath,
+      options.nodeBinary ?? process.execPath,
       [redJs, '--userDir', userDir, '--settings', join(userDir, 'settings.js')],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
