@@ -49,6 +49,8 @@ export function imageMessages(
   const count = result.images.length;
   return result.images.map((image) => {
     const message = util.cloneMessage(base);
+    // The clone's, not input.parts: a message must share no object with the input or its siblings.
+    const enclosing = message.parts;
     // One send() would give every copy the same _msgid; each image is a message of its own.
     message._msgid = util.generateId();
     message.payload = image.bytes;
@@ -59,7 +61,7 @@ export function imageMessages(
       type: 'array',
       len: 1,
       // Like Split: an enclosing sequence is kept, and Join restores it.
-      ...(input.parts && { parts: input.parts }),
+      ...(enclosing && { parts: enclosing }),
     };
     message.sdxl = { ...facts, seed: image.seed, index: image.index, mimeType: image.mimeType };
     return message;

@@ -238,6 +238,22 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     assert.equal(new Set(messages.map((msg) => msg._msgid)).size, 4, 'each message is its own copy');
   });
 
+  it('gives every image message its own copy of everything, so a change to one leaves the others alone', async () => {
+    await load({ node: { samples: '2' } });
+    const images = collect('images', 2);
+    const input = { payload: 'two herons', parts: { id: 'outer', index: 3, count: 5, type: 'array' } };
+    node('gen').receive(input);
+    const [first, second] = (await images) as [Msg, Msg];
+    const request = (msg: Msg) => msg.sdxl?.request as { prompt: string };
+    const outer = (msg: Msg) => (msg.parts as { parts: { index: number } }).parts;
+    assert.equal(outer(first).index, 3, 'the enclosing sequence is kept for Join');
+    request(first).prompt = 'changed downstream';
+    outer(first).index = 99;
+    assert.equal(request(second).prompt, 'two herons');
+    assert.equal(outer(second).index, 3);
+    assert.equal(input.parts.index, 3, 'the input message is untouched');
+  });
+
   it('sends one message with every image when the output is an array', async () => {
     await load({ node: { output: 'array', samples: '2' } });
     const received = record('images');
