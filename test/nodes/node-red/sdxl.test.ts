@@ -269,9 +269,17 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
   });
 
   describe('errors reach a Catch node with their code', () => {
-    const cases: { code: string; statuses?: number[]; msg?: Msg }[] = [
-      { code: 'invalid_request', msg: { payload: 'x', sdxl: { steps: 500 } } },
-      { code: 'invalid_request', msg: { payload: 42 } },
+    const cases: { code: string; statuses?: number[]; msg?: Msg; expected?: string }[] = [
+      {
+        code: 'invalid_request',
+        msg: { payload: 'x', sdxl: { steps: 500 } },
+        expected: 'steps: 500 is not allowed; allowed: a whole number from 20 to 100',
+      },
+      {
+        code: 'invalid_request',
+        msg: { payload: 42 },
+        expected: 'prompt is required; allowed: non-empty text',
+      },
       { code: 'unauthorized', statuses: [401] },
       { code: 'not_found', statuses: [404] },
       { code: 'method_not_allowed', statuses: [405] },
@@ -281,17 +289,22 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
       { code: 'server_error', statuses: [500, 500, 500] },
       { code: 'bad_response', statuses: [418] },
     ];
-    for (const { code, statuses, msg } of cases) {
+    for (const { code, statuses, msg, expected } of cases) {
       it(`${code}${statuses ? ` (HTTP ${statuses[0]})` : ` (${JSON.stringify(msg)})`}`, async () => {
         await load();
         // A short rate window makes the sandbox's 429s reset soon, so the client's retries run out quickly.
         if (statuses) sandbox.configure({ statuses, rateWindowMs: 200 });
         const images = record('images');
         const caught = collect('caught', 1);
+        const sent = sandbox.requests.length;
         node('gen').receive({ topic: 'keep me', ...(msg ?? { payload: 'a cat' }) });
         const [error] = await caught;
         const details = error?.error as { code: string; message: string; source: { id: string } };
         assert.equal(details.code, code);
+        if (!statuses) {
+          assert.equal(sandbox.requests.length, sent, 'nothing was sent, so no credit was spent');
+          assert.ok(expected && details.message.includes(expected), details.message);
+        }
         assert.equal(details.source.id, 'gen');
         assert.equal(error?.topic, 'keep me', 'the Catch node gets the failed message');
         assert.equal(images.length, 0);
@@ -355,6 +368,31 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
       shape: 'dot',
       text: '1 image · 0.986 credits (low)',
     });
+  });
+
+  it('alerts again only after the balance has gone back above the threshold, on any node of the account', async () => {
+    sandbox.credits = 1.005;
+    await load({ twin: true });
+    const alerts = record('alerts');
+    const run = async (id: string, credits?: number): Promise<Msg> => {
+      if (credits !== undefined) sandbox.credits = credits;
+      const images = collect('images', 1);
+      node(id).receive({ payload: 'a coin' });
+      const [msg] = await images;
+      assert.ok(msg);
+      return msg;
+    };
+    assert.equal((await run('gen')).sdxl?.lowCredits, true);
+    assert.equal((await run('twin')).sdxl?.lowCredits, true);
+    assert.equal((await run('gen', 5)).sdxl?.lowCredits, false, 'topped up');
+    assert.match(statusTexts('gen').at(-1) ?? '', /^1 image · 4\.992 credits$/);
+    assert.equal((await run('twin', 1)).sdxl?.lowCredits, true, 'crossed again');
+    await sleep(50);
+    assert.deepEqual(
+      alerts.map((alert) => alert.sdxl?.remainingCredits),
+      [0.997, 0.992],
+      'one alert per crossing, whichever node made the call',
+    );
   });
 
   it('aborts a slow request when the flow stops, and sends nothing', async () => {
