@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { CLIENT_DEFAULTS } from '@sdxl-kit/client/core';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { launchNodeRed, type RunningNodeRed } from '../../nodes/node-red/scripts/launch.ts';
 
@@ -161,6 +162,21 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     const help = page.locator('.red-ui-help').filter({ hasText: 'exported flows never contain it' }).first();
     await help.waitFor({ state: 'visible', timeout: 10_000 });
     assert.match(await help.innerText(), /Requests\/min/);
+  });
+
+  it("gives a new account the client's defaults", async () => {
+    const defaults = await page.evaluate(() => {
+      const type = (
+        window as unknown as {
+          RED: { nodes: { getType(type: string): { defaults: Record<string, { value: unknown }> } } };
+        }
+      ).RED.nodes.getType('sdxl-config');
+      return Object.fromEntries(Object.entries(type.defaults).map(([name, entry]) => [name, entry.value]));
+    });
+    assert.equal(defaults.baseUrl, CLIENT_DEFAULTS.baseUrl);
+    assert.equal(Number(defaults.maxInFlight), CLIENT_DEFAULTS.maxInFlight);
+    assert.equal(Number(defaults.lowCreditsThreshold), CLIENT_DEFAULTS.lowCreditsThreshold);
+    assert.equal(Number(defaults.timeout) * 1000, CLIENT_DEFAULTS.timeoutMs);
   });
 
   it('runs the deployed example flow and serves the images it made', async () => {

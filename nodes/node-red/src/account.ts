@@ -5,7 +5,7 @@ export interface AccountSettings {
   requestsPerMinute: number | undefined;
   maxInFlight: number | undefined;
   lowCreditsThreshold: number | undefined;
-  /** One attempt gives up after this long; empty means the client's default (120 s). */
+  /** One attempt gives up after this long; empty means the client's default (CLIENT_DEFAULTS.timeoutMs). */
   timeoutSeconds: number | undefined;
 }
 

@@ -1,6 +1,6 @@
 // Turns the client's REQUEST_FIELDS into the editor's field definitions, form rows and help entries at
 // build time, so the editor's defaults and bounds are never typed twice.
-import { DEFAULT_BASE_URL, REQUEST_FIELDS, type FieldSpec } from '@sdxl-kit/client/core';
+import { CLIENT_DEFAULTS, REQUEST_FIELDS, type FieldSpec } from '@sdxl-kit/client/core';
 
 const LABELS: Record<FieldSpec['name'], string> = {
   prompt: 'Prompt',
@@ -130,7 +130,10 @@ export function renderEditor(template: string): string {
     .replace('/*@defaults*/', renderDefaults())
     .replace('<!--@form-->', renderForm())
     .replace('<!--@help-fields-->', renderHelpFields())
-    .replaceAll('@DEFAULT_BASE_URL@', DEFAULT_BASE_URL);
+    .replaceAll('@DEFAULT_BASE_URL@', CLIENT_DEFAULTS.baseUrl)
+    .replaceAll('@MAX_IN_FLIGHT@', String(CLIENT_DEFAULTS.maxInFlight))
+    .replaceAll('@LOW_CREDITS_THRESHOLD@', String(CLIENT_DEFAULTS.lowCreditsThreshold))
+    .replaceAll('@TIMEOUT_SECONDS@', String(CLIENT_DEFAULTS.timeoutMs / 1000));
   if (/@[A-Z_]+@|\/\*@|<!--@/.test(filled)) throw new Error('an editor placeholder was left unfilled');
   return filled;
 }
