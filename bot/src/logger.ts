@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -18,6 +18,16 @@ const REDACTED_PATHS = [
   '*.headers["x-api-key"]',
 ];
 
+/**
+ * Errors as pino serializes them, minus what discord.js attaches of the failed request: its
+ * `requestBody` carries every uploaded file, so one failed result post would log megabytes of image bytes.
+ */
+function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { requestBody: _requestBody, ...serialized } = stdSerializers.err(error) as Record<string, unknown>;
+  return serialized;
+}
+
 const INTERACTION_TOKEN_IN_URL = /((?:webhooks|interactions)\/\d{15,21})\/[\w-]{20,}/g;
 
 /**
@@ -35,6 +45,7 @@ export function createLogger(
     {
       level: options.level ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: { err: serializeError },
       hooks: {
         streamWrite(line) {
           // Interaction tokens ride in webhook and callback URLs of Discord errors: each lets anyone answer as the bot.

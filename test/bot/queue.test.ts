@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { DiscordAPIError } from 'discord.js';
 import { createLogger } from '../../bot/src/logger.ts';
 import { MemoryJobQueue } from '../../bot/src/queue/memory-queue.ts';
 import { SlidingWindowLimiter } from '../../bot/src/queue/sliding-window-limiter.ts';
@@ -166,5 +167,33 @@ describe('the logger', () => {
     }
     assert.match(text, /webhooks\/123456789012345678\/\[redacted\]/);
     assert.match(text, /"token":"\[redacted\]"/);
+  });
+
+  it('logs a failed Discord upload by its code and route, not by the image bytes it carried', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({}, sink);
+    const image = Buffer.alloc(300_000, 0xab);
+    const error = new DiscordAPIError(
+      { code: 50027, message: 'Invalid Webhook Token' },
+      50027,
+      401,
+      'PATCH',
+      'https://discord.com/api/v10/webhooks/123456789012345678/aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4/messages/@original',
+      { files: [{ name: 'sdxl-1.jpg', data: image }], json: { content: 'a prompt' } },
+    );
+    logger.warn({ err: error }, 'job failed');
+    const text = lines.join('');
+    // Checked by size first: a failing deep comparison with the bytes would take minutes to diff.
+    assert.ok(text.length < 10_000, `one short line, not ${text.length} characters`);
+    const entry = JSON.parse(text) as { err: Record<string, unknown> };
+    assert.equal(entry.err.code, 50027);
+    assert.equal(entry.err.message, 'Invalid Webhook Token');
+    assert.ok(!('requestBody' in entry.err), 'the uploaded files are not logged');
   });
 });
