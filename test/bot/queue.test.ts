@@ -185,7 +185,7 @@ describe('the logger', () => {
       401,
       'PATCH',
       'https://discord.com/api/v10/webhooks/123456789012345678/aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4/messages/@original',
-      { files: [{ name: 'sdxl-1.jpg', data: image }], json: { content: 'a prompt' } },
+      { files: [{ name: 'sdxl-1.jpg', data: image }], body: { content: 'a prompt' } },
     );
     logger.warn({ err: error }, 'job failed');
     const text = lines.join('');
