@@ -35,6 +35,10 @@ describe('restarts, deadlines, shutdown and limits', () => {
         world.standin.clickButton(alice, message, 'sdxl:upscale:0123456789abcdef:0'),
       );
       assert.match(expiredU.content, /expired/);
+      const expiredDelete = await world.privateReply(
+        world.standin.clickButton(alice, message, 'sdxl:delete:0123456789abcdef'),
+      );
+      assert.match(expiredDelete.content, /expired/);
     } finally {
       await world.close();
     }

@@ -37,8 +37,15 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
   if (!state) return;
   if (state.action === 'delete') {
     const job = await context.store.get(state.jobId);
-    const owner = job?.userId === interaction.user.id;
-    if (!owner && !isModerator(interaction, context.config)) {
+    const moderator = isModerator(interaction, context.config);
+    if (!job && !moderator) {
+      // Purged: who asked for it is no longer known, so "only the person who asked" would be wrong.
+      throw new BotRefusal(
+        'expired',
+        '\u231b This result has expired, so the bot no longer knows who asked for it: a moderator can delete it.',
+      );
+    }
+    if (job?.userId !== interaction.user.id && !moderator) {
       throw new BotRefusal(
         'not_owner',
         '\ud83d\udeab Only the person who asked for these images, or a moderator, can delete them.',
