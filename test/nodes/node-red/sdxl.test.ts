@@ -8,6 +8,8 @@ import { NODES, helper, nodeRedVersion, type FlowNode, type RuntimeNode } from '
 
 const API_KEY = 'nr-test-key-4f8a2c91d7e3b6';
 const JPEG_START = Buffer.from([0xff, 0xd8, 0xff]);
+/** Only an abort closes the hanging server's socket; without one, these tests fail instead of hanging the suite. */
+const ABORT_TIMEOUT_MS = 20_000;
 
 type Msg = Record<string, unknown> & { payload?: unknown; sdxl?: Record<string, unknown> };
 
@@ -395,25 +397,29 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     );
   });
 
-  it('aborts a slow request when the flow stops, and sends nothing', async () => {
-    const slow = await hangingServer();
-    try {
-      await load({ account: { baseUrl: slow.url } });
-      const images = record('images');
-      const caught = record('caught');
-      node('gen').receive({ payload: 'a slow cat' });
-      const request = await slow.nextRequest;
-      const hungUp = new Promise((resolve) => request.socket.once('close', resolve));
-      await helper.unload();
-      await hungUp;
-      assert.equal(images.length + caught.length, 0);
-    } finally {
-      await slow.close();
-    }
-    await load(); // afterEach unloads again
-  });
+  it(
+    'aborts a slow request when the flow stops, and sends nothing',
+    { timeout: ABORT_TIMEOUT_MS },
+    async () => {
+      const slow = await hangingServer();
+      try {
+        await load({ account: { baseUrl: slow.url } });
+        const images = record('images');
+        const caught = record('caught');
+        node('gen').receive({ payload: 'a slow cat' });
+        const request = await slow.nextRequest;
+        const hungUp = new Promise((resolve) => request.socket.once('close', resolve));
+        await helper.unload();
+        await hungUp;
+        assert.equal(images.length + caught.length, 0);
+      } finally {
+        await slow.close();
+      }
+      await load(); // afterEach unloads again
+    },
+  );
 
-  it('aborts a slow request when the node is redeployed', async () => {
+  it('aborts a slow request when the node is redeployed', { timeout: ABORT_TIMEOUT_MS }, async () => {
     const slow = await hangingServer();
     try {
       const nodes = flow({ account: { baseUrl: slow.url } });
