@@ -155,6 +155,40 @@ describe('jobs waiting for the per-minute pace', () => {
     }
   });
 
+  it('are stopped at the deadline and told even when the store fails, leaving nothing unhandled', async () => {
+    const world = await startWorld({
+      BOT_REQUESTS_PER_MINUTE: '1',
+      BOT_MAX_IN_FLIGHT: '2',
+      BOT_JOB_DEADLINE_MS: '1500',
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await world.result(world.imagine(alice, { prompt: 'uses the only start this minute' }));
+      const paced = world.imagine(bob, { prompt: 'has to wait a minute' });
+      await world.standin.waitFor(
+        () => /starting soon/.test(world.standin.original(paced)?.content ?? ''),
+        'the pace message',
+      );
+      // The disk fails under the bot: every store write throws from here on.
+      await world.bot.context.store.close();
+      await world.standin.waitFor(
+        () => /15-minute window/.test(world.standin.original(paced)?.content ?? ''),
+        'the deadline message',
+      );
+      // The bot logs the store failure once Discord has confirmed the edit: poll the log, not the stand-in.
+      for (let tries = 0; !world.logs.some((line) => /could not stop the job/.test(line)); tries++) {
+        assert.ok(tries < 500, 'the store failure is logged');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await world.close();
+    }
+  });
+
   it('are handed back and told on stop', async () => {
     const world = await startWorld({ BOT_REQUESTS_PER_MINUTE: '1', BOT_MAX_IN_FLIGHT: '2' });
     try {

@@ -268,18 +268,24 @@ export class ImagineService {
     return unfinished.length;
   }
 
+  /** Called from timers, so it never rejects: a failure is logged, not left to crash the process. */
   private async stop(jobId: string, reason: StopReason): Promise<void> {
     const live = this.live.get(jobId);
     if (!live || live.controller.signal.aborted) return;
     live.controller.abort(reason);
-    // A job still waiting never reaches the worker: answer it here. A running one answers in `run`.
-    if (await this.deps.queue.cancel(jobId)) await this.answerStopped(live, reason);
+    try {
+      // A job still waiting never reaches the worker: answer it here. A running one answers in `run`.
+      if (await this.deps.queue.cancel(jobId)) await this.answerStopped(live, reason);
+    } catch (error) {
+      this.deps.logger.error({ jobId, reason, err: error }, 'could not stop the job');
+    }
   }
 
   private async answerStopped(live: LiveJob, reason: StopReason): Promise<void> {
-    await this.deps.store.update(live.job.id, { status: 'failed', error: reason, finishedAt: Date.now() });
+    // The user hears first: a store that fails must not keep them waiting for an answer that never comes.
     await this.edit(live, { content: STOP_MESSAGES[reason] });
     this.forget(live.job.id);
+    await this.deps.store.update(live.job.id, { status: 'failed', error: reason, finishedAt: Date.now() });
   }
 
   private showPosition(jobId: string, position: number): void {
