@@ -142,7 +142,11 @@ describe('jobs waiting for the per-minute pace', () => {
       BOT_JOB_DEADLINE_MS: '1500',
     });
     try {
-      await world.result(world.imagine(alice, { prompt: 'uses the only start this minute' }));
+      const first = await world.result(world.imagine(alice, { prompt: 'uses the only start this minute' }));
+      assert.ok(
+        !first.history.some((state) => /starting soon/.test(state.content)),
+        'a job that started at once was never said to be waiting for the pace',
+      );
       const paced = world.imagine(bob, { prompt: 'has to wait a minute' });
       const message = await world.standin.waitFor(() => {
         const original = world.standin.original(paced);

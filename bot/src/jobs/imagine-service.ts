@@ -129,6 +129,8 @@ export class ImagineService {
     };
     this.live.set(job.id, live);
     const ticket: QueueTicket = { jobId: job.id, userId, images: job.samples };
+    // Asked before joining the line: once in, this job's own start counts and would look like a wait.
+    const paceSpent = (await this.deps.limiter.used()) >= config.requestsPerMinute;
     const queued = await queue.enqueue(ticket, { perUserLimit: config.userQueueLimit });
     if (!queued.accepted) {
       this.forget(job.id);
@@ -141,7 +143,7 @@ export class ImagineService {
     }
     logger.info({ jobId: job.id, userId, samples: job.samples, position: queued.position }, 'job queued');
     if (queued.position > 0) this.showPosition(job.id, queued.position);
-    else if ((await this.deps.limiter.used()) >= config.requestsPerMinute) {
+    else if (paceSpent) {
       await this.edit(live, {
         content: `\u23f3 **${request.prompt.slice(0, 200)}** \u2014 starting soon: the bot starts at most ${config.requestsPerMinute} jobs a minute.`,
       });
