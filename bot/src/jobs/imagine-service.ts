@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import type { GenerateInput, SdxlClient } from '@sdxl-kit/client';
+import type { GenerateInput } from '@sdxl-kit/client';
 import type { RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
-import type { BotConfig } from '../config.ts';
-import type { CreditMonitor } from '../credits.ts';
+import type { BotContext } from '../context.ts';
 import { API_MESSAGES, BotRefusal, userMessage } from '../errors.ts';
-import type { Logger } from '../logger.ts';
-import type { JobQueue, QueueTicket, RateLimiter } from '../queue/types.ts';
-import type { JobRecord, JobStore } from '../store/job-store.ts';
+import type { QueueTicket } from '../queue/types.ts';
+import type { JobRecord } from '../store/job-store.ts';
 import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply } from './render.ts';
 import { deferPublicly } from './replies.ts';
 
@@ -29,15 +27,8 @@ interface LiveJob {
   positionTimer?: NodeJS.Timeout;
 }
 
-interface ServiceDeps {
-  config: BotConfig;
-  sdxl: SdxlClient;
-  store: JobStore;
-  queue: JobQueue;
-  limiter: RateLimiter;
-  credits: CreditMonitor;
-  logger: Logger;
-}
+/** Everything a bot process has, except the service itself. */
+type ServiceDeps = Omit<BotContext, 'imagine'>;
 
 function utcMidnight(now: number): number {
   const date = new Date(now);
