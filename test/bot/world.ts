@@ -115,6 +115,11 @@ export async function startWorld(
         if (secret && everything.includes(secret))
           throw new Error(`the ${name} leaked into a message or the log`);
       }
+      // An interaction token lets anyone answer as the bot for 15 minutes: none may reach the log.
+      const logText = logs.join('');
+      for (const record of standin.interactions.values()) {
+        if (logText.includes(record.token)) throw new Error('an interaction token leaked into the log');
+      }
     },
     imagine: (actor, options) =>
       standin.slash({ guildId: GUILD, channelId: CHANNEL, ...actor }, 'imagine', options),
