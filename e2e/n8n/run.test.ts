@@ -75,6 +75,8 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
         env: options.env ?? process.env,
         maxBuffer: 64 * 1024 * 1024,
         timeout: 180_000,
+        // n8n's CLI can ignore SIGTERM while it waits on a stuck execution; a hang must fail, not stall CI.
+        killSignal: 'SIGKILL',
       },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
