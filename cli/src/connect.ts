@@ -16,7 +16,7 @@ export interface Connection {
  */
 export async function connect(
   io: Io,
-  flags: { sandbox?: boolean; baseUrl?: string },
+  flags: { sandbox?: boolean | undefined; 'base-url'?: string | undefined },
   options: Omit<ClientOptions, 'apiKey' | 'baseUrl'> = {},
 ): Promise<Connection> {
   let env;
@@ -44,7 +44,7 @@ export async function connect(
       'No API key. Set SDXL_API_KEY (or SEGMIND_API_KEY) to your Segmind key, or add --sandbox to try it offline.',
     );
   }
-  const baseUrl = flags.baseUrl ?? env.baseUrl;
+  const baseUrl = flags['base-url'] ?? env.baseUrl;
   if (baseUrl !== undefined && !/^https?:\/\/[^\s]+$/i.test(baseUrl)) {
     throw new UsageError(`Base URL: "${baseUrl}" is not allowed; allowed: an http:// or https:// address.`);
   }

@@ -18,10 +18,7 @@ export async function credits(argv: string[], io: Io, signal: AbortSignal): Prom
     io.stdout.write(`${CREDITS_HELP}\n`);
     return EXIT.ok;
   }
-  const connection = await connect(io, {
-    ...(values.sandbox && { sandbox: true }),
-    ...(values['base-url'] !== undefined && { baseUrl: values['base-url'] }),
-  });
+  const connection = await connect(io, values);
   try {
     const balance = await connection.client.getCredits({ signal });
     if (values.json) {

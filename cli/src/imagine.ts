@@ -111,10 +111,7 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
 
   const connection = await connect(
     io,
-    {
-      ...(values.sandbox && { sandbox: true }),
-      ...(values['base-url'] !== undefined && { baseUrl: values['base-url'] }),
-    },
+    values,
     // The sandbox has no plan to respect, so it is not paced.
     values.sandbox ? { maxInFlight } : { requestsPerMinute, maxInFlight },
   );
