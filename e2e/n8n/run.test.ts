@@ -133,22 +133,25 @@ async function withServer<T>(
       body: JSON.stringify(body),
     });
   try {
-    // The REST routes come up a few seconds after the port opens: the owner setup is the first call.
+    // The port opens long before the REST routes: meanwhile n8n answers every path with
+    // "200 n8n is starting up", then 404 until its controllers are registered. /healthz/readiness
+    // turns 200 only once they are (measured), so wait for that before the owner setup.
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const setup = await call('/rest/owner/setup', {
-        email: 'owner@example.com',
-        firstName: 'E2E',
-        lastName: 'Owner',
-        password: 'E2e-Passw0rd-Long',
-      }).catch(() => undefined);
-      if (setup?.ok) {
-        cookie = (setup.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-        break;
-      }
-      assert.ok(Date.now() < deadline, 'n8n start came up within 2 minutes');
+      const ready = await fetch(`http://127.0.0.1:${port}/healthz/readiness`).catch(() => undefined);
+      if (ready?.status === 200) break;
+      assert.ok(Date.now() < deadline, 'n8n start became ready within 2 minutes');
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
+    const setup = await call('/rest/owner/setup', {
+      email: 'owner@example.com',
+      firstName: 'E2E',
+      lastName: 'Owner',
+      password: 'E2e-Passw0rd-Long',
+    });
+    assert.equal(setup.status, 200, await setup.clone().text());
+    cookie = (setup.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    assert.match(cookie, /^n8n-auth=/, 'the owner setup signed the owner in');
     return await use(call);
   } finally {
     server.kill('SIGTERM');
@@ -446,7 +449,7 @@ describe(
           const response = await call('/rest/credentials/test', {
             credentials: { ...CREDENTIAL, type: 'sdxlApi', data: { apiKey, baseUrl: sandbox.url } },
           });
-          assert.equal(response.status, 200);
+          assert.equal(response.status, 200, await response.clone().text());
           return ((await response.json()) as { data: { status: string; message: string } }).data;
         };
         const valid = await test(KEY);
