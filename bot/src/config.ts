@@ -1,4 +1,4 @@
-import { settingsFromEnv } from '@sdxl-kit/client';
+import { EnvSettingError, settingsFromEnv } from '@sdxl-kit/client';
 
 /** Everything the bot reads from its environment, typed and checked. */
 export interface BotConfig {
@@ -27,7 +27,7 @@ export interface BotConfig {
   rateWindowMs: number;
   /** BOT_USER_QUEUE_LIMIT: jobs one user may have queued or running. @default 3 */
   userQueueLimit: number;
-  /** BOT_USER_DAILY_IMAGES: images one user may make per UTC day. @default 25 */
+  /** BOT_USER_DAILY_IMAGES: images one user may make per UTC day; 0 = no daily limit. @default 25 */
   userDailyImages: number;
   /** BOT_ALLOWED_GUILDS / BOT_ALLOWED_CHANNELS / BOT_ALLOWED_ROLES: comma-separated ids; empty = any. */
   allowedGuilds: string[];
@@ -114,7 +114,8 @@ export function loadConfig(
   try {
     sdxl = settingsFromEnv(env);
   } catch (error) {
-    throw new ConfigError('SDXL_LOW_CREDITS', (error as Error).message.replace(/^SDXL_LOW_CREDITS: /, ''));
+    if (error instanceof EnvSettingError) throw new ConfigError(error.variable, error.detail);
+    throw error;
   }
   if (!sdxl.apiKey && !sdxl.baseUrl && options.requireSdxl !== false) {
     throw new ConfigError(

@@ -21,9 +21,21 @@ export interface EnvSettings {
   lowCreditsThreshold?: number;
 }
 
+/** An environment variable holding a value that is not allowed; `variable` names it, `detail` says why. */
+export class EnvSettingError extends RangeError {
+  override name = 'EnvSettingError';
+  readonly variable: string;
+  readonly detail: string;
+  constructor(variable: string, detail: string) {
+    super(`${variable}: ${detail}`);
+    this.variable = variable;
+    this.detail = detail;
+  }
+}
+
 /**
  * Reads `SDXL_API_KEY` (or `SEGMIND_API_KEY`), `SDXL_BASE_URL` and `SDXL_LOW_CREDITS`.
- * @throws {RangeError} naming the variable when `SDXL_LOW_CREDITS` is not a number.
+ * @throws {EnvSettingError} naming the variable when `SDXL_LOW_CREDITS` is not a number.
  */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvSettings {
   const settings: EnvSettings = {};
@@ -35,8 +47,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvSettin
   if (low) {
     const threshold = Number(low);
     if (!Number.isFinite(threshold) || threshold < 0) {
-      throw new RangeError(
-        `SDXL_LOW_CREDITS: "${low}" is not allowed; allowed: a number of credits, 0 or more`,
+      throw new EnvSettingError(
+        'SDXL_LOW_CREDITS',
+        `"${low}" is not allowed; allowed: a number of credits, 0 or more`,
       );
     }
     settings.lowCreditsThreshold = threshold;

@@ -83,7 +83,14 @@ describe('configuration', () => {
       /BOT_USER_QUEUE_LIMIT: "lots" is not allowed; allowed: a whole number 1 or more/,
     );
     assert.throws(() => loadConfig({ ...base, BOT_SPOILER: 'maybe' }), /BOT_SPOILER/);
-    assert.throws(() => loadConfig({ ...base, SDXL_LOW_CREDITS: '-1' }), /SDXL_LOW_CREDITS/);
+    assert.throws(
+      () => loadConfig({ ...base, SDXL_LOW_CREDITS: '-1' }),
+      (error: ConfigError) =>
+        error.variable === 'SDXL_LOW_CREDITS' &&
+        /^SDXL_LOW_CREDITS: "-1" is not allowed; allowed: a number of credits, 0 or more$/.test(
+          error.message,
+        ),
+    );
   });
 
   it('.env.example lists every variable the bot reads, and works once the token is filled in', async () => {
