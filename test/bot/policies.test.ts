@@ -247,3 +247,28 @@ describe('the daily quota under simultaneous requests', () => {
     }
   });
 });
+
+describe('no daily quota', () => {
+  it('takes BOT_USER_DAILY_IMAGES=0 to mean no daily limit, and says so to admins', async () => {
+    const world = await startWorld({ BOT_USER_DAILY_IMAGES: '0' });
+    try {
+      for (const prompt of ['one', 'two']) {
+        const result = await world.result(world.imagine(alice, { prompt, samples: 4 }));
+        assert.equal(result.attachments.length, 5, 'four images and the grid');
+      }
+      const record = world.standin.slash(
+        { ...manager, guildId: GUILD, channelId: CHANNEL },
+        'sdxl-admin',
+        {},
+        'settings',
+      );
+      const settings = await world.standin.waitFor(
+        () => world.standin.original(record)?.content || undefined,
+        '/sdxl-admin settings',
+      );
+      assert.match(settings, /Per person: 3 in line, no daily limit/);
+    } finally {
+      await world.close();
+    }
+  });
+});

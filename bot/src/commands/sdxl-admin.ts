@@ -20,6 +20,8 @@ export const data = new SlashCommandBuilder()
   .addSubcommand((sub) => sub.setName('queue').setDescription('Jobs running and waiting, and the limits'))
   .addSubcommand((sub) => sub.setName('settings').setDescription('The bot settings in force (no secrets)'));
 
+const dailyLimit = (images: number) => (images === 0 ? 'no daily limit' : `${images} images a day`);
+
 const ids = (list: readonly string[], format: (id: string) => string) =>
   list.length ? list.map(format).join(', ') : 'any';
 
@@ -47,14 +49,14 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
     content = [
       `**Queue:** ${stats.running} jobs running (${stats.runningImages} of at most ${stats.imageCapacity} images at once), ${stats.waiting} waiting.`,
       `Starts: ${await limiter.used()} of ${config.requestsPerMinute} in the current ${Math.round(config.rateWindowMs / 1000)} s window.`,
-      `Per person: ${config.userQueueLimit} jobs in line, ${config.userDailyImages} images a day.`,
+      `Per person: ${config.userQueueLimit} jobs in line, ${dailyLimit(config.userDailyImages)}.`,
     ].join('\n');
   } else {
     content = [
       '**Settings**',
       `Image service: ${config.sdxlBaseUrl ?? 'hosted SDXL API'}`,
       `Images at once: ${config.maxInFlight}; job starts per minute: ${config.requestsPerMinute}`,
-      `Per person: ${config.userQueueLimit} in line, ${config.userDailyImages} images a day`,
+      `Per person: ${config.userQueueLimit} in line, ${dailyLimit(config.userDailyImages)}`,
       `Servers: ${ids(config.allowedGuilds, (id) => `\`${id}\``)}; channels: ${ids(config.allowedChannels, (id) => `<#${id}>`)}; roles: ${ids(config.allowedRoles, (id) => `<@&${id}>`)}`,
       `Admin roles: ${ids(config.adminRoles, (id) => `<@&${id}>`)}; admin channel: ${config.adminChannelId ? `<#${config.adminChannelId}>` : 'none'}`,
       `Banned words: ${config.bannedWords.length}; spoilers: ${config.spoiler ? 'on' : 'off'}`,

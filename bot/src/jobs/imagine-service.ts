@@ -100,7 +100,7 @@ export class ImagineService {
     };
     const quota = await store.createWithinQuota(job, {
       since: utcMidnight(now),
-      limit: config.userDailyImages,
+      limit: config.userDailyImages === 0 ? Number.POSITIVE_INFINITY : config.userDailyImages,
     });
     if (!quota.created) {
       const resets = Math.floor((utcMidnight(now) + 86_400_000) / 1000);
