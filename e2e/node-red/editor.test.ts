@@ -121,6 +121,13 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.waitForFunction(() =>
       document.querySelector('#node-input-steps')?.classList.contains('input-error'),
     );
+    // The field says why, in a tooltip on hover: the field, the value and what is allowed.
+    await steps.hover();
+    await page
+      .locator('.red-ui-popover', {
+        hasText: 'Steps: "500" is not allowed; allowed: a whole number from 20 to 100',
+      })
+      .waitFor({ state: 'visible' });
     await page.screenshot({ path: `${SCREENSHOTS}out-of-range.png` });
     await page.locator('#node-dialog-ok').click();
     await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'visible' });

@@ -44,16 +44,17 @@ function defaultText(field: FieldSpec): string {
 export function renderDefaults(): string {
   return REQUEST_FIELDS.map((field) => {
     let validate = '';
+    const said = `${js(LABELS[field.name])}, ${js(field.allowed)}`;
     if (
       (field.kind === 'integer' || field.kind === 'number') &&
       field.min !== undefined &&
       field.max !== undefined
     ) {
-      validate = `, validate: function (v) { return sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}); }`;
+      validate = `, validate: function (v, opt) { return sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}, ${said}); }`;
     } else if (field.values && field.kind !== 'choice') {
-      validate = `, validate: function (v) { return sdxlOneOf(v, ${js(field.values.map(String))}); }`;
+      validate = `, validate: function (v, opt) { return sdxlOneOf(v, ${js(field.values.map(String))}, ${said}); }`;
     } else if (field.kind === 'boolean') {
-      validate = `, validate: function (v) { return sdxlOneOf(v, ['true', 'false']); }`;
+      validate = `, validate: function (v, opt) { return sdxlOneOf(v, ['true', 'false'], ${said}); }`;
     }
     return `${field.name}: { value: ''${validate} },`;
   }).join('\n        ');
