@@ -49,8 +49,9 @@ export interface ClientOptions {
   timeoutMs?: number;
   /**
    * A whole call, retries and waits included, ends by this long after its first attempt starts, in
-   * ms (time queued behind the limiter before that does not count). Worst case is the smaller of this
-   * and (maxRetries + 1) x timeoutMs plus the waits. @default 300000
+   * ms (time queued behind the limiter before that does not count; a retry goes to the front of the
+   * line). Worst case is the smaller of this and (maxRetries + 1) x timeoutMs plus the waits.
+   * @default 300000, or `timeoutMs` when that is longer, so one attempt always gets its full time
    */
   deadlineMs?: number;
   /** Retries after the first attempt, for 429, 5xx and connections that never left. @default 2 */
@@ -148,7 +149,7 @@ export class SdxlClient {
     this.apiKey = options.apiKey;
     this.baseUrl = (options.baseUrl ?? CLIENT_DEFAULTS.baseUrl).replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
-    this.deadlineMs = options.deadlineMs ?? CLIENT_DEFAULTS.deadlineMs;
+    this.deadlineMs = options.deadlineMs ?? Math.max(CLIENT_DEFAULTS.deadlineMs, this.timeoutMs);
     this.lowCreditsThreshold = options.lowCreditsThreshold ?? CLIENT_DEFAULTS.lowCreditsThreshold;
     this.policy = {
       maxRetries: options.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries,
@@ -265,10 +266,11 @@ export class SdxlClient {
     for (let retriesDone = 0; ; retriesDone++) {
       let error: SdxlError;
       try {
-        // GETs are free and quick: they skip the queue that paces billed generations.
+        // GETs are free and quick: they skip the queue that paces billed generations. A retry goes to
+        // the front of that queue: its deadline is running, and the calls behind it came later.
         return idempotent
           ? await run(retriesDone + 1)
-          : await this.limiter.run(() => run(retriesDone + 1), signal);
+          : await this.limiter.run(() => run(retriesDone + 1), signal, { first: retriesDone > 0 });
       } catch (raw) {
         error = this.toSdxlError(raw, signal);
       }

@@ -60,9 +60,13 @@ export class RequestLimiter {
     this.pausedUntil = Math.max(this.pausedUntil, time);
   }
 
-  /** Runs `task` once a slot and the rate allow it. Aborting while queued rejects with {@link AbortedError}. */
-  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquireSlot(signal);
+  /**
+   * Runs `task` once a slot and the rate allow it. Aborting while queued rejects with {@link AbortedError}.
+   * `first` puts it at the front of the line: a retry continues a call already under way, so it does not
+   * wait behind a batch that arrived after it.
+   */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal, options: { first?: boolean } = {}): Promise<T> {
+    await this.acquireSlot(signal, options.first === true);
     try {
       const turn = this.windowTurn.then(() => this.waitForWindow(signal));
       this.windowTurn = turn.catch(() => undefined);
@@ -73,7 +77,7 @@ export class RequestLimiter {
     }
   }
 
-  private acquireSlot(signal?: AbortSignal): Promise<void> {
+  private acquireSlot(signal: AbortSignal | undefined, first: boolean): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError());
     if (this.running < this.maxInFlight) {
       this.running++;
@@ -92,7 +96,8 @@ export class RequestLimiter {
         },
         reject,
       };
-      this.waiters.push(waiter);
+      if (first) this.waiters.unshift(waiter);
+      else this.waiters.push(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import sharp from 'sharp';
-import { REQUEST_FIELDS, createClient, type ClientOptions, type SdxlError } from '@sdxl-kit/client';
+import {
+  REQUEST_FIELDS,
+  createAxiosTransport,
+  createClient,
+  type ClientOptions,
+  type SdxlError,
+} from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 
 const KEY = 'SG_contractsecret00042';
@@ -11,7 +17,7 @@ const fast = { retryBaseDelayMs: 5, retryMaxDelayMs: 20 };
 describe('client against the sandbox over HTTP', () => {
   let sandbox: Sandbox;
   const logLines: string[] = [];
-  const client = (options: ClientOptions = {}) =>
+  const client = (options: Parameters<typeof createClient>[0] = {}) =>
     createClient({
       apiKey: KEY,
       baseUrl: sandbox.url,
@@ -216,6 +222,20 @@ describe('client against the sandbox over HTTP', () => {
     assert.equal(error.code, 'timeout');
   });
 
+  it('gives one attempt its whole timeout even when that is longer than the default deadline', async () => {
+    const axios = createAxiosTransport();
+    const asked: number[] = [];
+    const watched = (options: ClientOptions) =>
+      client({
+        ...options,
+        transport: { request: (request) => (asked.push(request.timeoutMs), axios.request(request)) },
+      });
+    await watched({ timeoutMs: 600_000 }).generate({ prompt: 'x' });
+    await watched({ timeoutMs: 600_000, deadlineMs: 30_000 }).generate({ prompt: 'x' });
+    assert.equal(asked[0], 600_000, 'the default deadline does not cut a longer timeout');
+    assert.ok(asked[1]! <= 30_000, `an explicit deadline still bounds the attempt: ${asked[1]}`);
+  });
+
   it('flags low credits below the threshold', async () => {
     sandbox.credits = 1.004;
     const result = await client().generate({ prompt: 'x' });
@@ -281,6 +301,34 @@ describe('the limiter against a rate-limited sandbox', () => {
       assert.equal(results.length, 3);
       const arrivals = sandbox.requests.map((request) => request.receivedAt);
       assert.ok(arrivals[2]! - arrivals[0]! >= 500, `paced: ${arrivals.map((t) => t - arrivals[0]!)}`);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('puts a retry at the front of the line, so a long paced batch does not use up its deadline', async () => {
+    const sandbox = await startSandbox({ apiKey: KEY, statuses: [503] });
+    try {
+      const client = createClient({
+        apiKey: KEY,
+        baseUrl: sandbox.url,
+        requestsPerMinute: 1,
+        rateWindowMs: 300,
+        maxInFlight: 1,
+        deadlineMs: 2500,
+        retryBaseDelayMs: 5,
+      });
+      // One start per 550 ms (window plus margin). Behind the other seven, the first call's retry
+      // would start about 4.4 s after its first attempt, far past its 2.5 s deadline; at the front it
+      // starts one start later.
+      const results = await Promise.all(
+        [1, 2, 3, 4, 5, 6, 7, 8].map((n) => client.generate({ prompt: `batch ${n}` })),
+      );
+      assert.equal(results.length, 8);
+      const arrivals = sandbox.requests.map(
+        (request) => `${(request.body as { prompt: string }).prompt} ${request.status}`,
+      );
+      assert.deepEqual(arrivals.slice(0, 4), ['batch 1 503', 'batch 2 200', 'batch 1 200', 'batch 3 200']);
     } finally {
       await sandbox.close();
     }

@@ -90,6 +90,22 @@ describe('request limiter', () => {
     assert.equal(await third, 'third');
   });
 
+  it('serves a request marked first ahead of those already waiting (a retry keeps its place)', async () => {
+    const clock = virtualClock();
+    const limiter = new RequestLimiter({ maxInFlight: 1, requestsPerMinute: 1, ...clock });
+    const order: string[] = [];
+    const task = (name: string) => async () => void order.push(name);
+    await Promise.all([
+      limiter.run(task('a')),
+      limiter.run(task('b')),
+      limiter.run(task('c')),
+      limiter.run(task('retry of a'), undefined, { first: true }),
+    ]);
+    assert.deepEqual(order, ['a', 'retry of a', 'b', 'c']);
+    const later = clock.now();
+    assert.ok(later >= 3 * 60_000, `still one per minute: ${later} ms for four`);
+  });
+
   it('holds every request until a rate-limit reset it was told of', async () => {
     const clock = virtualClock();
     const limiter = new RequestLimiter({ ...clock });

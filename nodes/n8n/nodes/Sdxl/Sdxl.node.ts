@@ -133,9 +133,9 @@ export class Sdxl implements INodeType {
       requestsPerMinute: run.requestsPerMinute,
       maxInFlight: run.maxInFlight,
       rateWindowMs: Sdxl.rateWindowMs,
+      // The client's deadline starts at an item's first attempt and its retries go to the front of
+      // the line, so a run paced over many minutes does not use it up; its default bounds each item.
       timeoutMs: run.timeoutMs,
-      // A paced run queues items for minutes; the queue must not use up a call's time.
-      deadlineMs: 24 * 60 * 60 * 1000,
     });
 
     const results: INodeExecutionData[][] = items.map(() => []);
