@@ -3,9 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseEnv } from 'node:util';
 import { REQUEST_FIELDS } from '@sdxl-kit/client';
+import { startSandbox } from '@sdxl-kit/sandbox';
 import type { ConfigError } from '../../bot/src/config.ts';
 import { loadConfig } from '../../bot/src/config.ts';
 import { commandBodies, deployCommands } from '../../bot/src/deploy-commands.ts';
+import type { Logger } from '../../bot/src/logger.ts';
+import { createSdxlClient } from '../../bot/src/sdxl.ts';
 import { decodeCustomId, encodeCustomId } from '../../bot/src/interactions/custom-id.ts';
 import { parsePromptFlags } from '../../bot/src/prompt-flags.ts';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
@@ -113,6 +116,18 @@ describe('configuration', () => {
     const lists = loadConfig({ ...base, BOT_ALLOWED_ROLES: ' 1, 2 ,', BOT_BANNED_WORDS: 'Gore' });
     assert.deepEqual(lists.allowedRoles, ['1', '2']);
     assert.deepEqual(lists.bannedWords, ['gore']);
+  });
+
+  it('talks to a sandbox started with its default key when no SDXL_API_KEY is set', async () => {
+    const sandbox = await startSandbox();
+    try {
+      const config = loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: sandbox.url });
+      const quiet = { debug: () => undefined, warn: () => undefined } as unknown as Logger;
+      const balance = await createSdxlClient(config, quiet).getCredits();
+      assert.equal(balance.total, sandbox.credits);
+    } finally {
+      await sandbox.close();
+    }
   });
 });
 
