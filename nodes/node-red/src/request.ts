@@ -83,3 +83,26 @@ export function resolveInput(node: NodeFieldValues, msg: NodeMessage): ResolvedI
   }
   return { input: input as GenerateInput, ignoredCredentialKeys };
 }
+
+function describePayload(payload: unknown): string {
+  if (payload === undefined) return 'not set';
+  if (payload === null) return 'null';
+  if (typeof payload === 'string') return 'empty text';
+  if (Buffer.isBuffer(payload)) return `a Buffer (${payload.length} bytes)`;
+  if (Array.isArray(payload)) return `an array (${payload.length} items)`;
+  if (typeof payload === 'object') return 'an object';
+  const shown = String(payload);
+  return `a ${typeof payload} (${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown})`;
+}
+
+/**
+ * When no prompt came from anywhere, says where it was looked for and what msg.payload held, so a
+ * flow author sees at once why (say, a JSON object arrived where text was expected).
+ */
+export function missingPrompt(input: GenerateInput, msg: NodeMessage): string | undefined {
+  if (!isUnset(input.prompt)) return undefined;
+  return (
+    `prompt: none given; the node's Prompt is empty, msg.sdxl.prompt is not set and msg.payload is ` +
+    `${describePayload(msg.payload)}. Allowed: non-empty text in any of them.`
+  );
+}

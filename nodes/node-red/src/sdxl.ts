@@ -3,7 +3,7 @@ import type { AccountNode } from './account.ts';
 import { accountFor } from './account-client.ts';
 import { imageMessages, lowCreditsMessage, type OutputMode } from './output.ts';
 import type { Done, NodeAPI, NodeMessage, RuntimeNode, Send } from './red.ts';
-import { resolveInput, type NodeFieldValues } from './request.ts';
+import { missingPrompt, resolveInput, type NodeFieldValues } from './request.ts';
 import { doneStatus, progressStatus } from './status.ts';
 
 interface SdxlNodeConfig extends NodeFieldValues {
@@ -81,6 +81,12 @@ export default function register(RED: NodeAPI): void {
         return;
       }
       const { input, ignoredCredentialKeys } = resolveInput(config, msg);
+      const noPrompt = missingPrompt(input, msg);
+      if (noPrompt) {
+        this.status({ fill: 'red', shape: 'ring', text: 'invalid_request' });
+        done(new FlowError('invalid_request', noPrompt));
+        return;
+      }
       if (ignoredCredentialKeys.length > 0) {
         this.warn(
           `Ignored msg.sdxl.${ignoredCredentialKeys.join(', msg.sdxl.')}: the API key comes from the account only.`,

@@ -280,7 +280,13 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
       {
         code: 'invalid_request',
         msg: { payload: 42 },
-        expected: 'prompt is required; allowed: non-empty text',
+        expected:
+          "prompt: none given; the node's Prompt is empty, msg.sdxl.prompt is not set and msg.payload is a number (42). Allowed: non-empty text in any of them.",
+      },
+      {
+        code: 'invalid_request',
+        msg: { payload: { text: 'a cat' } },
+        expected: 'msg.payload is an object.',
       },
       { code: 'unauthorized', statuses: [401] },
       { code: 'not_found', statuses: [404] },
