@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Node 24 runs the TypeScript sources directly; this file only gives npm a JavaScript bin to link.
+// The `sdxl` command. In the repository Node 24 runs the TypeScript sources directly; the published
+// package carries them compiled, and scripts/pack-packages.ts points this import at the JavaScript.
 import { main } from '../src/main.ts';
 
 process.exitCode = await main(process.argv.slice(2), {

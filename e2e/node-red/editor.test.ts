@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Drives the Node-RED editor in Debian's Chromium: the palette, the SDXL node's form (defaults,
 // refusal of an out-of-range value), its help, and the deployed example flow producing images.
 import assert from 'node:assert/strict';
