@@ -7,9 +7,9 @@
 # registry's attestations and GitHub, so its CLI cannot run here; its lint legs are called directly.
 # The tools are installed once into a cache folder outside the repo: they pin eslint 9.29, which
 # would clash with the repo's own eslint in the workspace tree.
-# Exit status: non-zero when any check finds anything. The shared client is imported in the sources
-# (nodes/Sdxl/client.ts) and bundled into dist by the build, so it is a devDependency, which is what
-# no-restricted-imports asks of a bundled package ("never installed at runtime on n8n Cloud").
+# Exit status: non-zero when any check finds anything. The sources import the shared client's core
+# entry, which the build bundles into dist, so it is a devDependency: what no-restricted-imports asks
+# of a bundled import ("dev dependencies are never installed at runtime on n8n Cloud").
 set -euo pipefail
 
 NODE_CLI_VERSION=0.48.3

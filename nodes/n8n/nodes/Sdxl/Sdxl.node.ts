@@ -9,7 +9,7 @@ import type {
   INodeType,
   INodeTypeDescription,
 } from 'n8n-workflow';
-import { SdxlClient, type GenerateInput, type GenerateResult } from './client.ts';
+import { SdxlClient, type GenerateInput, type GenerateResult } from '@sdxl-kit/client/core';
 import { errorCode, toNodeError } from './errors.ts';
 import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
 import { NODE_DEFAULTS, OPTION_FIELDS, nodeProperties } from './properties.ts';

@@ -3,7 +3,7 @@ import type {
   ICredentialsDecrypted,
   INodeCredentialTestResult,
 } from 'n8n-workflow';
-import { DEFAULT_BASE_URL, ERROR_HINTS, SdxlClient, SdxlError } from './client.ts';
+import { DEFAULT_BASE_URL, ERROR_HINTS, SdxlClient, SdxlError } from '@sdxl-kit/client/core';
 import { abortableSleep, createN8nTransport, type HttpRequester } from './transport.ts';
 
 /**

@@ -1,6 +1,12 @@
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 import type { INode, JsonObject } from 'n8n-workflow';
-import { ApiError, ERROR_HINTS, InvalidRequestError, SdxlError, type SdxlErrorCode } from './client.ts';
+import {
+  ApiError,
+  ERROR_HINTS,
+  InvalidRequestError,
+  SdxlError,
+  type SdxlErrorCode,
+} from '@sdxl-kit/client/core';
 
 /** What to tell an n8n user for each code: a headline and how to fix it, in the words of this node's fields. */
 const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: string }>> = {

@@ -6,7 +6,7 @@ import type {
   NodeExecutionHint,
   NodeOperationError,
 } from 'n8n-workflow';
-import { extensionFor, type GenerateResult } from './client.ts';
+import { extensionFor, type GenerateResult } from '@sdxl-kit/client/core';
 
 /** How one item's images are handed on. */
 export interface OutputSettings {

@@ -1,5 +1,5 @@
 import type { INodeProperties, INodePropertyOptions } from 'n8n-workflow';
-import { fieldSpec, type FieldName, type FieldSpec } from './client.ts';
+import { fieldSpec, type FieldName, type FieldSpec } from '@sdxl-kit/client/core';
 
 /** The contract's fields offered under Options: everything but the two prompts and the wire's base64 switch. */
 export const OPTION_FIELDS: readonly FieldName[] = [

@@ -8,7 +8,7 @@ import {
   type Sleep,
   type Transport,
   type TransportFailure,
-} from './client.ts';
+} from '@sdxl-kit/client/core';
 
 /** The credential type every request authenticates with. */
 export const CREDENTIAL_TYPE = 'sdxlApi';
