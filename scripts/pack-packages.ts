@@ -15,7 +15,7 @@ const PACKAGES = join(ROOT, 'out/packages');
 interface Manifest {
   name: string;
   version: string;
-  exports?: Record<string, string>;
+  exports?: Record<string, string | { types: string; default: string }>;
   bin?: Record<string, string>;
   files?: string[];
   [field: string]: unknown;
@@ -29,10 +29,10 @@ const WORKSPACES = [
 ] as const;
 
 /** `./src/index.ts` → `{ types: './src/index.d.ts', default: './src/index.js' }`. */
-function publishedExports(exports: Record<string, string>) {
+function publishedExports(exports: NonNullable<Manifest['exports']>): Manifest['exports'] {
   return Object.fromEntries(
     Object.entries(exports).map(([subpath, target]) => {
-      const base = target.replace(/\.ts$/, '');
+      const base = String(target).replace(/\.ts$/, '');
       return [subpath, { types: `${base}.d.ts`, default: `${base}.js` }];
     }),
   );
@@ -51,7 +51,7 @@ export async function packPackages(): Promise<string[]> {
     await mkdir(target, { recursive: true });
     await cp(join(EMITTED, dir, 'src'), join(target, 'src'), { recursive: true });
     const published: Manifest = { ...manifest, files: ['src', ...(manifest.bin ? ['bin'] : [])] };
-    if (manifest.exports) published.exports = publishedExports(manifest.exports) as never;
+    if (manifest.exports) published.exports = publishedExports(manifest.exports);
     if (manifest.bin) {
       await mkdir(join(target, 'bin'), { recursive: true });
       for (const file of Object.values(manifest.bin)) {
