@@ -49,6 +49,7 @@ export function createBot(
   const credits = new CreditMonitor({
     threshold: config.lowCreditsThreshold,
     store,
+    inFlightImages: config.maxInFlight,
     notify: async (content) => {
       logger.warn({ notice: content }, 'credit notice');
       if (!config.adminChannelId) return;

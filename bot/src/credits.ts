@@ -1,7 +1,12 @@
 import type { JobStore } from './store/job-store.ts';
 
 const LOW_NOTIFIED = 'credits.lowNotified';
+/** The lowest balance seen since the low notice: what a top-up is judged against. */
+const LOWEST_SINCE_LOW = 'credits.lowestSinceLowNotice';
 const OUT_NOTIFIED = 'credits.outNotified';
+
+/** The contract's published price of one image, until a result reports what it really cost. */
+export const PUBLISHED_IMAGE_PRICE = 0.008;
 
 /** Formats a credit balance the way the API reports it (fractional), without noise. */
 export function formatCredits(credits: number): string {
@@ -10,43 +15,59 @@ export function formatCredits(credits: number): string {
 
 /**
  * Watches the balance each result reports and tells the admins once per crossing: once when it falls
- * below the threshold (again only after it rose above), once when it runs out. The flags live in the
- * job store, so a restart does not repeat a notice.
+ * below the threshold (again only after a top-up lifted it back above), once when it runs out. The
+ * flags live in the job store, so a restart does not repeat a notice.
  */
 export class CreditMonitor {
   private readonly threshold: number;
   private readonly store: JobStore;
   private readonly notify: (text: string) => Promise<void>;
+  private readonly inFlightImages: number;
+  /** What one image cost in the last successful job, else the published price. */
+  private imagePrice = PUBLISHED_IMAGE_PRICE;
   /** The last balance seen, if any. */
   lastKnown: number | undefined;
 
-  constructor(options: { threshold: number; store: JobStore; notify: (text: string) => Promise<void> }) {
+  constructor(options: {
+    threshold: number;
+    store: JobStore;
+    notify: (text: string) => Promise<void>;
+    /** Images that may be in flight at once: how far apart balances of concurrent jobs can be. */
+    inFlightImages: number;
+  }) {
     this.threshold = options.threshold;
     this.store = options.store;
     this.notify = options.notify;
+    this.inFlightImages = options.inFlightImages;
   }
 
-  /** Records a balance; returns whether it is below the threshold. */
-  async observe(remaining: number): Promise<boolean> {
-    this.lastKnown = remaining;
-    if (remaining > 0) await this.store.setSetting(OUT_NOTIFIED, undefined);
-    const low = remaining < this.threshold;
-    if (!low) {
-      await this.store.setSetting(LOW_NOTIFIED, undefined);
-      return false;
-    }
-    if (!(await this.store.getSetting(LOW_NOTIFIED))) {
-      await this.store.setSetting(LOW_NOTIFIED, String(Date.now()));
-      await this.notify(
-        `\u26a0\ufe0f SDXL credits are low: ${formatCredits(remaining)} left (warning threshold ${formatCredits(this.threshold)}). Top up the account to keep /imagine working.`,
-      );
-    }
-    return true;
+  /**
+   * A job succeeded: the account is not out. Records what an image cost and the balance the job
+   * reported (if any); returns whether that balance is below the threshold.
+   */
+  async jobSucceeded(outcome: { remaining: number | undefined; cost: number | undefined; images: number }) {
+    if (outcome.cost !== undefined && outcome.cost > 0 && outcome.images > 0)
+      this.imagePrice = outcome.cost / outcome.images;
+    await this.store.setSetting(OUT_NOTIFIED, undefined);
+    return outcome.remaining === undefined ? undefined : this.observe(outcome.remaining);
+  }
+
+  /**
+   * A balance read from the free credits call. Ends "out of credits" only when it pays for an image:
+   * a fractional remainder below one image's price would only buy another refused call.
+   * @returns whether jobs can be sent again.
+   */
+  async balanceChecked(total: number): Promise<boolean> {
+    await this.observe(total);
+    const covers = total >= this.imagePrice;
+    if (covers) await this.store.setSetting(OUT_NOTIFIED, undefined);
+    return covers;
   }
 
   /** The API refused for lack of credits: tells the admins once until credits come back. */
   async outOfCredits(): Promise<void> {
     this.lastKnown = 0;
+    if (await this.store.getSetting(LOW_NOTIFIED)) await this.store.setSetting(LOWEST_SINCE_LOW, '0');
     if (await this.store.getSetting(OUT_NOTIFIED)) return;
     await this.store.setSetting(OUT_NOTIFIED, String(Date.now()));
     await this.notify(
@@ -54,8 +75,35 @@ export class CreditMonitor {
     );
   }
 
-  /** True once the API said the account is out, until a balance above 0 is seen. */
+  /** True once the API said the account is out, until a job succeeds or a balance pays for an image. */
   async isOut(): Promise<boolean> {
     return Boolean(await this.store.getSetting(OUT_NOTIFIED));
+  }
+
+  /** Records a balance; returns whether it is below the threshold. */
+  private async observe(remaining: number): Promise<boolean> {
+    this.lastKnown = remaining;
+    const notified = await this.store.getSetting(LOW_NOTIFIED);
+    if (remaining >= this.threshold) {
+      // Jobs finish out of order, so a job that started earlier can report an older, higher balance.
+      // Only a balance above anything concurrent jobs could explain is a top-up that re-arms the notice.
+      const lowest = Number((await this.store.getSetting(LOWEST_SINCE_LOW)) ?? 0);
+      if (notified && remaining > lowest + this.imagePrice * this.inFlightImages) {
+        await this.store.setSetting(LOW_NOTIFIED, undefined);
+        await this.store.setSetting(LOWEST_SINCE_LOW, undefined);
+      }
+      return false;
+    }
+    if (notified) {
+      const lowest = Number((await this.store.getSetting(LOWEST_SINCE_LOW)) ?? remaining);
+      if (remaining < lowest) await this.store.setSetting(LOWEST_SINCE_LOW, String(remaining));
+      return true;
+    }
+    await this.store.setSetting(LOW_NOTIFIED, String(Date.now()));
+    await this.store.setSetting(LOWEST_SINCE_LOW, String(remaining));
+    await this.notify(
+      `\u26a0\ufe0f SDXL credits are low: ${formatCredits(remaining)} left (warning threshold ${formatCredits(this.threshold)}). Top up the account to keep /imagine working.`,
+    );
+    return true;
   }
 }

@@ -272,3 +272,30 @@ describe('no daily quota', () => {
     }
   });
 });
+
+describe('a balance left below the price of one image', () => {
+  it('counts as out: admins told once, later requests refused privately without a billed call', async () => {
+    // 0.008 a call: one image leaves 0.004, which pays for nothing.
+    const world = await startWorld({ SDXL_LOW_CREDITS: '1' }, { credits: 0.012 });
+    try {
+      await world.result(world.imagine(alice, { prompt: 'the last one' }));
+      const broke = world.imagine(bob, { prompt: 'first refused by the API' });
+      await world.standin.waitFor(
+        () => /out of image credits/.test(world.standin.original(broke)?.content ?? ''),
+        'the out-of-credits message',
+      );
+      const posts = () => world.sandbox.requests.filter((request) => request.method === 'POST').length;
+      const billed = posts();
+      for (const prompt of ['two', 'three']) {
+        const refusal = await world.privateReply(world.imagine(bob, { prompt }));
+        assert.match(refusal.content, /out of image credits/);
+      }
+      assert.equal(posts(), billed, 'no call was sent for a balance that cannot pay for an image');
+      assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
+      world.sandbox.credits = 0.5;
+      assert.ok((await world.result(world.imagine(alice, { prompt: 'topped up' }))).attachments.length > 0);
+    } finally {
+      await world.close();
+    }
+  });
+});

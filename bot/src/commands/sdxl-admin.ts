@@ -39,7 +39,7 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   let content: string;
   if (sub === 'credits') {
     const balance = await sdxl.getCredits();
-    await context.credits.observe(balance.total);
+    await context.credits.balanceChecked(balance.total);
     content = [
       `**Credits:** ${formatCredits(balance.total)} (paid ${formatCredits(balance.credits)}, free ${formatCredits(balance.freeCredits)})`,
       `Warning below ${formatCredits(config.lowCreditsThreshold)}${balance.total < config.lowCreditsThreshold ? ' \u2014 \u26a0\ufe0f **low now**' : ''}.`,

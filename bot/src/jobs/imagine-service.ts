@@ -81,9 +81,7 @@ export class ImagineService {
     if (await credits.isOut()) {
       // The balance call is free: check whether an admin topped up since the last refusal.
       const balance = await sdxl.getCredits().catch(() => undefined);
-      if (balance && balance.total > 0) await credits.observe(balance.total);
-      else {
-        await credits.outOfCredits();
+      if (!balance || !(await credits.balanceChecked(balance.total))) {
         throw new BotRefusal('out_of_credits', `\ud83d\udcb8 ${API_MESSAGES.insufficient_credits}`);
       }
     }
@@ -160,9 +158,11 @@ export class ImagineService {
       job.seed = result.seed;
       job.remainingCredits = result.remainingCredits;
       const low =
-        result.remainingCredits === undefined
-          ? result.lowCredits
-          : await credits.observe(result.remainingCredits);
+        (await credits.jobSucceeded({
+          remaining: result.remainingCredits,
+          cost: result.cost,
+          images: result.images.length,
+        })) ?? result.lowCredits;
       await store.saveImages(
         result.images.map((image) => ({
           jobId: job.id,
