@@ -14,6 +14,17 @@ export interface LimiterOptions {
   now?: () => number;
 }
 
+/** `promise`, or an {@link AbortedError} as soon as `signal` aborts, whichever comes first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new AbortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 interface Waiter {
   resolve: () => void;
   reject: (error: Error) => void;
@@ -70,7 +81,8 @@ export class RequestLimiter {
     try {
       const turn = this.windowTurn.then(() => this.waitForWindow(signal));
       this.windowTurn = turn.catch(() => undefined);
-      await turn;
+      // The turn stays in the chain (it ends at once when its time comes); the caller stops waiting now.
+      await untilAborted(turn, signal);
       return await task();
     } finally {
       this.releaseSlot();

@@ -90,6 +90,27 @@ describe('request limiter', () => {
     assert.equal(await third, 'third');
   });
 
+  it("lets a caller abort while its turn waits behind another request's rate wait", async () => {
+    const clock = virtualClock();
+    const limiter = new RequestLimiter({ maxInFlight: 3, requestsPerMinute: 1, ...clock });
+    const events: string[] = [];
+    const controller = new AbortController();
+    const runs = [
+      limiter.run(async () => void events.push('a started')),
+      limiter.run(async () => void events.push('b started')),
+      limiter
+        .run(async () => void events.push('c started'), controller.signal)
+        .catch((error: { code?: string }) => void events.push(`c ${error.code}`)),
+    ];
+    controller.abort();
+    await Promise.all(runs);
+    assert.deepEqual(
+      events.filter((event) => event !== 'a started'),
+      ['c aborted', 'b started'],
+      'c gave up at once instead of after the minute b waited for',
+    );
+  });
+
   it('serves a request marked first ahead of those already waiting (a retry keeps its place)', async () => {
     const clock = virtualClock();
     const limiter = new RequestLimiter({ maxInFlight: 1, requestsPerMinute: 1, ...clock });
