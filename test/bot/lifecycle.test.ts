@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { API_KEY, BOT_TOKEN, alice, bob, buttonIds, startWorld } from './world.ts';
+import { API_KEY, BOT_TOKEN, alice, bob, buttonIds, manager, moderator, startWorld } from './world.ts';
 
 describe('restarts, deadlines, shutdown and limits', () => {
   it('buttons keep working after the bot restarts; an unknown job says it expired', async () => {
@@ -135,6 +135,31 @@ describe('configuration in force', () => {
 });
 
 describe('jobs waiting for the per-minute pace', () => {
+  it('leave the line saying they start soon, so no two waiting jobs show the same place', async () => {
+    const world = await startWorld(
+      { BOT_REQUESTS_PER_MINUTE: '2', BOT_RATE_WINDOW_MS: '60000', BOT_MAX_IN_FLIGHT: '2' },
+      { latencyMs: 300 },
+    );
+    try {
+      const records = [alice, bob, moderator, manager].map((actor, n) =>
+        world.imagine(actor, { prompt: `job ${n}` }),
+      );
+      for (const record of records.slice(0, 2)) await world.result(record);
+      // Both starts of this window are spent: the other two leave the line and wait for the pace.
+      for (const record of records.slice(2)) {
+        await world.standin.waitFor(
+          () =>
+            /starting soon: the bot starts at most 2 jobs a minute/.test(
+              world.standin.original(record)?.content ?? '',
+            ),
+          'the pace message',
+        );
+      }
+    } finally {
+      await world.close();
+    }
+  });
+
   it('are stopped at the deadline and told', async () => {
     const world = await startWorld({
       BOT_REQUESTS_PER_MINUTE: '1',

@@ -118,8 +118,6 @@ export class ImagineService {
     };
     this.live.set(job.id, live);
     const ticket: QueueTicket = { jobId: job.id, userId, images: job.samples };
-    // Asked before joining the line: once in, this job's own start counts and would look like a wait.
-    const paceSpent = (await this.deps.limiter.used()) >= config.requestsPerMinute;
     const queued = await queue.enqueue(ticket, { perUserLimit: config.userQueueLimit });
     if (!queued.accepted) {
       this.forget(job.id);
@@ -131,12 +129,8 @@ export class ImagineService {
       );
     }
     logger.info({ jobId: job.id, userId, samples: job.samples, position: queued.position }, 'job queued');
+    // Position 0 (out of line at once) is shown by the queue only if the job then waits for the pace.
     if (queued.position > 0) this.showPosition(job.id, queued.position);
-    else if (paceSpent) {
-      await this.edit(live, {
-        content: `\u23f3 **${request.prompt.slice(0, 200)}** \u2014 starting soon: the bot starts at most ${config.requestsPerMinute} jobs a minute.`,
-      });
-    }
   }
 
   /** The queue's worker: generates, stores and posts one job. */

@@ -125,12 +125,15 @@ export function parametersText(job: JobRecord): string {
   return shorten(`**Parameters** (job \`${job.id}\`, <t:${created}:R>)\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
 }
 
-/** The status while a job waits, with the pace that makes it wait. */
+/** The status while a job waits, with the pace that makes it wait; position 0 waits for the pace only. */
 export function queuedText(
   position: number,
   prompt: string,
   pace: { maxInFlight: number; perMinute: number },
 ): string {
+  if (position === 0) {
+    return `\u23f3 **${shorten(prompt, 200)}** \u2014 starting soon: the bot starts at most ${pace.perMinute} jobs a minute.`;
+  }
   return (
     `\u23f3 **${shorten(prompt, 200)}** \u2014 queued, position **${position}**. ` +
     `The bot makes up to ${pace.maxInFlight} images at a time and starts at most ${pace.perMinute} jobs a minute; this message updates as the line moves.`

@@ -103,9 +103,13 @@ export class MemoryJobQueue implements JobQueue {
       started = true;
       const pending = new AbortController();
       this.starting.set(ticket.jobId, pending);
+      // Out of line but not started: unless the limiter says yes at once (within this turn of the
+      // event loop), the job waits for the pace, and its old position would be wrong: tell it 0.
+      const waitingForPace = setImmediate(() => this.onMoved([{ jobId: ticket.jobId, position: 0 }]));
       void this.limiter
         .acquire(pending.signal)
         .then(() => {
+          clearImmediate(waitingForPace);
           this.starting.delete(ticket.jobId);
           // Cancelled after the limiter said yes but before this ran: the slot is spent, the job is not.
           if (pending.signal.aborted) return undefined;
@@ -113,6 +117,7 @@ export class MemoryJobQueue implements JobQueue {
         })
         .catch(() => undefined)
         .finally(() => {
+          clearImmediate(waitingForPace);
           this.starting.delete(ticket.jobId);
           this.running.delete(ticket.jobId);
           this.runningImages -= ticket.images;

@@ -37,7 +37,10 @@ export interface JobQueue {
   /** 1-based position among waiting jobs, 0 when running, undefined when unknown. */
   position(jobId: string): Promise<number | undefined>;
   stats(): Promise<QueueStats>;
-  /** Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs. */
+  /**
+   * Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs, and
+   * position 0 for a job out of line that waits for the rate limiter before it starts.
+   */
   start(worker: QueueWorker, onMoved: (moved: { jobId: string; position: number }[]) => void): void;
   /** Stops starting jobs; returns the tickets that had not started (now removed). */
   stop(): Promise<QueueTicket[]>;
