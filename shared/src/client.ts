@@ -9,6 +9,7 @@ import {
   errorFromResponse,
 } from './errors.ts';
 import { RequestLimiter, type Sleep } from './limiter.ts';
+import { checkClientOptions } from './options.ts';
 import { extractImages, readMetadata, type ImageMimeType } from './response.ts';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from './retry.ts';
 import {
@@ -145,7 +146,10 @@ export class SdxlClient {
   private readonly logger: Logger | undefined;
   private readonly redact: (text: string) => string;
 
+  /** @throws {InvalidRequestError} naming each option that is not allowed. */
   constructor(options: ClientOptions & ClientRuntime) {
+    this.redact = createRedactor([options.apiKey, ...(options.secrets ?? [])]);
+    checkClientOptions(options, this.redact);
     this.apiKey = options.apiKey;
     this.baseUrl = (options.baseUrl ?? CLIENT_DEFAULTS.baseUrl).replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
@@ -163,7 +167,6 @@ export class SdxlClient {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.logger = options.logger;
-    this.redact = createRedactor([options.apiKey, ...(options.secrets ?? [])]);
     this.limiter = new RequestLimiter({
       ...(options.requestsPerMinute !== undefined && { requestsPerMinute: options.requestsPerMinute }),
       maxInFlight: options.maxInFlight ?? CLIENT_DEFAULTS.maxInFlight,

@@ -67,8 +67,9 @@ export interface InvalidField {
 export class InvalidRequestError extends SdxlError {
   readonly fields: readonly InvalidField[];
 
-  constructor(fields: readonly InvalidField[]) {
-    super('invalid_request', `Invalid request: ${fields.map((field) => field.message).join('; ')}`);
+  /** `what` names what was refused: the request (default) or, say, the client's options. */
+  constructor(fields: readonly InvalidField[], what = 'request') {
+    super('invalid_request', `Invalid ${what}: ${fields.map((field) => field.message).join('; ')}`);
     this.fields = fields;
   }
 

@@ -236,6 +236,26 @@ describe('client against the sandbox over HTTP', () => {
     assert.ok(asked[1]! <= 30_000, `an explicit deadline still bounds the attempt: ${asked[1]}`);
   });
 
+  it('refuses options it cannot work with when it is made, naming each, without showing the key', () => {
+    const made = (options: ClientOptions) => () => createClient({ apiKey: KEY, ...options });
+    assert.throws(made({ timeoutMs: Number.NaN }), {
+      code: 'invalid_request',
+      message: 'Invalid client options: timeoutMs: NaN is not allowed; allowed: a number of ms above 0',
+    });
+    assert.throws(made({ baseUrl: 'api.segmind.com/v1', maxInFlight: 0, lowCreditsThreshold: -1 }), {
+      message:
+        'Invalid client options: baseUrl: "api.segmind.com/v1" is not allowed; allowed: an http(s) URL such as https://api.segmind.com/v1; ' +
+        'maxInFlight: 0 is not allowed; allowed: a whole number, 1 or more; ' +
+        'lowCreditsThreshold: -1 is not allowed; allowed: a number of credits, 0 or more',
+    });
+    assert.throws(made({ baseUrl: `htps://example.com/v1?key=${KEY}` }), (error: SdxlError) => {
+      assert.ok(!error.message.includes(KEY), error.message);
+      return error.code === 'invalid_request';
+    });
+    assert.throws(() => createClient({ apiKey: ' ' }), /apiKey: an empty or non-text key is not allowed/);
+    assert.doesNotThrow(made({ requestsPerMinute: Infinity, maxRetries: 0, timeoutMs: 1 }));
+  });
+
   it('flags low credits below the threshold', async () => {
     sandbox.credits = 1.004;
     const result = await client().generate({ prompt: 'x' });
