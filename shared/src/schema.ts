@@ -74,7 +74,7 @@ export const REQUEST_FIELDS: readonly FieldSpec[] = [
     wire: 'prompt',
     kind: 'text',
     required: true,
-    allowed: 'non-empty text',
+    allowed: 'non-empty text without control characters',
     description: 'What the image should show.',
   },
   {
@@ -82,7 +82,7 @@ export const REQUEST_FIELDS: readonly FieldSpec[] = [
     wire: 'negative_prompt',
     kind: 'text',
     default: '',
-    allowed: 'text',
+    allowed: 'text without control characters',
     description: 'What the image should not show, e.g. "blurry, extra fingers, watermark".',
   },
   {
@@ -217,6 +217,10 @@ function bounded(name: FieldName, base: z.ZodNumber) {
 }
 
 const nonEmptyText = z.string().trim().min(1);
+// NUL and other control characters only come from a file read in the wrong encoding (UTF-16 as
+// UTF-8, say): such a prompt would be billed and make nonsense. Tabs and line breaks are fine.
+const CONTROL_CHARACTERS = /(?![\t\n\r])\p{Cc}/u;
+const withoutControls = (text: string) => !CONTROL_CHARACTERS.test(text);
 const dimension = z
   .int()
   .refine((value) => KNOWN_DIMENSIONS.includes(value))
@@ -225,8 +229,8 @@ const dimension = z
 /** The request schema: camelCase options with the contract's defaults and bounds. Unknown keys are refused. */
 export const generateRequestSchema = z
   .strictObject({
-    prompt: nonEmptyText,
-    negativePrompt: z.string().default(''),
+    prompt: nonEmptyText.refine(withoutControls),
+    negativePrompt: z.string().refine(withoutControls).default(''),
     style: nonEmptyText.default('base'),
     samples: bounded('samples', z.int()),
     scheduler: nonEmptyText.default('UniPC'),
@@ -252,7 +256,8 @@ export type GenerateRequest = z.output<typeof generateRequestSchema>;
 /** The request as sent: `seed` is the concrete seed used. */
 export type ResolvedRequest = GenerateRequest;
 
-function describeValue(value: unknown): string {
+/** A value as an error message shows it: JSON, shortened. */
+export function describeValue(value: unknown): string {
   if (value === undefined) return 'missing';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   let text: string;

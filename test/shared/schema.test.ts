@@ -87,6 +87,9 @@ describe('request schema: defaults and the wire mapping', () => {
   });
 });
 
+/** A value as a test name shows it: strings quoted with their escapes, so control characters stay visible. */
+const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
+
 describe('request schema: bounds', () => {
   const cases: Array<[field: string, good: unknown[], bad: unknown[], allowed: RegExp]> = [
     ['samples', [1, 4], [0, 5, 2.5, '2'], /whole number from 1 to 4/],
@@ -99,10 +102,17 @@ describe('request schema: bounds', () => {
     ['height', [1024], [768], /one of 1024/],
     ['style', ['base', 'anything'], ['', '   ', 3], /non-empty text/],
     ['scheduler', ['UniPC', 'custom'], ['', null], /non-empty text/],
+    [
+      'prompt',
+      ['a cat', 'two\nlines\tand a tab', 'ünïcode 猫'],
+      ['', '\u0000a\u0000', 'a\u0007b'],
+      /without control/,
+    ],
+    ['negativePrompt', ['', 'blurry'], ['\u0000', 'x\u001b[31m'], /text without control characters/],
     ['refiner', [true, false], ['yes', 1], /true or false/],
   ];
   for (const [field, good, bad, allowed] of cases) {
-    it(`${field}: accepts ${good.map(String).join(', ')}`, () => {
+    it(`${field}: accepts ${good.map(shown).join(', ')}`, () => {
       for (const value of good) {
         const options = field === 'highNoiseFraction' ? { refiner: false } : {};
         assert.doesNotThrow(
@@ -111,7 +121,7 @@ describe('request schema: bounds', () => {
         );
       }
     });
-    it(`${field}: refuses ${bad.map(String).join(', ')} naming the field, the value and what is allowed`, () => {
+    it(`${field}: refuses ${bad.map(shown).join(', ')} naming the field, the value and what is allowed`, () => {
       for (const value of bad) {
         const error = captureInvalid({ prompt: 'p', [field]: value });
         const entry = error.fields.find((f) => f.field === field);
