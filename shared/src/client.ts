@@ -86,6 +86,11 @@ export interface ClientRuntime {
   now?: () => number;
   /** @default Math.random */
   random?: () => number;
+  /**
+   * A limiter shared with other clients, so several clients of one account keep one pace (a host that
+   * makes a client per run, like n8n). Replaces `requestsPerMinute`, `maxInFlight` and `rateWindowMs`.
+   */
+  limiter?: RequestLimiter;
 }
 
 export interface CallOptions {
@@ -167,13 +172,15 @@ export class SdxlClient {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.logger = options.logger;
-    this.limiter = new RequestLimiter({
-      ...(options.requestsPerMinute !== undefined && { requestsPerMinute: options.requestsPerMinute }),
-      maxInFlight: options.maxInFlight ?? CLIENT_DEFAULTS.maxInFlight,
-      windowMs: options.rateWindowMs ?? CLIENT_DEFAULTS.rateWindowMs,
-      sleep: this.sleep,
-      now: this.now,
-    });
+    this.limiter =
+      options.limiter ??
+      new RequestLimiter({
+        ...(options.requestsPerMinute !== undefined && { requestsPerMinute: options.requestsPerMinute }),
+        maxInFlight: options.maxInFlight ?? CLIENT_DEFAULTS.maxInFlight,
+        windowMs: options.rateWindowMs ?? CLIENT_DEFAULTS.rateWindowMs,
+        sleep: this.sleep,
+        now: this.now,
+      });
   }
 
   /** Validates and fills defaults without sending anything. Throws `InvalidRequestError`. */

@@ -4,8 +4,10 @@ import { inspect } from 'node:util';
 import sharp from 'sharp';
 import {
   REQUEST_FIELDS,
+  RequestLimiter,
   createAxiosTransport,
   createClient,
+  nodeSleep,
   type ClientOptions,
   type SdxlError,
 } from '@sdxl-kit/client';
@@ -301,6 +303,30 @@ describe('the limiter against a rate-limited sandbox', () => {
       assert.equal(results.length, 8);
       const statuses = sandbox.requests.map((request) => request.status);
       assert.deepEqual(statuses, Array(8).fill(200));
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('keeps one pace across clients that share a limiter (one account, a client per run)', async () => {
+    const sandbox = await startSandbox({ apiKey: KEY, rpm: 3, rateWindowMs: 1000 });
+    try {
+      const limiter = new RequestLimiter({
+        requestsPerMinute: 3,
+        windowMs: 1000,
+        maxInFlight: 2,
+        sleep: nodeSleep,
+      });
+      const runs = [1, 2].map(() =>
+        createClient({ apiKey: KEY, baseUrl: sandbox.url, limiter, maxRetries: 0 }),
+      );
+      await Promise.all(
+        runs.flatMap((client, run) => [1, 2, 3].map((n) => client.generate({ prompt: `run ${run} ${n}` }))),
+      );
+      assert.deepEqual(
+        sandbox.requests.map((request) => request.status),
+        Array(6).fill(200),
+      );
     } finally {
       await sandbox.close();
     }
