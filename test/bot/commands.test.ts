@@ -11,6 +11,7 @@ import type { Logger } from '../../bot/src/logger.ts';
 import { createSdxlClient } from '../../bot/src/sdxl.ts';
 import { decodeCustomId, encodeCustomId } from '../../bot/src/interactions/custom-id.ts';
 import { parsePromptFlags } from '../../bot/src/prompt-flags.ts';
+import { applyPromptFlags } from '../../bot/src/commands/imagine.ts';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
 import { BOT_TOKEN } from './world.ts';
 
@@ -59,6 +60,40 @@ describe('/imagine options', () => {
     assert.deepEqual(parsePromptFlags('a cat on a mat'), { prompt: 'a cat on a mat' });
     assert.deepEqual(parsePromptFlags('a--no-thing'), { prompt: 'a--no-thing' });
     assert.match(parsePromptFlags('a cat --seed 42 --ar 16:9').error ?? '', /--ar is not supported/);
+  });
+
+  it('reads flags typed with smart punctuation or in capitals, and refuses any other flag wherever it is', () => {
+    for (const typed of [
+      'a cat \u2014no dogs',
+      'a cat \u2013no dogs',
+      'a cat --NO dogs',
+      'a cat --No dogs',
+    ]) {
+      assert.deepEqual(parsePromptFlags(typed), { prompt: 'a cat', negative: 'dogs' }, typed);
+    }
+    assert.deepEqual(parsePromptFlags('a cat \u2014seed 7'), { prompt: 'a cat', seed: 7 });
+    for (const typed of ['a cat --ar 16:9 --no dogs', 'a cat --no dogs --ar 16:9', 'a cat \u2014ar 16:9']) {
+      assert.match(
+        parsePromptFlags(typed).error ?? '',
+        /^(--|\u2014)ar is not supported; supported at the end of the prompt: --no <words>, --seed <number>$/,
+        typed,
+      );
+    }
+    assert.match(parsePromptFlags('a cat --no-watermark').error ?? '', /^--no-watermark is not supported/);
+    assert.match(
+      parsePromptFlags('--no dogs').error ?? '',
+      /^The prompt is empty once `--no dogs` is taken out/,
+    );
+    // A prose dash is not a flag.
+    assert.deepEqual(parsePromptFlags('a cat \u2014 and -- a dog'), { prompt: 'a cat \u2014 and -- a dog' });
+  });
+
+  it("takes --seed -1 as the seed option does: a random seed; refuses with the option's range", () => {
+    assert.deepEqual(applyPromptFlags({ prompt: 'a cat --seed -1' }), { prompt: 'a cat', seed: -1 });
+    assert.match(
+      parsePromptFlags('a cat --seed -2').error ?? '',
+      /--seed: "-2" is not allowed; allowed: a whole number from -1 to 999999999999999 \(-1 picks a random seed\)/,
+    );
   });
 
   it('round-trips button state through custom_id within 100 characters', () => {
