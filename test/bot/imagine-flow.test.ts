@@ -66,7 +66,9 @@ describe('/imagine through a real discord.js client', () => {
   });
 
   it('U2 posts that image full size; ℹ️ shows the parameters to the clicker only', async () => {
-    const message = await world.result(world.imagine(alice, { prompt: 'two foxes', samples: 2, seed: 77 }));
+    const message = await world.result(
+      world.imagine(alice, { prompt: 'two foxes', samples: 2, seed: 77, guidance: 9.5 }),
+    );
     const ids = buttonIds(message);
     const u2 = world.standin.clickButton(bob, message, ids[1]!);
     const full = await world.result(u2);
@@ -83,6 +85,30 @@ describe('/imagine through a real discord.js client', () => {
     const reply = await world.privateReply(info);
     assert.match(reply.content, /prompt: "two foxes"/);
     assert.match(reply.content, /seed: 77/);
+    // Every parameter sent, defaults included, under the option names /imagine shows, to make it again.
+    const sent = world.sandbox.requests.filter((request) => request.method === 'POST').at(-1)!.body as Record<
+      string,
+      unknown
+    >;
+    for (const [option, wire] of [
+      ['negative_prompt', 'negative_prompt'],
+      ['style', 'style'],
+      ['scheduler', 'scheduler'],
+      ['samples', 'samples'],
+      ['steps', 'num_inference_steps'],
+      ['guidance', 'guidance_scale'],
+      ['refiner', 'refiner'],
+      ['high_noise_fraction', 'high_noise_fraction'],
+      ['strength', 'strength'],
+      ['width', 'img_width'],
+      ['height', 'img_height'],
+    ]) {
+      const value = sent[wire!];
+      assert.ok(value !== undefined, `the request sent ${wire}`);
+      const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+      assert.ok(reply.content.includes(`\n${option}: ${shown}\n`), `ℹ️ shows ${option}: ${shown}`);
+    }
+    assert.doesNotMatch(reply.content, /guidanceScale|negativePrompt/);
   });
 
   it('🔄 runs again with a new seed; ✏️ edits the prompt and keeps the seed and settings', async () => {

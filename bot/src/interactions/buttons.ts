@@ -60,7 +60,10 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
   const job = await liveJob(context, state.jobId);
   switch (state.action) {
     case 'info':
-      await interaction.reply({ content: parametersText(job), flags: MessageFlags.Ephemeral });
+      await interaction.reply({
+        content: parametersText(job, context.sdxl.validate(job.input)),
+        flags: MessageFlags.Ephemeral,
+      });
       return;
     case 'edit': {
       const field = new TextInputBuilder()

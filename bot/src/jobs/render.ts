@@ -1,5 +1,6 @@
-import type { GeneratedImage } from '@sdxl-kit/client';
+import type { GenerateRequest, GeneratedImage } from '@sdxl-kit/client';
 import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder } from 'discord.js';
+import { IMAGINE_OPTIONS } from '../commands/imagine-options.ts';
 import { formatCredits } from '../credits.ts';
 import { encodeCustomId } from '../interactions/custom-id.ts';
 import type { JobRecord } from '../store/job-store.ts';
@@ -116,10 +117,20 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
   };
 }
 
-/** The full parameters of a job, for the ℹ️ button. */
-export function parametersText(job: JobRecord): string {
-  const lines = Object.entries({ ...job.input, seed: job.seed ?? job.input.seed ?? -1 })
-    .map(([key, value]) => `${key}: ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+/**
+ * Every parameter a job sent, for the ℹ️ button: the validated request with the defaults filled in,
+ * named as the /imagine options are and with the seed actually used, so the result can be made again.
+ */
+export function parametersText(job: JobRecord, request: GenerateRequest): string {
+  const sent: [string, unknown][] = [
+    ...IMAGINE_OPTIONS.map(({ option, field }): [string, unknown] => [option, request[field]]),
+    // Not options of the command, but sent all the same.
+    ['width', request.width],
+    ['height', request.height],
+  ];
+  const lines = sent
+    .map(([name, value]) => (name === 'seed' ? [name, job.seed ?? value] : [name, value]))
+    .map(([name, value]) => `${name}: ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
     .join('\n');
   const created = Math.floor(job.createdAt / 1000);
   return shorten(`**Parameters** (job \`${job.id}\`, <t:${created}:R>)\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
