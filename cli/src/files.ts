@@ -1,4 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { extensionFor, type GeneratedImage } from '@sdxl-kit/client';
 
@@ -12,6 +14,17 @@ export function slugify(prompt: string): string {
     .slice(0, 40)
     .replace(/-+$/, '');
   return slug || 'image';
+}
+
+/**
+ * Creates the folder and proves a file can be made in it, so an unusable `--out` is found before
+ * the first billed call rather than after it.
+ */
+export async function prepareFolder(outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const probe = path.join(outDir, `.sdxl-write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await writeFile(probe, '', { flag: 'wx' });
+  await rm(probe, { force: true });
 }
 
 /**
@@ -34,4 +47,53 @@ export async function saveImage(outDir: string, prompt: string, image: Generated
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
   }
+}
+
+/** An image that was paid for but could not be written where it was asked to go. */
+export class WriteFailedError extends Error {
+  readonly code = 'write_failed';
+  constructor(message: string) {
+    super(message);
+    this.name = 'WriteFailedError';
+  }
+}
+
+export interface SavedImage {
+  image: GeneratedImage;
+  path: string;
+}
+
+/**
+ * Saves a call's images in `outDir`. An image that cannot be written there (the folder vanished, the
+ * disk filled) is billed already, so it is kept in the system's temporary folder instead, and the
+ * error says where; only when that fails too is it lost.
+ */
+export async function saveImages(
+  outDir: string,
+  prompt: string,
+  images: readonly GeneratedImage[],
+): Promise<{ saved: SavedImage[]; error?: WriteFailedError }> {
+  const saved: SavedImage[] = [];
+  const problems: string[] = [];
+  for (const image of images) {
+    try {
+      saved.push({ image, path: await saveImage(outDir, prompt, image) });
+      continue;
+    } catch (error) {
+      const which = images.length === 1 ? 'the image' : `image ${image.index + 1} of ${images.length}`;
+      const reason = (error as Error).message;
+      try {
+        const kept = await saveImage(tmpdir(), prompt, image);
+        saved.push({ image, path: kept });
+        problems.push(
+          `Could not save ${which} in "${outDir}" (${reason}). The call was billed, so sdxl saved it to ${kept} instead.`,
+        );
+      } catch {
+        problems.push(
+          `Could not save ${which} in "${outDir}" (${reason}), nor in ${tmpdir()}. The call was billed and the image is lost.`,
+        );
+      }
+    }
+  }
+  return problems.length > 0 ? { saved, error: new WriteFailedError(problems.join(' ')) } : { saved };
 }

@@ -7,7 +7,7 @@ import {
 } from '@sdxl-kit/client';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
-import { saveImage } from './files.ts';
+import { prepareFolder, saveImages, type SavedImage } from './files.ts';
 import { Progress, type Io } from './io.ts';
 import { IMAGINE_FLAGS, parseFlags, positiveIntFlag, requestFromFlags } from './options.ts';
 
@@ -53,7 +53,8 @@ interface ImageJson {
 interface Outcome {
   prompt: string;
   result?: GenerateResult;
-  paths?: string[];
+  /** Where each image went; with a `write_failed` error, some may be missing or kept elsewhere. */
+  saved?: SavedImage[];
   error?: unknown;
 }
 
@@ -119,6 +120,13 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
     const requests: GenerateInput[] = prompts.map((prompt) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.
     for (const request of requests) connection.client.validate(request);
+    try {
+      await prepareFolder(outDir);
+    } catch (error) {
+      throw new UsageError(
+        `--out: cannot write images to "${outDir}" (${(error as Error).message}). Nothing was sent.`,
+      );
+    }
     return await run(connection.client, requests, {
       io,
       json,
@@ -156,8 +164,12 @@ async function run(
       try {
         const result = await client.generate(request, { signal });
         outcome.result = result;
-        outcome.paths = [];
-        for (const image of result.images) outcome.paths.push(await saveImage(outDir, request.prompt, image));
+        const { saved, error } = await saveImages(outDir, request.prompt, result.images);
+        outcome.saved = saved;
+        if (error) {
+          outcome.error = error;
+          failed++;
+        }
         if (result.lowCredits && !warnedLow && result.remainingCredits !== undefined) {
           warnedLow = true;
           progress.clear();
@@ -204,34 +216,32 @@ function report(
   context: { io: Io; json: boolean; batch: boolean; progress: Progress },
 ): void {
   const { io, json, batch, progress } = context;
-  const { result, paths, error } = outcome;
+  const { result, saved = [], error } = outcome;
   if (json) {
     const line: Record<string, unknown> = batch ? { prompt: outcome.prompt } : {};
-    if (result && paths) {
-      line.images = result.images.map((image, i): ImageJson => ({
-        path: paths[i]!,
-        seed: image.seed,
-        index: image.index,
-        bytes: image.bytes.length,
-        mimeType: image.mimeType,
-      }));
+    line.images = saved.map(({ image, path }): ImageJson => ({
+      path,
+      seed: image.seed,
+      index: image.index,
+      bytes: image.bytes.length,
+      mimeType: image.mimeType,
+    }));
+    if (result) {
       line.remainingCredits = result.remainingCredits ?? null;
       line.lowCredits = result.lowCredits;
-    } else {
-      line.images = [];
-      line.error = errorJson(error);
     }
+    if (error !== undefined) line.error = errorJson(error);
     io.stdout.write(`${JSON.stringify(line)}\n`);
     return;
   }
   progress.clear();
-  if (result && paths) {
-    const prefix = batch ? `${outcome.prompt}: ` : '';
-    const noun = paths.length === 1 ? 'image' : 'images';
-    io.stdout.write(`${prefix}${batch ? 'saved' : 'Saved'} ${paths.length} ${noun} (seed ${result.seed}):\n`);
-    for (const file of paths) io.stdout.write(`  ${file}\n`);
-  } else {
-    const prefix = batch ? `${outcome.prompt}: ` : '';
+  const prefix = batch ? `${outcome.prompt}: ` : '';
+  if (result && saved.length > 0) {
+    const noun = saved.length === 1 ? 'image' : 'images';
+    io.stdout.write(`${prefix}${batch ? 'saved' : 'Saved'} ${saved.length} ${noun} (seed ${result.seed}):\n`);
+    for (const { path } of saved) io.stdout.write(`  ${path}\n`);
+  }
+  if (error !== undefined) {
     const heading = error instanceof InvalidRequestError ? '' : 'Error: ';
     io.stderr.write(`${prefix}${heading}${describeError(error)}\n`);
   }
