@@ -27,7 +27,7 @@ export function createAxiosTransport(options: AxiosTransportOptions = {}): Trans
   return {
     async request(request: TransportRequest): Promise<TransportResponse> {
       const timeout = AbortSignal.timeout(request.timeoutMs);
-      const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+      const { signal, release } = eitherSignal(request.signal, timeout);
       try {
         const response = await instance.request<ArrayBuffer>({
           method: request.method,
@@ -48,7 +48,33 @@ export function createAxiosTransport(options: AxiosTransportOptions = {}): Trans
         };
       } catch (error) {
         throw toTransportError(error, request, timeout);
+      } finally {
+        release();
       }
+    },
+  };
+}
+
+/**
+ * A signal that aborts when either does. Not `AbortSignal.any`: Node-RED 4 may run this bundle on a
+ * Node without it (it came in 20.3), where every call would fail as a confusing connection error.
+ * `release` stops listening, so a long-lived caller signal does not collect one listener per call.
+ */
+function eitherSignal(
+  caller: AbortSignal | undefined,
+  timeout: AbortSignal,
+): { signal: AbortSignal; release: () => void } {
+  if (!caller) return { signal: timeout, release: () => undefined };
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  if (caller.aborted || timeout.aborted) abort();
+  caller.addEventListener('abort', abort, { once: true });
+  timeout.addEventListener('abort', abort, { once: true });
+  return {
+    signal: controller.signal,
+    release: () => {
+      caller.removeEventListener('abort', abort);
+      timeout.removeEventListener('abort', abort);
     },
   };
 }

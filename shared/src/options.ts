@@ -6,6 +6,16 @@ import { describeValue } from './schema.ts';
 
 type Check = (value: unknown) => boolean;
 
+/** `URL.canParse`, which Node-RED 4's older Nodes lack. */
+function parses(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const positive: Check = (value) => typeof value === 'number' && value > 0 && value <= Number.MAX_SAFE_INTEGER;
 const atLeastZero: Check = (value) => typeof value === 'number' && Number.isFinite(value) && value >= 0;
 const wholeFrom =
@@ -15,7 +25,7 @@ const wholeFrom =
 
 const CHECKS: { [K in keyof ClientOptions]?: [Check, string] } = {
   baseUrl: [
-    (value) => typeof value === 'string' && /^https?:\/\/[^\s/]+/.test(value) && URL.canParse(value),
+    (value) => typeof value === 'string' && /^https?:\/\/[^\s/]+/.test(value) && parses(value),
     'an http(s) URL such as https://api.segmind.com/v1',
   ],
   timeoutMs: [positive, 'a number of ms above 0'],

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { createClient, type SdxlError } from '@sdxl-kit/client';
@@ -139,6 +140,35 @@ describe('axios transport over real sockets', () => {
     const error = await failure(pending);
     assert.equal(error.code, 'aborted');
     assert.equal(server.count, 1);
+  });
+
+  it("works where Node lacks AbortSignal.any (Node-RED 4 on an older Node), and leaves no listener on the caller's signal", async () => {
+    const server = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/jpeg' });
+      res.end(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0xff, 0xd9]));
+    });
+    servers.push(server);
+    const client = createClient({ apiKey: KEY, baseUrl: server.url });
+    const longLived = new AbortController();
+    const any = Object.getOwnPropertyDescriptor(AbortSignal, 'any');
+    Reflect.deleteProperty(AbortSignal, 'any');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const result = await client.generate({ prompt: `call ${i}` }, { signal: longLived.signal });
+        assert.equal(result.images[0]?.mimeType, 'image/jpeg');
+      }
+      assert.equal(getEventListeners(longLived.signal, 'abort').length, 0, 'every call let go of the signal');
+      const hanging = await rawServer(() => undefined);
+      servers.push(hanging);
+      const aborted = createClient({ apiKey: KEY, baseUrl: hanging.url }).generate(
+        { prompt: 'stop me' },
+        { signal: longLived.signal },
+      );
+      setTimeout(() => longLived.abort(), 50);
+      assert.equal((await failure(aborted)).code, 'aborted');
+    } finally {
+      if (any) Object.defineProperty(AbortSignal, 'any', any);
+    }
   });
 
   const bodies: Array<
