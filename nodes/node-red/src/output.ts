@@ -22,6 +22,10 @@ function callFacts(result: GenerateResult): Record<string, unknown> {
 /**
  * The image messages for one call. Each is a copy of the input message, so other properties travel
  * through; the input payload (the prompt) is replaced.
+ *
+ * In `messages` mode: one image from a message that is part of a sequence keeps the input's
+ * `msg.parts` unchanged; otherwise the images form a new sequence, nesting the input's `msg.parts`
+ * (one Join gathers the images, a second one the enclosing sequence).
  */
 export function imageMessages(
   util: NodeAPI['util'],
@@ -42,6 +46,17 @@ export function imageMessages(
       ...facts,
       images: result.images.map(({ seed, index, mimeType }) => ({ seed, index, mimeType })),
     };
+    return [message];
+  }
+
+  // One image stands in for its prompt, so it keeps the prompt's place: Split → sdxl → Join rebuilds
+  // the array, as it does around change or function nodes, which pass msg.parts through.
+  if (result.images.length === 1 && input.parts) {
+    const [image] = result.images as [GenerateResult['images'][number]];
+    const message = util.cloneMessage(base);
+    message._msgid = util.generateId();
+    message.payload = image.bytes;
+    message.sdxl = { ...facts, seed: image.seed, index: image.index, mimeType: image.mimeType };
     return [message];
   }
 

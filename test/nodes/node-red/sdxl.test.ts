@@ -226,6 +226,57 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     assert.equal(lastTxt2img().samples, 4);
   });
 
+  it("puts one image per prompt in its prompt's place, so Split → sdxl → Join (automatic) rebuilds the array", async () => {
+    await helper.load(
+      NODES,
+      [
+        ...flow({ join: true }),
+        {
+          id: 'splitter',
+          type: 'split',
+          z: 'tab',
+          splt: '\\n',
+          spltType: 'str',
+          arraySplt: 1,
+          arraySpltType: 'len',
+          stream: false,
+          addname: '',
+          wires: [['gen']],
+        },
+      ],
+      { account: { apiKey: API_KEY } },
+    );
+    const received = record('images');
+    const joined = collect('images', 1);
+    node('splitter').receive({ payload: ['a fox', 'a cat', 'an owl'], topic: 'animals' });
+    const [msg] = await joined;
+    await sleep(50);
+    assert.equal(received.length, 1, 'one Join gives one message');
+    assert.ok(Array.isArray(msg?.payload), `payload is ${typeof msg?.payload}`);
+    const payload = msg.payload as Buffer[];
+    assert.equal(payload.length, 3);
+    for (const image of payload) assert.deepEqual(image.subarray(0, 3), JPEG_START);
+    assert.equal(msg.topic, 'animals');
+    assert.equal(msg.parts, undefined, 'no sequence is left over');
+    const prompts = sandbox.requests.filter((request) => request.method === 'POST').slice(-3);
+    assert.deepEqual(prompts.map((request) => (request.body as { prompt: string }).prompt).sort(), [
+      'a cat',
+      'a fox',
+      'an owl',
+    ]);
+  });
+
+  it("keeps a single image's msg.parts a copy of the input's", async () => {
+    await load();
+    const images = collect('images', 1);
+    const input = { payload: 'one heron', parts: { id: 'outer', index: 3, count: 5, type: 'array' } };
+    node('gen').receive(input);
+    const [msg] = await images;
+    assert.deepEqual(msg?.parts, input.parts, "the prompt's place in its sequence");
+    (msg?.parts as { index: number }).index = 99;
+    assert.equal(input.parts.index, 3, 'the input message is untouched');
+  });
+
   it('numbers the four messages 0 to 3 in one sequence', async () => {
     await load({ node: { samples: '4' } });
     const images = collect('images', 4);
