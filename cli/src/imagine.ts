@@ -5,6 +5,7 @@ import {
   type GenerateResult,
   type SdxlClient,
 } from '@sdxl-kit/client';
+import { Calls } from './calls.ts';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
@@ -146,8 +147,7 @@ async function run(
 ): Promise<number> {
   const { io, json, outDir, batch } = context;
   const progress = new Progress(io.stderr, !json);
-  const stop = new AbortController();
-  const signal = AbortSignal.any([context.signal, stop.signal]);
+  const calls = new Calls();
   let finished = 0;
   let failed = 0;
   let stoppedBy: unknown;
@@ -161,8 +161,9 @@ async function run(
   const outcomes = await Promise.all(
     requests.map(async (request): Promise<Outcome> => {
       const outcome: Outcome = { prompt: request.prompt };
+      const call = calls.open(context.signal);
       try {
-        const result = await client.generate(request, { signal });
+        const result = await client.generate(request, call.options);
         outcome.result = result;
         const { saved, error } = await saveImages(outDir, request.prompt, result.images);
         outcome.saved = saved;
@@ -178,18 +179,20 @@ async function run(
           );
         }
       } catch (error) {
-        const skipped = stoppedBy !== undefined && stop.signal.aborted && !context.signal.aborted;
-        outcome.error = skipped
-          ? {
-              code: 'skipped',
-              message: `Not sent: the batch stopped after "${(stoppedBy as Error).message}".`,
-            }
-          : error;
+        outcome.error =
+          call.cancelled === 'unsent'
+            ? { code: 'skipped', message: `Not sent: ${calls.stopped}.` }
+            : call.cancelled === 'not-retried'
+              ? {
+                  code: 'skipped',
+                  message: `Not retried after "${call.lastError?.message}": ${calls.stopped}.`,
+                }
+              : error;
         failed++;
         const code = (error as { code?: string }).code;
         if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) {
           stoppedBy = error;
-          stop.abort();
+          calls.stop(`the batch stopped after "${(error as Error).message}"`);
         }
       }
       finished++;

@@ -1,0 +1,71 @@
+import type { CallOptions, SdxlError } from '@sdxl-kit/client';
+
+/** One call of a run, and whether it has gone to the API. */
+export class TrackedCall {
+  readonly options: CallOptions & { signal: AbortSignal };
+  /** Set when the run stopped sending before this call went out, or before its next attempt. */
+  cancelled: 'unsent' | 'not-retried' | undefined;
+  /** The error of the last attempt when it was cancelled before a retry. */
+  lastError: SdxlError | undefined;
+  private readonly controller = new AbortController();
+  private onWire = false;
+  private readonly calls: Calls;
+
+  constructor(calls: Calls, abortAll: AbortSignal) {
+    this.calls = calls;
+    this.options = {
+      signal: AbortSignal.any([abortAll, this.controller.signal]),
+      // The client calls this synchronously just before an attempt goes to the transport.
+      onAttempt: () => {
+        this.onWire = true;
+      },
+      onRetry: ({ error }) => {
+        this.onWire = false;
+        this.lastError = error;
+        if (this.calls.stopped) this.cancel();
+      },
+    };
+  }
+
+  /** Cancels the call unless an attempt is on the wire; returns whether it did. */
+  cancel(): boolean {
+    if (this.onWire || this.controller.signal.aborted) return false;
+    this.cancelled = this.lastError ? 'not-retried' : 'unsent';
+    this.controller.abort();
+    return true;
+  }
+
+  /** Whether an attempt is on the wire now. */
+  get sending(): boolean {
+    return this.onWire && !this.controller.signal.aborted;
+  }
+}
+
+/**
+ * The calls of one run. Stopping cancels only the calls not on the wire (queued, or waiting to retry):
+ * a call already sent may be billed, so it is left to finish and its images are saved.
+ */
+export class Calls {
+  private readonly all: TrackedCall[] = [];
+  private reason: string | undefined;
+
+  /** A new call, cancelled at once by `abortAll` whatever its state. */
+  open(abortAll: AbortSignal): TrackedCall {
+    const call = new TrackedCall(this, abortAll);
+    this.all.push(call);
+    if (this.stopped) call.cancel();
+    return call;
+  }
+
+  /** Why the run stopped sending, once it did. */
+  get stopped(): string | undefined {
+    return this.reason;
+  }
+
+  /** Sends nothing more; returns how many calls are still on the wire. */
+  stop(reason: string): number {
+    this.reason ??= reason;
+    for (const call of this.all) call.cancel();
+    return this.all.filter((call) => call.sending).length;
+  }
+}

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CliWorld, jsonLines } from './harness.ts';
+
+describe('sdxl imagine --prompts: a batch that stops', () => {
+  const world = new CliWorld();
+  before(() => world.start());
+  after(() => world.close());
+
+  it('lets calls already sent finish and save when the account runs dry; only unsent prompts are skipped', async () => {
+    const file = path.join(world.dir, 'five.txt');
+    await writeFile(file, 'one\ntwo\nthree\nfour\nfive\n');
+    // The first call to arrive is refused at once while the other two are still being made.
+    world.sandbox.configure({ latencyMs: 1000, statuses: [406] });
+    const run = await world.run([
+      'imagine',
+      '--prompts',
+      file,
+      '--json',
+      '--concurrency',
+      '3',
+      '--rpm',
+      '60',
+      '-o',
+      path.join(world.dir, 'out'),
+    ]);
+    assert.equal(run.code, 4, run.stderr);
+    const lines = jsonLines(run.stdout);
+    assert.equal(lines.length, 5);
+    assert.equal(world.sandbox.requests.length, 3, 'three were sent');
+    const refused = lines.filter((line) => line.error?.code === 'insufficient_credits');
+    const saved = lines.filter((line) => !line.error && line.images.length === 1);
+    const skipped = lines.filter((line) => line.error?.code === 'skipped');
+    assert.equal(refused.length, 1);
+    assert.equal(saved.length, 2, 'the two billed calls were saved');
+    for (const line of saved) assert.ok((await stat(line.images[0]!.path)).size > 1000);
+    assert.equal(skipped.length, 2);
+    assert.deepEqual(skipped.map((line) => line.prompt).sort(), ['five', 'four']);
+    for (const line of skipped) assert.match(line.error!.message, /^Not sent/);
+  });
+});
