@@ -14,12 +14,13 @@ const accounts = new WeakMap<AccountNode, Account>();
 /**
  * The account behind a config node, created on first use. Keyed by the node object: a redeploy
  * makes a new config node, and so a fresh client with the new key and limits.
- * @throws {RangeError} when a limit in the config node is out of range.
+ * @throws {RangeError} when a setting of the config node is refused or a limit is out of range.
  */
 export function accountFor(config: AccountNode & Pick<RuntimeNode, 'trace' | 'debug'>): Account {
   let account = accounts.get(config);
   if (!account) {
     const { settings } = config;
+    if (!settings) throw new RangeError(config.refused ?? 'they could not be read');
     const apiKey = config.credentials.apiKey;
     const client = createClient({
       ...(apiKey && { apiKey }),

@@ -26,26 +26,49 @@ export interface AccountCredentials {
 /** The runtime side of an `sdxl-config` node, as SDXL nodes see it. */
 export interface AccountNode {
   readonly id: string;
-  readonly settings: AccountSettings;
+  /** Undefined when a setting is refused: then nothing may be sent on this account. */
+  readonly settings: AccountSettings | undefined;
+  /** Why the settings were refused: each field, its value and what is allowed. */
+  readonly refused?: string;
   credentials: Partial<AccountCredentials>;
 }
 
-/** '' and absent mean unset; anything else must be a finite number, or the setting is refused. */
-export function optionalNumber(label: string, value: unknown): number | undefined {
-  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === ''))
-    return undefined;
-  const number = Number(value);
-  if (!Number.isFinite(number)) throw new RangeError(`${label}: "${String(value)}" is not a number`);
-  return number;
+/** The editor's label and allowed text for each number, so a refusal reads like the editor's tooltip. */
+const NUMBERS = {
+  requestsPerMinute: ['Requests/min', 'a whole number, 1 or more (empty: no limit)'],
+  maxInFlight: ['In flight', 'a whole number from 1 to 32'],
+  lowCreditsThreshold: ['Low credits', 'a number of credits, 0 or more'],
+  timeout: ['Timeout (s)', 'a number of seconds above 0, up to 600'],
+} as const;
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 }
 
+/**
+ * Reads the config node's values; '' and absent mean unset.
+ * @throws {RangeError} naming every setting that is not a number, its value and what is allowed. The
+ * caller must not fall back to defaults: that would drop the base URL and send the key elsewhere.
+ */
 export function readAccountSettings(config: AccountConfig): AccountSettings {
-  const baseUrl = config.baseUrl?.trim();
-  return {
-    baseUrl: baseUrl || undefined,
-    requestsPerMinute: optionalNumber('Requests per minute', config.requestsPerMinute),
-    maxInFlight: optionalNumber('Images in flight', config.maxInFlight),
-    lowCreditsThreshold: optionalNumber('Low-credit threshold', config.lowCreditsThreshold),
-    timeoutSeconds: optionalNumber('Timeout', config.timeout),
+  const refusals: string[] = [];
+  const number = (name: keyof typeof NUMBERS): number | undefined => {
+    const value = config[name];
+    if (isBlank(value)) return undefined;
+    const parsed = Number(value);
+    if (Number.isFinite(parsed)) return parsed;
+    const [label, allowed] = NUMBERS[name];
+    refusals.push(`${label}: "${String(value)}" is not allowed; allowed: ${allowed}`);
+    return undefined;
   };
+  const baseUrl = config.baseUrl?.trim();
+  const settings: AccountSettings = {
+    baseUrl: baseUrl || undefined,
+    requestsPerMinute: number('requestsPerMinute'),
+    maxInFlight: number('maxInFlight'),
+    lowCreditsThreshold: number('lowCreditsThreshold'),
+    timeoutSeconds: number('timeout'),
+  };
+  if (refusals.length > 0) throw new RangeError(refusals.join('; '));
+  return settings;
 }

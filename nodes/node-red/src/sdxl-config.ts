@@ -7,7 +7,8 @@ import {
 import type { NodeAPI, RuntimeNode } from './red.ts';
 
 interface SdxlConfigNode extends RuntimeNode<AccountCredentials> {
-  settings: AccountSettings;
+  settings: AccountSettings | undefined;
+  refused?: string;
 }
 
 /**
@@ -22,9 +23,11 @@ export default function register(RED: NodeAPI): void {
     try {
       this.settings = readAccountSettings(config);
     } catch (error) {
-      // The editor refuses such values; a hand-edited flow file still deserves a clear word.
-      this.error((error as Error).message);
-      this.settings = readAccountSettings({});
+      // The editor refuses such values; a hand-edited flow file still deserves a clear word. No
+      // fallback to defaults: that would drop the base URL and send the key to the hosted API.
+      this.refused = (error as Error).message;
+      this.settings = undefined;
+      this.error(`The SDXL account's settings are refused: ${this.refused}`);
     }
   }
   RED.nodes.registerType('sdxl-config', SdxlConfig as never, {

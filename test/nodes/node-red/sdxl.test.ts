@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -392,6 +393,34 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
       node('gen').receive({ payload: 'a cat' });
       const [error] = await caught;
       assert.equal((error?.error as { code: string }).code, 'connection');
+    });
+
+    it('invalid_request, sending nothing anywhere, when a setting of a hand-edited account is not a number', async () => {
+      await load({ account: { requestsPerMinute: 'five' } });
+      const sockets: unknown[] = [];
+      const opened = (socket: unknown) => sockets.push(socket);
+      subscribe('net.client.socket', opened);
+      try {
+        const before = sandbox.requests.length;
+        for (const payload of ['a cat', 'a dog']) {
+          const caught = collect('caught', 1);
+          node('gen').receive({ payload });
+          const [error] = await caught;
+          const details = error?.error as { code: string; message: string };
+          assert.equal(details.code, 'invalid_request');
+          assert.ok(
+            details.message.includes(
+              'The SDXL account\'s settings are refused: Requests/min: "five" is not allowed; allowed: a whole number',
+            ),
+            details.message,
+          );
+        }
+        assert.equal(sandbox.requests.length, before, 'nothing reached the sandbox');
+        assert.equal(sockets.length, 0, 'no connection was opened to any host');
+        assert.equal(statusTexts('gen').at(-1), 'bad account settings');
+      } finally {
+        unsubscribe('net.client.socket', opened);
+      }
     });
 
     it('unauthorized, before sending, when the account has no key', async () => {
