@@ -122,6 +122,8 @@ export interface GenerateResult {
   generationTime?: number;
   /** Remaining credits are known and below the threshold. */
   lowCredits: boolean;
+  /** Images asked for (`samples`) that the answer did not hold; 0 normally. Each sample may be billed. */
+  missingImages: number;
 }
 
 export interface CreditBalance {
@@ -207,12 +209,20 @@ export class SdxlClient {
     );
     const metadata = readMetadata(response.headers);
     const seed = metadata.seed ?? request.seed;
-    const images = extractImages(response).map((image, index) => ({ ...image, seed, index }));
+    const images = extractImages(response, this.redact).map((image, index) => ({ ...image, seed, index }));
+    // Each sample is billed; an answer with fewer images than asked for must not pass unnoticed.
+    const missingImages = Math.max(0, request.samples - images.length);
+    if (missingImages > 0) {
+      this.log('warn', `asked for ${request.samples} images and got ${images.length}`, {
+        requestId: metadata.requestId,
+      });
+    }
     return {
       images,
       request,
       seed,
       ...metadata,
+      missingImages,
       lowCredits: this.isLow(metadata.remainingCredits),
     };
   }

@@ -233,6 +233,9 @@ export function errorFromResponse(
   redact: (text: string) => string = (text) => text,
 ): ApiError {
   const message = redact(serverMessageFrom(status, bodyText, headers['content-type']));
+  // Headers stay on the error for callers (x-request-id, the rate-limit reset); a server that echoes
+  // the key in one must not put it into util.inspect(error).
+  headers = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, redact(value)]));
   switch (status) {
     case 401:
     case 403:

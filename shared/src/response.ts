@@ -103,7 +103,11 @@ function decodeBase64Image(value: unknown, position: number): DecodedImage {
  * The images in a 2xx answer: raw bytes, or JSON with `image` (a string or an array) or `images`.
  * Throws {@link BadResponseError} when there is no image to be had.
  */
-export function extractImages(response: TransportResponse): DecodedImage[] {
+/** `redact` keeps a key out of any server words an error quotes. */
+export function extractImages(
+  response: TransportResponse,
+  redact: (text: string) => string = (text) => text,
+): DecodedImage[] {
   const bytes = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
   const mimeType = detectImageType(bytes);
   if (mimeType) {
@@ -126,7 +130,14 @@ export function extractImages(response: TransportResponse): DecodedImage[] {
   const record = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
   const found = record.images ?? record.image;
   const list = Array.isArray(found) ? found : found === undefined ? [] : [found];
-  if (list.length === 0) throw new BadResponseError('The API answered with JSON that holds no image.');
+  if (list.length === 0) {
+    // A 200 that carries the server's words instead of an image (a refusal, say): keep them.
+    const said = ['error', 'message', 'detail']
+      .map((key) => record[key])
+      .find((value): value is string => typeof value === 'string' && value.trim() !== '');
+    const words = said ? `: ${redact(said.replace(/\s+/g, ' ').trim().slice(0, 300))}` : '.';
+    throw new BadResponseError(`The API answered with JSON that holds no image${words}`);
+  }
   return list.map((value, index) => decodeBase64Image(value, index));
 }
 

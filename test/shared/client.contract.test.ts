@@ -258,6 +258,16 @@ describe('client against the sandbox over HTTP', () => {
     assert.doesNotThrow(made({ requestsPerMinute: Infinity, maxRetries: 0, timeoutMs: 1 }));
   });
 
+  it('says how many images are missing when an answer holds fewer than the samples asked for', async () => {
+    sandbox.configure({ base64Shape: 'image-string' });
+    const result = await client().generate({ prompt: 'four asked', samples: 4 });
+    assert.equal(result.images.length, 1);
+    assert.equal(result.missingImages, 3);
+    assert.ok(logLines.some((line) => line.startsWith('asked for 4 images and got 1')));
+    sandbox.configure({ base64Shape: 'auto' });
+    assert.equal((await client().generate({ prompt: 'four asked', samples: 4 })).missingImages, 0);
+  });
+
   it('flags low credits below the threshold', async () => {
     sandbox.credits = 1.004;
     const result = await client().generate({ prompt: 'x' });

@@ -68,6 +68,21 @@ describe('axios transport over real sockets', () => {
     assert.match(error.message, /neither an image nor JSON/);
   });
 
+  it("keeps the server's words when a 200 holds JSON with no image, without the key", async () => {
+    const server = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'error', message: `NSFW content detected for ${KEY}` }));
+    });
+    servers.push(server);
+    const error = await failure(createClient({ apiKey: KEY, baseUrl: server.url }).generate({ prompt: 'x' }));
+    assert.equal(error.code, 'bad_response');
+    assert.match(
+      error.message,
+      /^The API answered with JSON that holds no image: NSFW content detected for \[redacted\]/,
+    );
+    assertNoKey(error);
+  });
+
   it('refuses a 200 with an HTML page instead of an image', async () => {
     const server = await rawServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
@@ -212,7 +227,8 @@ describe('axios transport over real sockets', () => {
   for (const [name, status, type, body, message, code] of bodies) {
     it(`builds a readable ${status} error from a ${name} body`, async () => {
       const server = await rawServer((_req, res) => {
-        res.writeHead(status, { 'content-type': type, 'x-request-id': 'req-1' });
+        // A server that echoes the key in a header too: it must not reach util.inspect(error).
+        res.writeHead(status, { 'content-type': type, 'x-request-id': 'req-1', 'x-echo': `key=${KEY}` });
         res.end(body);
       });
       servers.push(server);
