@@ -1,7 +1,7 @@
 import type { SdxlClient } from '@sdxl-kit/client';
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import type { DestinationStream } from 'pino';
-import type { BotConfig } from './config.ts';
+import { ConfigError, type BotConfig } from './config.ts';
 import type { BotContext } from './context.ts';
 import { CreditMonitor } from './credits.ts';
 import * as clientReady from './events/client-ready.ts';
@@ -40,7 +40,15 @@ export function createBot(
     ...(config.discordApiUrl && { rest: { api: config.discordApiUrl } }),
   });
   const sdxl = options.sdxl ?? createSdxlClient(config, logger);
-  const store = new SqliteJobStore(config.databasePath);
+  let store: SqliteJobStore;
+  try {
+    store = new SqliteJobStore(config.databasePath);
+  } catch (error) {
+    throw new ConfigError(
+      'BOT_DATABASE',
+      `"${config.databasePath}" could not be opened (${(error as Error).message}); allowed: a file path in a directory the bot can write to`,
+    );
+  }
   const limiter = new SlidingWindowLimiter({
     limit: config.requestsPerMinute,
     windowMs: config.rateWindowMs,

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { it } from 'node:test';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
 import { startSandbox } from '@sdxl-kit/sandbox';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
 import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice } from './world.ts';
@@ -67,4 +69,65 @@ it('npm start refuses to run without a token, naming the variable', async () => 
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(code, 2);
   assert.match(errorText, /DISCORD_TOKEN: required/);
+});
+
+describe('npm start names the variable to fix when starting fails, in one line without a stack', () => {
+  const start = async (env: Record<string, string>) => {
+    const child = spawn(process.execPath, ['--no-warnings', MAIN], {
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let errorText = '';
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => (errorText += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.doesNotMatch(errorText, /^\s+at /m, 'no stack trace');
+    assert.ok(!(errorText + output).includes(BOT_TOKEN), 'the token is never printed');
+    return { code, errorText };
+  };
+
+  it('an unusable BOT_DATABASE, a token Discord refuses, an unreachable DISCORD_API_URL', async () => {
+    const sandbox = await startSandbox({ apiKey: API_KEY });
+    const standin = await startDiscordStandin({
+      token: 'the-right-token',
+      guilds: [{ id: GUILD, channels: [CHANNEL] }],
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'sdxl-bot-fail-'));
+    // A port nothing listens on: bound, then released.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const env = {
+      DISCORD_TOKEN: BOT_TOKEN,
+      DISCORD_API_URL: standin.apiUrl,
+      SDXL_API_KEY: API_KEY,
+      SDXL_BASE_URL: sandbox.url,
+      BOT_DATABASE: join(dir, 'jobs.sqlite'),
+    };
+    try {
+      const database = await start({ ...env, BOT_DATABASE: join(dir, 'no-such-dir', 'jobs.sqlite') });
+      assert.equal(database.code, 2);
+      assert.match(
+        database.errorText,
+        /^Configuration error: BOT_DATABASE: ".*no-such-dir.*" could not be opened/,
+      );
+      const token = await start(env);
+      assert.equal(token.code, 2);
+      assert.match(token.errorText, /^Could not start: DISCORD_TOKEN: Discord refused the token/);
+      const unreachable = await start({ ...env, DISCORD_API_URL: `http://127.0.0.1:${port}/api` });
+      assert.equal(unreachable.code, 1);
+      assert.match(
+        unreachable.errorText,
+        new RegExp(
+          `^Could not start: DISCORD_API_URL: could not reach Discord at http://127.0.0.1:${port}/api`,
+        ),
+      );
+    } finally {
+      await standin.close();
+      await sandbox.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
