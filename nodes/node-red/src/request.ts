@@ -4,7 +4,10 @@ import type { NodeMessage } from './red.ts';
 /** What an SDXL node's editor stores: one string per request field, '' meaning "not set here". */
 export type NodeFieldValues = Partial<Record<FieldSpec['name'], string | number | boolean>>;
 
-/** Keys the SDXL node itself writes into `msg.sdxl`; a chained node skips them rather than refusing them. */
+/**
+ * Keys the SDXL node itself writes into `msg.sdxl`; a chained node skips them rather than refusing them.
+ * `seed` is one too, but only skipped in a result (see resolveInput): elsewhere it is a setting.
+ */
 const RESULT_KEYS: ReadonlySet<string> = new Set([
   'index',
   'count',
@@ -53,18 +56,22 @@ function coerce(field: FieldSpec, value: unknown): unknown {
  * Builds one request from the node's settings and the message. A field set in the node wins;
  * `msg.sdxl.<field>` fills a field the node leaves empty; the prompt falls back to `msg.payload`
  * when that is a string. Unknown `msg.sdxl` keys go through so the client can name them in its error.
+ * A `msg.sdxl` that is an SDXL node's result (it has `request`) gives no seed: its seed is the one used.
  */
 export function resolveInput(node: NodeFieldValues, msg: NodeMessage): ResolvedInput {
   const fromMsg: Record<string, unknown> = {};
   const ignoredCredentialKeys: string[] = [];
   const sdxl = msg.sdxl;
   if (sdxl && typeof sdxl === 'object' && !Array.isArray(sdxl)) {
+    // A result of an SDXL node (chained, or looped back with a new payload) carries the seed it used;
+    // taking it would silently repeat that seed. Only the message's own settings count.
+    const isResult = 'request' in sdxl && typeof (sdxl as { request: unknown }).request === 'object';
     for (const [key, value] of Object.entries(sdxl as Record<string, unknown>)) {
       if (CREDENTIAL_KEYS.has(key.toLowerCase())) {
         ignoredCredentialKeys.push(key);
         continue;
       }
-      if (RESULT_KEYS.has(key) || isUnset(value)) continue;
+      if (RESULT_KEYS.has(key) || (isResult && key === 'seed') || isUnset(value)) continue;
       const name = BY_WIRE_NAME.get(key)?.name ?? key;
       // The camelCase name wins when a message carries both spellings.
       if (name !== key && name in (sdxl as object)) continue;

@@ -214,6 +214,25 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     assert.equal(msg?.sdxl?.seed, 1234);
   });
 
+  it("does not reuse a result's seed when two sdxl nodes are chained", async () => {
+    const chained = flow({ twin: true }).map((entry) =>
+      entry.id === 'gen'
+        ? { ...entry, wires: [['twin', 'images'], ['alerts']] }
+        : entry.id === 'twin'
+          ? { ...entry, prompt: 'the same scene at night' }
+          : entry,
+    );
+    await helper.load(NODES, chained, { account: { apiKey: API_KEY } });
+    const images = collect('images', 2);
+    node('gen').receive({ payload: 'a harbour at noon' });
+    const [first, second] = (await images) as [Msg, Msg];
+    const posts = sandbox.requests.filter((request) => request.method === 'POST').slice(-2);
+    const sentSeeds = posts.map((request) => (request.body as { seed?: unknown }).seed);
+    assert.equal((posts[1]?.body as { prompt: string }).prompt, 'the same scene at night');
+    assert.notEqual(sentSeeds[1], first.sdxl?.seed, `the second call was sent seed ${String(sentSeeds[1])}`);
+    assert.notEqual(second.sdxl?.seed, first.sdxl?.seed, 'each call has its own seed');
+  });
+
   it('sends four images as four messages that a real Join node gathers into one array', async () => {
     await load({ node: { samples: '4' }, join: true });
     const joined = collect('images', 1);
