@@ -10,7 +10,13 @@ import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
 import { Progress, type Io } from './io.ts';
-import { IMAGINE_FLAGS, parseFlags, positiveIntFlag, requestFromFlags } from './options.ts';
+import {
+  IMAGINE_FLAGS,
+  IMAGINE_NUMERIC_FLAGS,
+  parseFlags,
+  positiveIntFlag,
+  requestFromFlags,
+} from './options.ts';
 
 export const IMAGINE_HELP = `Usage: sdxl imagine "<prompt>" [options]
        sdxl imagine --prompts FILE [options]
@@ -90,7 +96,7 @@ function formatCredits(value: number): string {
 }
 
 export async function imagine(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseFlags(argv, IMAGINE_FLAGS);
+  const { values, positionals } = parseFlags(argv, IMAGINE_FLAGS, IMAGINE_NUMERIC_FLAGS);
   if (values.help) {
     io.stdout.write(`${IMAGINE_HELP}\n`);
     return EXIT.ok;

@@ -37,12 +37,66 @@ const NUMERIC_FLAGS: ReadonlyArray<[flag: string, field: keyof GenerateInput]> =
   ['height', 'height'],
 ];
 
-/** Parses argv with `node:util`'s parser; unknown flags are usage errors that name the flag. */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+/** The imagine flags that take a number, so a negative value after them is their value. */
+export const IMAGINE_NUMERIC_FLAGS: readonly string[] = [
+  ...NUMERIC_FLAGS.map(([flag]) => flag),
+  'rpm',
+  'concurrency',
+];
+
+/**
+ * `--seed -1` as `--seed=-1` (and `-n -2` as `--samples=-2`) for the flags in `numeric`: parseArgs
+ * takes a value that starts with a dash for a flag and refuses it as ambiguous.
+ */
+function joinNegativeNumbers(
+  argv: readonly string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  numeric: readonly string[],
+): string[] {
+  const longOf = new Map(
+    Object.entries(options).flatMap(([name, option]) => (option.short ? [[option.short, name]] : [])),
+  );
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      joined.push(...argv.slice(i));
+      break;
+    }
+    const name = arg.startsWith('--') ? arg.slice(2) : /^-[^-]$/.test(arg) ? longOf.get(arg[1]!) : undefined;
+    const next = argv[i + 1];
+    if (name && numeric.includes(name) && next !== undefined && /^-\.?\d/.test(next)) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
+/**
+ * Parses argv with `node:util`'s parser; unknown flags are usage errors that name the flag. Flags in
+ * `numeric` take negative numbers as values.
+ */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  numeric: readonly string[] = [],
+) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: joinNegativeNumbers(argv, options, numeric),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '.')} See "sdxl help".`);
+    // parseArgs' advice about positionals (put them after "--") does not fit a mistyped flag.
+    const message = (error as Error).message
+      .replace(/\s*To specify a positional argument.*$/s, '')
+      .replace(/\s*\n\s*/g, ' ');
+    throw new UsageError(`${message} See "sdxl help".`);
   }
 }
 

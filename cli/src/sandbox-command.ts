@@ -15,15 +15,19 @@ no credits spent. Point any sdxl-kit front-end at it with SDXL_BASE_URL and SDXL
   --rpm N           answer 429 beyond N requests a minute, as the hosted plans do`;
 
 export async function sandbox(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
-  const { values } = parseFlags(argv, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'api-key': { type: 'string' },
-    credits: { type: 'string' },
-    'latency-ms': { type: 'string' },
-    rpm: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values } = parseFlags(
+    argv,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'api-key': { type: 'string' },
+      credits: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      rpm: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    ['port', 'credits', 'latency-ms', 'rpm'],
+  );
   if (values.help) {
     io.stdout.write(`${SANDBOX_HELP}\n`);
     return EXIT.ok;
