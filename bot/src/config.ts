@@ -10,7 +10,7 @@ export interface BotConfig {
   deployGuildId: string | undefined;
   /** DISCORD_API_URL: Discord's REST base without version, for a local stand-in. @default Discord's */
   discordApiUrl: string | undefined;
-  /** SDXL_API_KEY: required unless SDXL_BASE_URL points at a sandbox. */
+  /** SDXL_API_KEY: required unless SDXL_BASE_URL points at a sandbox on this machine (loopback). */
   sdxlApiKey: string | undefined;
   /** SDXL_BASE_URL */
   sdxlBaseUrl: string | undefined;
@@ -64,6 +64,15 @@ export class ConfigError extends Error {
     super(`${variable}: ${message}`);
     this.name = 'ConfigError';
     this.variable = variable;
+  }
+}
+
+/** Whether a URL points at this machine. */
+export function isLoopback(url: string): boolean {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  } catch {
+    return false;
   }
 }
 
@@ -125,6 +134,14 @@ export function loadConfig(
   }
   if (sdxl.baseUrl && !/^https?:\/\//.test(sdxl.baseUrl)) {
     throw new ConfigError('SDXL_BASE_URL', `"${sdxl.baseUrl}" is not allowed; allowed: an http(s) URL`);
+  }
+  // Without a key the bot sends the sandbox's default one: only a sandbox on this machine takes that,
+  // and a remote service would get a key that is known to everyone.
+  if (!sdxl.apiKey && sdxl.baseUrl && !isLoopback(sdxl.baseUrl) && options.requireSdxl !== false) {
+    throw new ConfigError(
+      'SDXL_API_KEY',
+      `required for ${sdxl.baseUrl}: only a sandbox on this machine (127.0.0.1, localhost, ::1) needs no key`,
+    );
   }
   const logLevel = text('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {

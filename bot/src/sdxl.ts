@@ -1,14 +1,15 @@
 import { createClient, type SdxlClient } from '@sdxl-kit/client';
-import type { BotConfig } from './config.ts';
+import { isLoopback, type BotConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 
-/** The key a local sandbox accepts by default, so a bot pointed at one needs no hosted key. */
+/** The key a local sandbox accepts by default, so a bot pointed at one on this machine needs no hosted key. */
 const SANDBOX_KEY = 'sandbox-key';
 
 /** The one SDXL client of this bot process: its limiter is shared by every job. */
 export function createSdxlClient(config: BotConfig, logger: Logger): SdxlClient {
   return createClient({
-    apiKey: config.sdxlApiKey ?? (config.sdxlBaseUrl ? SANDBOX_KEY : undefined),
+    apiKey:
+      config.sdxlApiKey ?? (config.sdxlBaseUrl && isLoopback(config.sdxlBaseUrl) ? SANDBOX_KEY : undefined),
     ...(config.sdxlBaseUrl && { baseUrl: config.sdxlBaseUrl }),
     requestsPerMinute: config.requestsPerMinute,
     maxInFlight: config.maxInFlight,

@@ -131,6 +131,29 @@ describe('configuration', () => {
     );
   });
 
+  it("sends the sandbox's default key only to a sandbox on this machine, else asks for SDXL_API_KEY", () => {
+    for (const url of ['http://127.0.0.1:8787/v1', 'http://localhost:8787/v1', 'http://[::1]:8787/v1']) {
+      assert.equal(loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: url }).sdxlBaseUrl, url);
+    }
+    for (const url of [
+      'https://sdxl.example.com/v1',
+      'http://10.0.0.5:8787/v1',
+      'http://127.0.0.1.example.com/v1',
+    ]) {
+      assert.throws(
+        () => loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: url }),
+        (error: ConfigError) =>
+          error.variable === 'SDXL_API_KEY' && error.message.includes(`required for ${url}`),
+        url,
+      );
+    }
+    assert.equal(
+      loadConfig({ DISCORD_TOKEN: 'token', SDXL_BASE_URL: 'https://sdxl.example.com/v1', SDXL_API_KEY: 'k' })
+        .sdxlApiKey,
+      'k',
+    );
+  });
+
   it('.env.example lists every variable the bot reads, and works once the token is filled in', async () => {
     const example = parseEnv(await readFile(new URL('../../bot/.env.example', import.meta.url), 'utf8'));
     const source = await readFile(new URL('../../bot/src/config.ts', import.meta.url), 'utf8');
