@@ -7,6 +7,8 @@ export class TrackedCall {
   cancelled: 'unsent' | 'not-retried' | undefined;
   /** The error of the last attempt when it was cancelled before a retry. */
   lastError: SdxlError | undefined;
+  /** Whether an attempt ever went to the transport, so the call may be billed. */
+  sent = false;
   private readonly controller = new AbortController();
   private onWire = false;
   private readonly calls: Calls;
@@ -18,6 +20,7 @@ export class TrackedCall {
       // The client calls this synchronously just before an attempt goes to the transport.
       onAttempt: () => {
         this.onWire = true;
+        this.sent = true;
       },
       onRetry: ({ error }) => {
         this.onWire = false;

@@ -1,5 +1,6 @@
 import { connect } from './connect.ts';
 import { EXIT } from './exit.ts';
+import type { Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
 import { parseFlags } from './options.ts';
 
@@ -7,7 +8,7 @@ export const CREDITS_HELP = `Usage: sdxl credits [--json] [--sandbox] [--base-ur
 
 Prints the account's balance. Costs nothing, so it is also a quick check of SDXL_API_KEY.`;
 
-export async function credits(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
+export async function credits(argv: string[], io: Io, interrupt: Interrupt): Promise<number> {
   const { values } = parseFlags(argv, {
     json: { type: 'boolean' },
     sandbox: { type: 'boolean' },
@@ -20,7 +21,7 @@ export async function credits(argv: string[], io: Io, signal: AbortSignal): Prom
   }
   const connection = await connect(io, values);
   try {
-    const balance = await connection.client.getCredits({ signal });
+    const balance = await connection.client.getCredits({ signal: interrupt.stop });
     if (values.json) {
       io.stdout.write(`${JSON.stringify(balance)}\n`);
     } else {

@@ -8,6 +8,7 @@ export const EXIT = {
   unauthorized: 3,
   insufficientCredits: 4,
   rateLimited: 5,
+  /** 128 + the signal's number when a signal is known (SIGTERM 143); this for an abort without one. */
   interrupted: 130,
 } as const;
 

@@ -9,6 +9,7 @@ import { Calls } from './calls.ts';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
+import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
 import {
   IMAGINE_FLAGS,
@@ -47,7 +48,9 @@ Output and pacing:
 
 Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM.
 Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough credits,
-5 still rate limited after retries, 1 anything else.`;
+5 still rate limited after retries, 1 anything else; 130 (SIGINT, Ctrl+C) or 143 (SIGTERM) when
+interrupted. The first interrupt sends nothing more and lets calls already sent finish and save;
+a second aborts them (they may have been billed).`;
 
 interface ImageJson {
   path: string;
@@ -95,7 +98,7 @@ function formatCredits(value: number): string {
   return Number(value.toFixed(4)).toString();
 }
 
-export async function imagine(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
+export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Promise<number> {
   const { values, positionals } = parseFlags(argv, IMAGINE_FLAGS, IMAGINE_NUMERIC_FLAGS);
   if (values.help) {
     io.stdout.write(`${IMAGINE_HELP}\n`);
@@ -138,7 +141,7 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
       io,
       json,
       outDir,
-      signal,
+      interrupt,
       batch: values.prompts !== undefined,
     });
   } finally {
@@ -149,9 +152,9 @@ export async function imagine(argv: string[], io: Io, signal: AbortSignal): Prom
 async function run(
   client: SdxlClient,
   requests: GenerateInput[],
-  context: { io: Io; json: boolean; outDir: string; signal: AbortSignal; batch: boolean },
+  context: { io: Io; json: boolean; outDir: string; interrupt: Interrupt; batch: boolean },
 ): Promise<number> {
-  const { io, json, outDir, batch } = context;
+  const { io, json, outDir, batch, interrupt } = context;
   const progress = new Progress(io.stderr, !json);
   const calls = new Calls();
   let finished = 0;
@@ -164,10 +167,23 @@ async function run(
     batch ? `Generating 0/${total} prompts...` : `Generating ${images(requests[0]!)} image(s)...`,
   );
 
+  const onStop = () => {
+    const name = signalName(interrupt.stop);
+    const onWire = calls.stop(`stopped by ${name}`);
+    progress.clear();
+    io.stderr.write(
+      onWire === 0
+        ? `${name}: stopping; nothing more will be sent.\n`
+        : `${name}: stopping; nothing more will be sent. ${onWire} ${onWire === 1 ? 'call was' : 'calls were'} already sent (and may be billed): waiting for ${onWire === 1 ? 'it' : 'them'} to finish and be saved. Interrupt again to abort now.\n`,
+    );
+  };
+  if (interrupt.stop.aborted) onStop();
+  else interrupt.stop.addEventListener('abort', onStop, { once: true });
+
   const outcomes = await Promise.all(
     requests.map(async (request): Promise<Outcome> => {
       const outcome: Outcome = { prompt: request.prompt };
-      const call = calls.open(context.signal);
+      const call = calls.open(interrupt.abort);
       try {
         const result = await client.generate(request, call.options);
         outcome.result = result;
@@ -193,7 +209,12 @@ async function run(
                   code: 'skipped',
                   message: `Not retried after "${call.lastError?.message}": ${calls.stopped}.`,
                 }
-              : error;
+              : call.sent && interrupt.abort.aborted
+                ? {
+                    code: 'aborted',
+                    message: `Aborted by a second ${signalName(interrupt.abort)} while the request was under way: it may have been billed, and no image was saved.`,
+                  }
+                : error;
         failed++;
         const code = (error as { code?: string }).code;
         if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) {
@@ -207,6 +228,7 @@ async function run(
       return outcome;
     }),
   );
+  interrupt.stop.removeEventListener('abort', onStop);
   progress.clear();
 
   const failures = outcomes.filter((outcome) => outcome.error !== undefined);
@@ -216,6 +238,7 @@ async function run(
     if (last?.remainingCredits !== undefined)
       io.stdout.write(`${formatCredits(last.remainingCredits)} credits left.\n`);
   }
+  if (interrupt.stop.aborted) return signalExitCode(interrupt.stop);
   if (failures.length === 0) return EXIT.ok;
   return exitCodeFor(stoppedBy ?? failures[0]!.error);
 }

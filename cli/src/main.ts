@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { credits } from './credits.ts';
 import { EXIT, describeError, errorJson, exitCodeFor } from './exit.ts';
 import { IMAGINE_HELP, imagine } from './imagine.ts';
+import { listenForSignals, signalExitCode, type Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
 import { sandbox } from './sandbox-command.ts';
 
@@ -25,8 +26,11 @@ function version(): string {
   return manifest.version;
 }
 
-/** Runs one command and returns its exit code; never throws. */
-export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+/**
+ * Runs one command and returns its exit code; never throws. Without `interrupt`, SIGINT and SIGTERM
+ * are listened for while it runs.
+ */
+export async function main(argv: string[], io: Io, interrupt?: Interrupt): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     io.stdout.write(`${command === 'help' && rest[0] === 'imagine' ? IMAGINE_HELP : HELP}\n`);
@@ -43,21 +47,17 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     );
     return EXIT.invalidInput;
   }
-  const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  if (!signal) {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
+  const signals = interrupt ? undefined : listenForSignals();
+  const { stop } = interrupt ?? signals!.interrupt;
   try {
-    return await run(rest, io, signal ?? interrupt.signal);
+    return await run(rest, io, interrupt ?? signals!.interrupt);
   } catch (error) {
     const json = rest.includes('--json');
     if (json) io.stdout.write(`${JSON.stringify({ images: [], error: errorJson(error) })}\n`);
     else io.stderr.write(`${describeError(error)}\n`);
-    return exitCodeFor(error);
+    const aborted = (error as { code?: unknown } | null)?.code === 'aborted';
+    return aborted && stop.aborted ? signalExitCode(stop) : exitCodeFor(error);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals?.dispose();
   }
 }

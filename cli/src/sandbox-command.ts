@@ -1,4 +1,5 @@
 import { EXIT, UsageError } from './exit.ts';
+import type { Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
 import { numberFlag, parseFlags, positiveIntFlag } from './options.ts';
 
@@ -14,7 +15,8 @@ no credits spent. Point any sdxl-kit front-end at it with SDXL_BASE_URL and SDXL
   --latency-ms N    delay before each image answer (default 0)
   --rpm N           answer 429 beyond N requests a minute, as the hosted plans do`;
 
-export async function sandbox(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
+export async function sandbox(argv: string[], io: Io, interrupt: Interrupt): Promise<number> {
+  const signal = interrupt.stop;
   const { values } = parseFlags(
     argv,
     {

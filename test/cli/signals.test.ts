@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CliWorld, jsonLines, until } from './harness.ts';
+
+describe('sdxl imagine: signals', () => {
+  const world = new CliWorld();
+  before(() => world.start());
+  after(() => world.close());
+
+  async function fourPrompts(): Promise<string> {
+    const file = path.join(world.dir, 'four.txt');
+    await writeFile(file, 'one\ntwo\nthree\nfour\n');
+    return file;
+  }
+
+  it('on SIGTERM sends nothing more, lets the calls already sent finish and save, and exits 143', async () => {
+    world.sandbox.configure({ latencyMs: 1500 });
+    const sent = world.sandbox.requests.length;
+    const started = world.spawn([
+      'imagine',
+      '--prompts',
+      await fourPrompts(),
+      '--json',
+      '--concurrency',
+      '2',
+      '--rpm',
+      '60',
+      '-o',
+      path.join(world.dir, 'term'),
+    ]);
+    await until(() => world.sandbox.requests.length === sent + 2, 'two calls on the wire');
+    started.child.kill('SIGTERM');
+    const run = await started.done;
+    assert.equal(run.code, 143, run.stderr);
+    assert.match(run.stderr, /finish/);
+    assert.equal(world.sandbox.requests.length, sent + 2, 'nothing was sent after the signal');
+    const lines = jsonLines(run.stdout);
+    const saved = lines.filter((line) => !line.error && line.images.length === 1);
+    assert.equal(saved.length, 2, run.stdout);
+    for (const line of saved) assert.ok((await stat(line.images[0]!.path)).size > 1000);
+    const skipped = lines.filter((line) => line.error?.code === 'skipped');
+    assert.equal(skipped.length, 2, run.stdout);
+    for (const line of skipped) assert.match(line.error!.message, /^Not sent/);
+  });
+
+  it('a second SIGINT aborts at once, says the calls aborted may have been billed, and exits 130', async () => {
+    world.sandbox.configure({ latencyMs: 20_000 });
+    const sent = world.sandbox.requests.length;
+    const started = world.spawn([
+      'imagine',
+      '--prompts',
+      await fourPrompts(),
+      '--json',
+      '--concurrency',
+      '2',
+      '--rpm',
+      '60',
+      '-o',
+      path.join(world.dir, 'int'),
+    ]);
+    await until(() => world.sandbox.requests.length === sent + 2, 'two calls on the wire');
+    started.child.kill('SIGINT');
+    await until(() => /finish/.test(started.stderr()), 'the first signal to be acknowledged');
+    started.child.kill('SIGINT');
+    const run = await started.done;
+    assert.equal(run.code, 130, run.stderr);
+    const lines = jsonLines(run.stdout);
+    const aborted = lines.filter((line) => line.error?.code === 'aborted');
+    assert.equal(aborted.length, 2, run.stdout);
+    for (const line of aborted) assert.match(line.error!.message, /may have been billed/);
+    assert.equal(lines.filter((line) => line.error?.code === 'skipped').length, 2, run.stdout);
+  });
+});
