@@ -10,6 +10,7 @@ import {
   OTHER_CHANNEL,
   alice,
   bob,
+  buttonIds,
   manager,
   startWorld,
   type World,
@@ -70,6 +71,16 @@ describe('refusals: options, words, channels, roles', () => {
     assert.equal(world.sandbox.requests.length, 0);
     const allowed = await world.result(world.imagine(artist, { prompt: 'gorest of forests' }));
     assert.ok(allowed.attachments.length > 0, 'a word that merely contains a banned one is fine');
+  });
+
+  it('applies the same rules to U1–U4, which post publicly too', async () => {
+    const message = await world.result(world.imagine(artist, { prompt: 'two owls', samples: 2 }));
+    const u1 = world.standin.clickButton(bob, message, buttonIds(message)[0]!);
+    assert.match((await world.privateReply(u1)).content, /need one of these roles/);
+    const posted = [u1.originalMessageId, ...u1.followupIds].map((id) => id && world.standin.message(id));
+    assert.ok(!posted.some((post) => post && !post.ephemeral && post.attachments.length > 0));
+    const allowed = await world.result(world.standin.clickButton(artist, message, buttonIds(message)[0]!));
+    assert.equal(allowed.attachments.length, 1);
   });
 
   it('keeps /sdxl-admin to server managers', async () => {

@@ -7,7 +7,7 @@ import {
   TextInputStyle,
   type ButtonInteraction,
 } from 'discord.js';
-import { isModerator } from '../access.ts';
+import { checkAccess, isModerator } from '../access.ts';
 import { imagine } from '../commands/imagine.ts';
 import { MAX_PROMPT_LENGTH } from '../commands/imagine-options.ts';
 import type { BotContext } from '../context.ts';
@@ -85,6 +85,8 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       await imagine(interaction, { ...job.input, seed: -1 }, context);
       return;
     case 'upscale': {
+      // It posts publicly like /imagine, so the same servers, channels and roles rules apply.
+      checkAccess(interaction, context.config);
       const index = state.index ?? 0;
       const image = await context.store.image(job.id, index);
       if (!image)
