@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
   InvalidRequestError,
   type GenerateInput,
@@ -11,6 +10,7 @@ import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
+import { readPrompts, readStdin } from './prompts-file.ts';
 import {
   IMAGINE_FLAGS,
   IMAGINE_NUMERIC_FLAGS,
@@ -71,29 +71,6 @@ interface Outcome {
 /** Errors after which every other prompt would fail the same way, so the batch stops spending calls. */
 const STOPS_BATCH = new Set(['unauthorized', 'insufficient_credits', 'not_found', 'method_not_allowed']);
 
-async function readPrompts(file: string, stdin: () => Promise<string>): Promise<string[]> {
-  let text: string;
-  try {
-    text = file === '-' ? await stdin() : await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `--prompts: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
-    );
-  }
-  const prompts = text
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#'));
-  if (prompts.length === 0) throw new UsageError(`--prompts: "${file}" holds no prompts.`);
-  return prompts;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 function formatCredits(value: number): string {
   return Number(value.toFixed(4)).toString();
 }
@@ -115,7 +92,10 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
     );
   }
   const base = requestFromFlags(values);
-  const prompts = values.prompts !== undefined ? await readPrompts(values.prompts, readStdin) : [positional];
+  const prompts =
+    values.prompts !== undefined
+      ? (await readPrompts(values.prompts, readStdin)).map(({ prompt }) => prompt)
+      : [positional];
   const requestsPerMinute = positiveIntFlag('rpm', values.rpm ?? io.env.SDXL_RPM, 5);
   const maxInFlight = positiveIntFlag('concurrency', values.concurrency, 2);
   const outDir = values.out ?? 'out';

@@ -1,0 +1,74 @@
+import { readFile } from 'node:fs/promises';
+import { UsageError } from './exit.ts';
+
+/** A prompt and the line of the file it came from, counted from 1. */
+export interface PromptLine {
+  prompt: string;
+  line: number;
+}
+
+/** How `--prompts` names its source in messages. */
+export function sourceName(file: string): string {
+  return file === '-' ? 'stdin' : `"${file}"`;
+}
+
+/**
+ * The bytes as UTF-8 text. UTF-16 (what PowerShell's `>` and Notepad's "Unicode" write) and other
+ * bytes that are not UTF-8 are refused naming the line: decoded anyway they become garbage prompts,
+ * each one billed.
+ */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  const saveAsUtf8 = 'Save it as UTF-8 and run again.';
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new UsageError(
+      `--prompts: ${sourceName(file)} line 1: the text is UTF-16 (it starts with a UTF-16 byte order mark), not UTF-8. ${saveAsUtf8}`,
+    );
+  }
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  let start = 0;
+  for (let line = 1; start <= bytes.length; line++) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline === -1 ? bytes.length : newline;
+    const content = bytes.subarray(start, end);
+    if (content.includes(0)) {
+      throw new UsageError(
+        `--prompts: ${sourceName(file)} line ${line} holds NUL bytes: the text is not UTF-8 (UTF-16 perhaps). ${saveAsUtf8}`,
+      );
+    }
+    try {
+      strict.decode(content);
+    } catch {
+      throw new UsageError(
+        `--prompts: ${sourceName(file)} line ${line} is not valid UTF-8 text. ${saveAsUtf8}`,
+      );
+    }
+    start = end + 1;
+  }
+  // TextDecoder drops a UTF-8 byte order mark, which would otherwise start the first prompt.
+  return new TextDecoder('utf-8').decode(bytes);
+}
+
+/** The prompts of a file ("-" reads stdin): one a line, blank lines and `#` comments skipped. */
+export async function readPrompts(file: string, stdin: () => Promise<Buffer>): Promise<PromptLine[]> {
+  let bytes: Buffer;
+  try {
+    bytes = file === '-' ? await stdin() : await readFile(file);
+  } catch (error) {
+    throw new UsageError(
+      `--prompts: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+    );
+  }
+  const prompts = decodeUtf8(bytes, file)
+    .split(/\r?\n/)
+    .map((text, index) => ({ prompt: text.trim(), line: index + 1 }))
+    .filter(({ prompt }) => prompt && !prompt.startsWith('#'));
+  if (prompts.length === 0) throw new UsageError(`--prompts: ${sourceName(file)} holds no prompts.`);
+  return prompts;
+}
+
+/** All of stdin. */
+export async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
