@@ -343,6 +343,15 @@ describe(
             ],
             chain('Start', 'SDXL'),
           ),
+          workflow(
+            'sdxlE2eWfWrongE1',
+            'SDXL e2e wrong key, error output',
+            [
+              start,
+              sdxlNode({ prompt: 'x', options: {} }, { onError: 'continueErrorOutput' }, WRONG_CREDENTIAL),
+            ],
+            chain('Start', 'SDXL'),
+          ),
           exampleWorkflow(),
         ]),
       );
@@ -427,6 +436,19 @@ describe(
       assert.equal(items[0]?.json.code, 'unauthorized');
       assert.match(String(items[0]?.json.error), /refused the API key/);
       assert.deepEqual(items[0]?.pairedItem, { item: 0 });
+    });
+
+    it('a wrong key with On Error "Continue (using error output)" sends the item down the error output', async () => {
+      const { code, execution } = await execute('sdxlE2eWfWrongE1');
+      assert.equal(code, 0);
+      const outputs = execution.data.resultData.runData.SDXL?.[0]?.data?.main ?? [];
+      assert.equal(outputs.length, 2, 'a success and an error output');
+      assert.deepEqual(outputs[0], [], 'nothing on the success output');
+      const failed = outputs[1] ?? [];
+      assert.equal(failed.length, 1);
+      assert.equal((failed[0]?.json.details as { code?: string } | undefined)?.code, 'unauthorized');
+      assert.match(String(failed[0]?.json.error), /refused the API key/);
+      assert.deepEqual(failed[0]?.pairedItem, { item: 0 });
     });
 
     it('runs the shipped example: SDXL → Write Files puts two JPEGs on disk', async () => {

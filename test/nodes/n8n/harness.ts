@@ -56,6 +56,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** `n8n-nodes-sdxl.sdxlTool` when an AI agent runs the node. */
   nodeType?: string;
+  /** The node's Settings > On Error (n8n's `continueOnFail()` is true for both "Continue" choices). */
+  onError?: INode['onError'];
 }
 
 export interface RunResult {
@@ -237,7 +239,11 @@ export async function runNode(options: RunOptions): Promise<RunResult> {
   const items = options.items ?? [{ json: {} }];
   const hints: NodeExecutionHint[] = [];
   const sent: SentRequest[] = [];
-  const node: INode = { ...NODE, type: options.nodeType ?? NODE.type };
+  const node: INode = {
+    ...NODE,
+    type: options.nodeType ?? NODE.type,
+    ...(options.onError && { onError: options.onError }),
+  };
   const parametersFor = (itemIndex: number): Parameters =>
     typeof options.parameters === 'function' ? options.parameters(itemIndex) : options.parameters;
 
@@ -317,4 +323,20 @@ export async function testCredential(credentials: ICredentialDataDecryptedObject
     test as (this: unknown, credential: unknown) => Promise<N8nWorkflow.INodeCredentialTestResult>
   ).call(context, { id: 'test', name: 'SDXL account', type: 'sdxlApi', data: credentials });
   return { result, sent };
+}
+
+/**
+ * How n8n splits a node's output under "On Error: Continue (using error output)", as n8n-core 2.40.7's
+ * `WorkflowExecute.handleNodeErrorOutput` does: an item goes to the error output when it carries
+ * `error`, or when its JSON holds nothing but `error`, `message` and `details`; all others stay.
+ */
+export function splitErrorOutput(items: INodeExecutionData[]): {
+  success: INodeExecutionData[];
+  failed: INodeExecutionData[];
+} {
+  const isError = (item: INodeExecutionData) =>
+    Boolean(item.error) ||
+    (Boolean(item.json.error) &&
+      Object.keys(item.json).every((key) => ['error', 'message', 'details'].includes(key)));
+  return { success: items.filter((item) => !isError(item)), failed: items.filter(isError) };
 }

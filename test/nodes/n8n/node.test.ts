@@ -5,6 +5,7 @@ import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import {
   Sdxl,
   runNode,
+  splitErrorOutput,
   testCredential,
   workflow,
   type INodeExecutionData,
@@ -330,6 +331,35 @@ describe('n8n node: API errors', () => {
       items.map((item) => item.pairedItem),
       [{ item: 0 }, { item: 1 }, { item: 2 }],
     );
+  });
+
+  it('with On Error "Continue (using error output)", failed items go to the error output, images stay', async () => {
+    sandbox.configure({ statuses: [200, 401] });
+    const { items } = await run({
+      continueOnFail: true,
+      onError: 'continueErrorOutput',
+      items: [{ json: {} }, { json: {} }, { json: {} }],
+      parameters: (itemIndex) => ({
+        prompt: 'x',
+        options: { maxInFlight: 1, ...(itemIndex === 2 && { steps: 5 }) },
+      }),
+    });
+    const { success, failed } = splitErrorOutput(items);
+    assert.deepEqual(
+      success.map((item) => [item.pairedItem, Boolean(item.binary?.data)]),
+      [[{ item: 0 }, true]],
+    );
+    assert.deepEqual(
+      failed.map((item) => [item.pairedItem, (item.json.details as { code?: string }).code]),
+      [
+        [{ item: 1 }, 'unauthorized'],
+        [{ item: 2 }, 'invalid_request'],
+      ],
+    );
+    assert.match(String(failed[0]?.json.error), /refused the API key/);
+    // n8n replaces the JSON of an item carrying `error` with `{ error }`: the code must not ride there.
+    assert.equal(failed[0]?.error, undefined);
+    assert.ok(!everything(items).includes(KEY), 'the key is not in the output');
   });
 
   it('without Continue On Fail, the first failure stops the items still queued', async () => {

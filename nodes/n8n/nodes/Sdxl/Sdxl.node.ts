@@ -120,6 +120,7 @@ export class Sdxl implements INodeType {
     const node = this.getNode();
     const asTool = node.type.endsWith('Tool');
     const continueOnFail = this.continueOnFail();
+    const toErrorOutput = node.onError === 'continueErrorOutput';
     const credentials = (await this.getCredentials(CREDENTIAL_TYPE)) as unknown as SdxlCredentials;
     const run = readRunSettings(this);
 
@@ -148,7 +149,9 @@ export class Sdxl implements INodeType {
         jobs.push(job);
       } catch (error) {
         if (!continueOnFail) throw toNodeError(node, error, itemIndex);
-        results[itemIndex] = [failedItem(toNodeError(node, error, itemIndex), errorCode(error), itemIndex)];
+        results[itemIndex] = [
+          failedItem(toNodeError(node, error, itemIndex), errorCode(error), itemIndex, toErrorOutput),
+        ];
       }
     }
 
@@ -191,6 +194,7 @@ export class Sdxl implements INodeType {
             toNodeError(node, outcome.error, job.itemIndex),
             errorCode(outcome.error),
             job.itemIndex,
+            toErrorOutput,
           ),
         ];
         continue;

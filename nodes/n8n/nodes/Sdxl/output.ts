@@ -79,19 +79,28 @@ export async function imageItems(
   return items;
 }
 
-/** With Continue On Fail: the item that failed, with the code and message instead of images. */
+/**
+ * With Continue On Fail: the item that failed, with the code and message instead of images.
+ *
+ * For "Continue (using error output)" the item must be one n8n recognises as an error: n8n moves an
+ * item to the error output only when it carries `item.error` or its JSON holds nothing but `error`,
+ * `message` and `details`. An `item.error` would make n8n replace the whole JSON with `{ error }`,
+ * dropping the code, so the code and hint go under `details` instead; n8n then adds the input item's
+ * fields, so the failed items can be sent again as they are.
+ */
 export function failedItem(
   error: NodeApiError | NodeOperationError,
   code: string,
   itemIndex: number,
+  toErrorOutput: boolean,
 ): INodeExecutionData {
+  const details: IDataObject = {
+    code,
+    ...(error.description && { description: error.description }),
+    ...('httpCode' in error && error.httpCode && { httpCode: error.httpCode }),
+  };
   return {
-    json: {
-      error: error.message,
-      code,
-      ...(error.description && { description: error.description }),
-      ...('httpCode' in error && error.httpCode && { httpCode: error.httpCode }),
-    },
+    json: toErrorOutput ? { error: error.message, details } : { error: error.message, ...details },
     pairedItem: { item: itemIndex },
   };
 }
