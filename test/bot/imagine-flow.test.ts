@@ -169,5 +169,15 @@ describe('/imagine through a real discord.js client', () => {
     assert.ok(choices.some((choice) => choice.value === 'UniPC'));
     const typed = await world.standin.autocomplete(alice, 'imagine', 'style', {});
     assert.ok(typed.some((choice) => choice.value === 'base'));
+    const own = await world.standin.autocomplete(alice, 'imagine', 'style', { style: 'my-style' });
+    assert.ok(
+      own.some((choice) => choice.value === 'my-style'),
+      'typed text is offered too',
+    );
+  });
+
+  it('answers typed text longer than a Discord choice can carry (Discord would refuse the whole answer)', async () => {
+    const choices = await world.standin.autocomplete(alice, 'imagine', 'style', { style: 'x'.repeat(150) });
+    assert.deepEqual(choices, [], 'answered, with nothing too long to offer');
   });
 });

@@ -87,13 +87,20 @@ export function readImagineOptions(options: ChatInputCommandInteraction['options
   return input as unknown as GenerateInput;
 }
 
+/** Discord refuses every suggestion when one has a name or value longer than this. */
+const MAX_CHOICE_LENGTH = 100;
+
 /** Suggestions for a focused autocomplete option: known values that contain what was typed. */
 export function suggestionsFor(option: string, typed: string): { name: string; value: string }[] {
   const entry = IMAGINE_OPTIONS.find((candidate) => candidate.option === option);
   const values = entry ? (fieldSpec(entry.field).values ?? []) : [];
   const needle = typed.trim().toLowerCase();
   const known = values.map(String).filter((value) => value.toLowerCase().includes(needle));
-  // Typed text that is not a known value is offered too: other values are allowed.
-  const custom = needle && !known.some((value) => value.toLowerCase() === needle) ? [typed.trim()] : [];
-  return [...known, ...custom].slice(0, 25).map((value) => ({ name: value, value }));
+  // Typed text that is not a known value is offered too (other values are allowed), if Discord can carry it.
+  const offerTyped =
+    needle && needle.length <= MAX_CHOICE_LENGTH && !known.some((value) => value.toLowerCase() === needle);
+  return [...known, ...(offerTyped ? [typed.trim()] : [])]
+    .filter((value) => value.length <= MAX_CHOICE_LENGTH)
+    .slice(0, 25)
+    .map((value) => ({ name: value, value }));
 }

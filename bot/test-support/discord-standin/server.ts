@@ -421,6 +421,26 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       }
       const type = Number(payload.type);
       const data = payload.data as Record<string, unknown> | undefined;
+      if (type === 8) {
+        // Discord refuses the whole answer when a choice breaks its limits; the user sees no suggestions.
+        const choices = (data?.choices ?? []) as { name?: unknown; value?: unknown }[];
+        const tooLong = (text: unknown) => typeof text === 'string' && (text.length < 1 || text.length > 100);
+        if (choices.length > 25 || choices.some((choice) => tooLong(choice.name) || tooLong(choice.value))) {
+          return reply(400, {
+            code: 50035,
+            message: 'Invalid Form Body',
+            errors: {
+              data: {
+                choices: {
+                  _errors: [
+                    { code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' },
+                  ],
+                },
+              },
+            },
+          });
+        }
+      }
       record.callbacks.push({ type, data, at: Date.now() });
       let message: StandinMessage | undefined;
       if (type === 4 || type === 5) {
