@@ -12,11 +12,24 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
+/** One refused setting, named as the user gave it (`flag`: a flag, a variable or a prompt's place). */
+export interface UsageField {
+  flag: string;
+  field: string;
+  value: string;
+  allowed: string;
+  message: string;
+}
+
 /** Bad command-line input: exits 2, nothing sent. */
 export class UsageError extends Error {
-  constructor(message: string) {
+  /** The refused request fields, when the client's validation refused them. */
+  readonly fields: readonly UsageField[] | undefined;
+
+  constructor(message: string, fields?: readonly UsageField[]) {
     super(message);
     this.name = 'UsageError';
+    this.fields = fields;
   }
 }
 
@@ -61,8 +74,9 @@ export function describeError(error: unknown): string {
 }
 
 /** The `error` member of JSON output. */
-export function errorJson(error: unknown): { code: string; message: string } {
+export function errorJson(error: unknown): { code: string; message: string; fields?: readonly UsageField[] } {
   const code =
     (error as Partial<SdxlError> | null)?.code ?? (error instanceof UsageError ? 'invalid_request' : 'error');
-  return { code, message: messageOf(error) };
+  const fields = error instanceof UsageError ? error.fields : undefined;
+  return { code, message: messageOf(error), ...(fields && { fields }) };
 }

@@ -10,13 +10,14 @@ import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
-import { readPrompts, readStdin } from './prompts-file.ts';
+import { readPrompts, readStdin, sourceName, type PromptLine } from './prompts-file.ts';
 import {
   IMAGINE_FLAGS,
   IMAGINE_NUMERIC_FLAGS,
   parseFlags,
   positiveIntFlag,
   requestFromFlags,
+  usageErrorFrom,
 } from './options.ts';
 
 export const IMAGINE_HELP = `Usage: sdxl imagine "<prompt>" [options]
@@ -92,12 +93,15 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
     );
   }
   const base = requestFromFlags(values);
-  const prompts =
-    values.prompts !== undefined
-      ? (await readPrompts(values.prompts, readStdin)).map(({ prompt }) => prompt)
-      : [positional];
-  const requestsPerMinute = positiveIntFlag('rpm', values.rpm ?? io.env.SDXL_RPM, 5);
-  const maxInFlight = positiveIntFlag('concurrency', values.concurrency, 2);
+  const promptsFile = values.prompts;
+  const prompts: PromptLine[] =
+    promptsFile !== undefined ? await readPrompts(promptsFile, readStdin) : [{ prompt: positional, line: 1 }];
+  const envRpm = io.env.SDXL_RPM?.trim() || undefined;
+  const requestsPerMinute =
+    values.rpm !== undefined
+      ? positiveIntFlag('--rpm', values.rpm, 5)
+      : positiveIntFlag('SDXL_RPM', envRpm, 5);
+  const maxInFlight = positiveIntFlag('--concurrency', values.concurrency, 2);
   const outDir = values.out ?? 'out';
 
   const connection = await connect(
@@ -107,9 +111,20 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
     values.sandbox ? { maxInFlight } : { requestsPerMinute, maxInFlight },
   );
   try {
-    const requests: GenerateInput[] = prompts.map((prompt) => ({ ...base, prompt }));
+    const requests: GenerateInput[] = prompts.map(({ prompt }) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.
-    for (const request of requests) connection.client.validate(request);
+    for (const [i, request] of requests.entries()) {
+      try {
+        connection.client.validate(request);
+      } catch (error) {
+        if (!(error instanceof InvalidRequestError)) throw error;
+        const where =
+          promptsFile === undefined
+            ? 'the prompt'
+            : `--prompts ${sourceName(promptsFile)} line ${prompts[i]!.line}`;
+        throw usageErrorFrom(error, where);
+      }
+    }
     try {
       await prepareFolder(outDir);
     } catch (error) {

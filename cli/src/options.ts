@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { GenerateInput } from '@sdxl-kit/client';
+import { REQUEST_FIELDS, type GenerateInput, type InvalidRequestError } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 
 /** Flags of `sdxl imagine`: one per request field, then output and pacing. */
@@ -100,11 +100,14 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
-/** A number from a flag, or a usage error naming the flag and the text given. */
-export function numberFlag(flag: string, text: string): number {
+/**
+ * A number from a setting, or a usage error naming the setting as the user gave it (`--rpm`, or
+ * `SDXL_RPM` when it came from the environment) and the text given.
+ */
+export function numberFlag(name: string, text: string): number {
   const value = Number(text.trim());
   if (text.trim() === '' || !Number.isFinite(value)) {
-    throw new UsageError(`--${flag}: "${text}" is not a number.`);
+    throw new UsageError(`${name}: "${text}" is not a number.`);
   }
   return value;
 }
@@ -119,18 +122,41 @@ export function requestFromFlags(
   if (typeof values.scheduler === 'string') request.scheduler = values.scheduler;
   for (const [flag, field] of NUMERIC_FLAGS) {
     const text = values[flag];
-    if (typeof text === 'string') request[field] = numberFlag(flag, text);
+    if (typeof text === 'string') request[field] = numberFlag(`--${flag}`, text);
   }
   if (values['no-refiner']) request.refiner = false;
   return request as Omit<GenerateInput, 'prompt'>;
 }
 
-/** A positive whole number from a flag, or its default. */
-export function positiveIntFlag(flag: string, text: string | boolean | undefined, fallback: number): number {
+/** A positive whole number from a setting named as the user gave it, or its default. */
+export function positiveIntFlag(name: string, text: string | boolean | undefined, fallback: number): number {
   if (typeof text !== 'string') return fallback;
-  const value = numberFlag(flag, text);
+  const value = numberFlag(name, text);
   if (!Number.isInteger(value) || value < 1) {
-    throw new UsageError(`--${flag}: ${text} is not allowed; allowed: a whole number, 1 or more.`);
+    throw new UsageError(`${name}: ${text} is not allowed; allowed: a whole number, 1 or more.`);
   }
   return value;
+}
+
+/** The `sdxl imagine` flag that sets a request field (camelCase, as the client names it), if one does. */
+export function flagFor(field: string): string | undefined {
+  if (field === 'refiner') return '--no-refiner';
+  if (!REQUEST_FIELDS.some((spec) => spec.name === field)) return undefined;
+  const flag = field.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+  return flag in IMAGINE_FLAGS ? `--${flag}` : undefined;
+}
+
+/**
+ * The client's validation error in the words of the command line: each field is named by the flag
+ * that set it, and the prompt by where it came from (`promptSource`, e.g. a line of --prompts).
+ */
+export function usageErrorFrom(error: InvalidRequestError, promptSource?: string): UsageError {
+  const fields = error.fields.map((field) => {
+    const name = flagFor(field.field) ?? (field.field === 'prompt' ? promptSource : undefined) ?? field.field;
+    const message = field.message.startsWith(field.field)
+      ? `${name}${field.message.slice(field.field.length)}`
+      : `${name}: ${field.message}`;
+    return { ...field, flag: name, message };
+  });
+  return new UsageError(`${fields.map((field) => field.message).join('; ')}.`, fields);
 }

@@ -34,13 +34,13 @@ export async function sandbox(argv: string[], io: Io, interrupt: Interrupt): Pro
     io.stdout.write(`${SANDBOX_HELP}\n`);
     return EXIT.ok;
   }
-  const port = values.port === undefined ? 8787 : numberFlag('port', values.port);
+  const port = values.port === undefined ? 8787 : numberFlag('--port', values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`--port: ${values.port} is not allowed; allowed: a whole number from 0 to 65535.`);
   }
-  const credits = values.credits === undefined ? undefined : numberFlag('credits', values.credits);
+  const credits = values.credits === undefined ? undefined : numberFlag('--credits', values.credits);
   const latencyMs =
-    values['latency-ms'] === undefined ? undefined : numberFlag('latency-ms', values['latency-ms']);
+    values['latency-ms'] === undefined ? undefined : numberFlag('--latency-ms', values['latency-ms']);
   if (latencyMs !== undefined && latencyMs < 0)
     throw new UsageError(`--latency-ms: ${latencyMs} is below 0.`);
   const { startSandbox, SANDBOX_DEFAULT_API_KEY } = await import('@sdxl-kit/sandbox');
@@ -51,7 +51,7 @@ export async function sandbox(argv: string[], io: Io, interrupt: Interrupt): Pro
     apiKey,
     ...(credits !== undefined && { credits }),
     ...(latencyMs !== undefined && { latencyMs }),
-    ...(values.rpm !== undefined && { rpm: positiveIntFlag('rpm', values.rpm, 1) }),
+    ...(values.rpm !== undefined && { rpm: positiveIntFlag('--rpm', values.rpm, 1) }),
   });
   io.stdout.write(
     `SDXL sandbox listening on ${server.url}\n` +
