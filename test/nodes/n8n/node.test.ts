@@ -14,6 +14,10 @@ import {
 
 const KEY = 'sk-n8n-node-test-7f3a9c2e51b84d06';
 
+// Every execution of one account shares one pace, so this file's runs against the shared sandbox
+// would queue behind each other at the default 5 a minute; a one-second window keeps them quick.
+Sdxl.rateWindowMs = 1_000;
+
 let sandbox: Sandbox;
 
 before(async () => {
@@ -426,6 +430,32 @@ describe('n8n node: pacing and cancellation', () => {
       const early = paced.requests.filter((request) => request.receivedAt - started < 1_000).length;
       assert.equal(early, 5, 'five in the first window, the rest after it');
       assert.deepEqual([...new Set(paced.requests.map((request) => request.status))], [200]);
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('keeps one pace per account across executions, one after another and at the same time: no 429', async () => {
+    // Loop Over Items runs the node once per item, and workflows run side by side: each run is a
+    // separate `execute`, and together they must keep to the plan.
+    Sdxl.rateWindowMs = 2_000;
+    const paced = await pacedSandbox(3, 1_800);
+    try {
+      const execution = (count: number) =>
+        run({
+          credentials: { apiKey: KEY, baseUrl: paced.url },
+          items: Array.from({ length: count }, () => ({ json: {} })),
+          parameters: { prompt: 'x', options: { requestsPerMinute: 3, maxInFlight: 1 } },
+        });
+      for (const count of [3, 3]) assert.equal((await execution(count)).items.length, count);
+      const together = await Promise.all([execution(2), execution(2)]);
+      assert.deepEqual(
+        together.map((result) => result.items.length),
+        [2, 2],
+      );
+      const statuses = paced.requests.map((request) => request.status);
+      assert.equal(statuses.length, 10);
+      assert.deepEqual([...new Set(statuses)], [200], 'no 429, no retry');
     } finally {
       await paced.close();
     }

@@ -13,6 +13,7 @@ import { SdxlClient, type GenerateInput, type GenerateResult } from '@sdxl-kit/c
 import { errorCode, toNodeError } from './errors.ts';
 import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
 import { NODE_DEFAULTS, OPTION_FIELDS, nodeProperties } from './properties.ts';
+import { sharedLimiter } from './limiters.ts';
 import { CREDENTIAL_TYPE, abortableSleep, createN8nTransport, executeRequester } from './transport.ts';
 import { testCredential } from './credential-test.ts';
 
@@ -124,16 +125,21 @@ export class Sdxl implements INodeType {
     const credentials = (await this.getCredentials(CREDENTIAL_TYPE)) as unknown as SdxlCredentials;
     const run = readRunSettings(this);
 
-    // One client for the whole run, so its limiter paces every item together.
+    // One client for the whole run; its limiter is the account's, shared with every other execution
+    // in this n8n process, so items, loop iterations and parallel workflows keep one pace.
     const client = new SdxlClient({
       transport: createN8nTransport(executeRequester(this)),
       sleep: abortableSleep,
       ...(credentials.baseUrl && { baseUrl: credentials.baseUrl }),
       // The credential adds the key to each request; the client only needs it to redact it.
       secrets: [credentials.apiKey],
-      requestsPerMinute: run.requestsPerMinute,
-      maxInFlight: run.maxInFlight,
-      rateWindowMs: Sdxl.rateWindowMs,
+      limiter: sharedLimiter({
+        apiKey: credentials.apiKey,
+        baseUrl: credentials.baseUrl,
+        requestsPerMinute: run.requestsPerMinute,
+        maxInFlight: run.maxInFlight,
+        windowMs: Sdxl.rateWindowMs,
+      }),
       // The client's deadline starts at an item's first attempt and its retries go to the front of
       // the line, so a run paced over many minutes does not use it up; its default bounds each item.
       timeoutMs: run.timeoutMs,

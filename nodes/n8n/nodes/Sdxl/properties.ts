@@ -123,7 +123,7 @@ const NODE_OPTIONS: INodeProperties[] = [
     typeOptions: { minValue: 1, maxValue: 16, numberPrecision: 0 },
     default: 2,
     description:
-      'How many requests may run at the same time, across all items of this run. Read from the first item.',
+      'How many requests may run at the same time for this account, across all items and every execution in this n8n process that uses the same credential and pacing options. Read from the first item.',
   },
   {
     displayName: 'Low Credit Threshold',
@@ -148,7 +148,7 @@ const NODE_OPTIONS: INodeProperties[] = [
     typeOptions: { minValue: 1, maxValue: 1000, numberPrecision: 0 },
     default: 5,
     description:
-      'The most requests to start in any minute, across all items of this run (5 on the free plan, 50 on Pro). Read from the first item.',
+      'The most requests to start in any minute for this account (5 on the free plan, 50 on Pro), across all items and every execution in this n8n process that uses the same credential and pacing options. Read from the first item.',
   },
   {
     displayName: 'Return Base64 in JSON',
