@@ -185,6 +185,31 @@ describe('n8n node: invalid input', () => {
     assert.equal(posts().length, 0, 'nothing sent, nothing billed');
   });
 
+  it('reads numbers and switches that expressions give as text (Webhook, Sheets, CSV), and refuses other text', async () => {
+    const { items } = await run({
+      parameters: {
+        prompt: 'x',
+        options: { seed: '42', steps: ' 30 ', guidanceScale: '8.5', samples: '2', refiner: 'false' },
+      },
+    });
+    assert.equal(items.length, 2);
+    assert.equal(items[0]?.json.seed, 42);
+    const body = posts()[0]?.body as Record<string, unknown>;
+    assert.deepEqual(
+      [body.seed, body.num_inference_steps, body.guidance_scale, body.samples, body.refiner],
+      [42, 30, 8.5, 2, false],
+    );
+
+    const words = await failure(run({ parameters: { prompt: 'x', options: { steps: 'thirty' } } }));
+    assert.ok(words instanceof workflow.NodeOperationError);
+    assert.match(words.message, /"thirty" is not allowed/);
+    const empty = await failure(run({ parameters: { prompt: 'x', options: { seed: '' } } }));
+    assert.match(empty.message, /"" is not allowed/);
+    const yes = await failure(run({ parameters: { prompt: 'x', options: { refiner: 'yes' } } }));
+    assert.match(yes.message, /"yes" is not allowed/);
+    assert.equal(posts().length, 1, 'only the first run was sent');
+  });
+
   it('refuses an empty prompt and a refiner with no steps left', async () => {
     const empty = await failure(run({ parameters: { prompt: '   ', options: {} } }));
     assert.match(empty.message, /prompt/);

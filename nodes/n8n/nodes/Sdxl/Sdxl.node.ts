@@ -9,7 +9,13 @@ import type {
   INodeType,
   INodeTypeDescription,
 } from 'n8n-workflow';
-import { SdxlClient, type GenerateInput, type GenerateResult } from '@sdxl-kit/client/core';
+import {
+  SdxlClient,
+  fieldSpec,
+  type FieldName,
+  type GenerateInput,
+  type GenerateResult,
+} from '@sdxl-kit/client/core';
 import { errorCode, toNodeError } from './errors.ts';
 import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
 import { NODE_DEFAULTS, OPTION_FIELDS, nodeProperties } from './properties.ts';
@@ -31,13 +37,32 @@ interface Job {
 
 type Outcome = { ok: true; result: GenerateResult } | { ok: false; error: unknown };
 
+/**
+ * An option as the contract wants it. Expressions over data from a Webhook, a sheet or a CSV give
+ * text, so a number field may hold "42" and a switch "true": those are read as what they say.
+ * Anything else is passed on as it is, for the client to refuse by name.
+ */
+function typedOption(name: FieldName, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  const kind = fieldSpec(name).kind;
+  if ((kind === 'integer' || kind === 'number') && text !== '') {
+    const number = Number(text);
+    return Number.isFinite(number) ? number : value;
+  }
+  if (kind === 'boolean' && /^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+  return value;
+}
+
 function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean): Job {
   const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
   const input: Record<string, unknown> = {
     prompt: context.getNodeParameter('prompt', itemIndex, '') as string,
     negativePrompt: context.getNodeParameter('negativePrompt', itemIndex, '') as string,
   };
-  for (const name of OPTION_FIELDS) if (options[name] !== undefined) input[name] = options[name];
+  for (const name of OPTION_FIELDS) {
+    if (options[name] !== undefined) input[name] = typedOption(name, options[name]);
+  }
   const binaryPropertyName = String(options.binaryPropertyName ?? NODE_DEFAULTS.binaryPropertyName).trim();
   if (!binaryPropertyName) {
     throw new NodeOperationError(context.getNode(), 'Put Output in Field is empty', {
@@ -50,7 +75,8 @@ function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean)
     input: input as GenerateInput,
     output: {
       binaryPropertyName,
-      returnBase64: options.returnBase64 === true,
+      returnBase64:
+        options.returnBase64 === true || String(options.returnBase64).trim().toLowerCase() === 'true',
       forAgent: asTool,
       lowCreditsThreshold: Number(options.lowCreditsThreshold ?? NODE_DEFAULTS.lowCreditsThreshold),
     },
