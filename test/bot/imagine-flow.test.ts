@@ -164,6 +164,24 @@ describe('/imagine through a real discord.js client', () => {
     await world.standin.waitFor(() => own.deleted, 'the result deleted by its owner');
   });
 
+  it('🗑 clicked twice at once: the result is deleted and neither click is told something went wrong', async () => {
+    const message = await world.result(world.imagine(alice, { prompt: 'deleted twice' }));
+    const remove = buttonIds(message).find((id) => id.includes(':delete:'))!;
+    const logged = world.logs.length;
+    const clicks = [alice, moderator].map((actor) => world.standin.clickButton(actor, message, remove));
+    const jobId = remove.split(':')[2]!;
+    // The bot logs after Discord has answered: poll the log, not the stand-in.
+    const handled = () =>
+      world.logs.slice(logged).filter((line) => /result deleted|interaction failed/.test(line));
+    for (let tries = 0; handled().length < 2; tries++) {
+      assert.ok(tries < 500, 'both clicks handled');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(handled().every((line) => line.includes('result deleted') && line.includes(jobId)));
+    assert.ok(message.deleted);
+    for (const click of clicks) assert.deepEqual(click.followupIds, [], 'no "something went wrong"');
+  });
+
   it('suggests known schedulers and lets other values through', async () => {
     const choices = await world.standin.autocomplete(alice, 'imagine', 'scheduler', { prompt: 'x' });
     assert.ok(choices.some((choice) => choice.value === 'UniPC'));

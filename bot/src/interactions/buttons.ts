@@ -3,6 +3,7 @@ import {
   AttachmentBuilder,
   MessageFlags,
   ModalBuilder,
+  RESTJSONErrorCodes,
   TextInputBuilder,
   TextInputStyle,
   type ButtonInteraction,
@@ -52,7 +53,10 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       );
     }
     await interaction.deferUpdate();
-    await interaction.deleteReply();
+    await interaction.deleteReply().catch((error: unknown) => {
+      // Two 🗑 clicks raced, or the message was deleted by hand: either way it is gone, as asked.
+      if ((error as { code?: unknown }).code !== RESTJSONErrorCodes.UnknownMessage) throw error;
+    });
     if (job) await context.store.update(job.id, { status: 'deleted' });
     context.logger.info({ jobId: state.jobId, by: interaction.user.id }, 'result deleted');
     return;
