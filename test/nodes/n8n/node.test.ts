@@ -181,7 +181,7 @@ describe('n8n node: invalid input', () => {
     );
     assert.ok(error instanceof workflow.NodeOperationError);
     assert.equal((error.context as { itemIndex?: number }).itemIndex, 1);
-    assert.match(error.message, /steps: 5 is not allowed; allowed: a whole number from 20 to 100/);
+    assert.match(error.message, /^Steps: 5 is not allowed; allowed: a whole number from 20 to 100$/);
     assert.equal(posts().length, 0, 'nothing sent, nothing billed');
   });
 
@@ -210,9 +210,20 @@ describe('n8n node: invalid input', () => {
     assert.equal(posts().length, 1, 'only the first run was sent');
   });
 
+  it('names the fields as the form does, not by their names in the code', async () => {
+    const error = await failure(run({ parameters: { prompt: 'x', options: { steps: 10, samples: 5 } } }));
+    assert.match(error.message, /Number of Images: 5 is not allowed; allowed: a whole number from 1 to 4/);
+    assert.match(error.message, /Steps: 10 is not allowed/);
+    assert.doesNotMatch(`${error.message} ${String(error.description)}`, /samples|steps:/);
+    const refiner = await failure(run({ parameters: { prompt: 'x', options: { highNoiseFraction: 1 } } }));
+    assert.match(refiner.message, /^High Noise Fraction: 1 leaves the refiner no steps/);
+    assert.doesNotMatch(`${refiner.message} ${String(refiner.description)}`, /highNoiseFraction/);
+    assert.equal(posts().length, 0);
+  });
+
   it('refuses an empty prompt and a refiner with no steps left', async () => {
     const empty = await failure(run({ parameters: { prompt: '   ', options: {} } }));
-    assert.match(empty.message, /prompt/);
+    assert.match(empty.message, /^Prompt: "   " is not allowed/);
     const refiner = await failure(
       run({ parameters: { prompt: 'x', options: { refiner: true, highNoiseFraction: 1 } } }),
     );
@@ -235,7 +246,7 @@ describe('n8n node: invalid input', () => {
     });
     assert.equal(items.length, 3);
     assert.equal(items[1]?.json.code, 'invalid_request');
-    assert.match(String(items[1]?.json.error), /guidanceScale: 40 is not allowed/);
+    assert.match(String(items[1]?.json.error), /Guidance Scale: 40 is not allowed/);
     assert.deepEqual(items[1]?.pairedItem, { item: 1 });
     assert.ok(items[0]?.binary?.data && items[2]?.binary?.data);
     assert.equal(posts().length, 2);

@@ -5,8 +5,10 @@ import {
   ERROR_HINTS,
   InvalidRequestError,
   SdxlError,
+  type InvalidField,
   type SdxlErrorCode,
 } from '@sdxl-kit/client/core';
+import { displayNameOf } from './properties.ts';
 
 /** What to tell an n8n user for each code: a headline and how to fix it, in the words of this node's fields. */
 const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: string }>> = {
@@ -50,6 +52,14 @@ function errorResponse(error: SdxlError): JsonObject {
   return JSON.parse(JSON.stringify(error.toJSON())) as JsonObject;
 }
 
+/** The client's sentence about a field, naming it as the form does ("Number of Images: 5 …", not "samples: 5 …"). */
+function inFormWords(field: InvalidField): string {
+  const name = displayNameOf(field.field);
+  return name && field.message.startsWith(field.field)
+    ? `${name}${field.message.slice(field.field.length)}`
+    : field.message;
+}
+
 /**
  * Turns anything the client threw into n8n's error types: `NodeOperationError` for what the user set
  * (nothing was sent), `NodeApiError` for what the API or the network did. Both carry the item index.
@@ -65,9 +75,9 @@ export function toNodeError(
     return new NodeOperationError(node, message, { itemIndex });
   }
   if (error instanceof InvalidRequestError) {
-    return new NodeOperationError(node, error.message, {
+    return new NodeOperationError(node, error.fields.map(inFormWords).join('; '), {
       itemIndex,
-      description: `${error.fields.map((field) => field.message).join('. ')}. ${ERROR_HINTS.invalid_request}`,
+      description: `${ERROR_HINTS.invalid_request} Options are under Options in the node; a value from an expression comes from the input item.`,
     });
   }
   if (error.code === 'aborted') {

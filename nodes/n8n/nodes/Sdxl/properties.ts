@@ -33,6 +33,11 @@ const DISPLAY_NAMES: Record<FieldName, string> = {
   base64: 'Base64',
 };
 
+/** What the form calls a contract field ("Number of Images" for `samples`), or undefined for another name. */
+export function displayNameOf(field: string): string | undefined {
+  return Object.hasOwn(DISPLAY_NAMES, field) ? DISPLAY_NAMES[field as FieldName] : undefined;
+}
+
 /**
  * Defaults of the options the node adds around the contract (how it paces and shapes output). The
  * parameters below repeat them as literals, which n8n's linter requires; a test keeps the two equal.
