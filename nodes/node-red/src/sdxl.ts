@@ -141,16 +141,23 @@ export default function register(RED: NodeAPI): void {
       }
     };
 
+    /** Every message being handled, until its call has ended. */
+    const running = new Set<Promise<void>>();
+
     // Exactly three parameters: Node-RED reads the arity to know this node calls done().
     this.on('input', (msg, send, done) => {
-      handle(msg, send, done).catch((error: unknown) => done(toFlowError(error)));
+      const call = handle(msg, send, done).catch((error: unknown) => done(toFlowError(error)));
+      running.add(call);
+      void call.then(() => running.delete(call));
     });
 
     this.on('close', (_removed, done) => {
       closing = true;
       for (const controller of inFlight) controller.abort();
       this.status({});
-      done();
+      // Closed only once the aborted calls have ended: a queued call that kept its place in the account's
+      // limiter would still be sent after a redeploy. Node-RED reports a close that never ends.
+      void Promise.allSettled(running).then(() => done());
     });
   }
 

@@ -1,4 +1,5 @@
 // Loads the built package into a real Node-RED runtime through node-red-node-test-helper.
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +57,9 @@ function builtNode(file: string): NodeModule {
 }
 
 export const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(nodeRedMain, { logging: { console: { level: 'off' } } });
+// A close that never ends is reported as an error after nodeCloseTimeout; 15 s by default, shorter here so
+// a test that stops the flow sees that error soon.
+helper.init(nodeRedMain, { logging: { console: { level: 'off' } }, nodeCloseTimeout: 3000 });
 
 export const nodeRedVersion = (nodeRedRequire('node-red/package.json') as { version: string }).version;
 
@@ -66,3 +69,30 @@ export const NODES: NodeModule[] = [
   builtNode('sdxl.js'),
   nodeRedRequire('@node-red/nodes/core/sequence/17-split.js') as NodeModule,
 ];
+
+export interface LogRecord {
+  level: number;
+  id?: string;
+  msg?: unknown;
+}
+
+interface RuntimeLog {
+  addHandler(handler: EventEmitter): void;
+  removeHandler(handler: EventEmitter): void;
+  ERROR: number;
+}
+
+const runtimeLog = (nodeRedRequire('@node-red/util') as { log: RuntimeLog }).log;
+export const LOG_ERROR = runtimeLog.ERROR;
+
+/**
+ * What the runtime logs until `stop()`, spies or not: helper.unload() removes its spies before it
+ * stops the flow, so errors raised while stopping only show here.
+ */
+export function watchRuntimeLog(): { records: LogRecord[]; stop(): void } {
+  const records: LogRecord[] = [];
+  const handler = new EventEmitter();
+  handler.on('log', (record: LogRecord) => records.push(record));
+  runtimeLog.addHandler(handler);
+  return { records, stop: () => runtimeLog.removeHandler(handler) };
+}
