@@ -223,7 +223,7 @@ describe('n8n node: invalid input', () => {
 
   it('refuses an empty prompt and a refiner with no steps left', async () => {
     const empty = await failure(run({ parameters: { prompt: '   ', options: {} } }));
-    assert.match(empty.message, /^Prompt: "   " is not allowed/);
+    assert.match(empty.message, /^Prompt: " {3}" is not allowed/);
     const refiner = await failure(
       run({ parameters: { prompt: 'x', options: { refiner: true, highNoiseFraction: 1 } } }),
     );
