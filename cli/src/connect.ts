@@ -1,13 +1,34 @@
 import { randomBytes } from 'node:crypto';
-import { createClient, settingsFromEnv, type ClientOptions, type SdxlClient } from '@sdxl-kit/client';
+import {
+  DEFAULT_BASE_URL,
+  createClient,
+  settingsFromEnv,
+  type ClientOptions,
+  type SdxlClient,
+} from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 import type { Io } from './io.ts';
 
 export interface Connection {
   client: SdxlClient;
+  /** Where the API address came from, for hints: `--base-url`, `SDXL_BASE_URL`, or the default. */
+  baseUrlSource: string;
   /** Set when running against an embedded sandbox. */
   sandboxUrl?: string;
   close(): Promise<void>;
+}
+
+interface ConnectFlags {
+  sandbox?: boolean | undefined;
+  'base-url'?: string | undefined;
+}
+
+/** How hints name the API address a run used. */
+export function baseUrlSource(flags: ConnectFlags, env: NodeJS.ProcessEnv): string {
+  if (flags.sandbox) return 'the embedded sandbox';
+  if (flags['base-url'] !== undefined) return '--base-url';
+  if (env.SDXL_BASE_URL?.trim()) return 'SDXL_BASE_URL';
+  return `the default API address (${DEFAULT_BASE_URL})`;
 }
 
 /**
@@ -16,7 +37,7 @@ export interface Connection {
  */
 export async function connect(
   io: Io,
-  flags: { sandbox?: boolean | undefined; 'base-url'?: string | undefined },
+  flags: ConnectFlags,
   options: Omit<ClientOptions, 'apiKey' | 'baseUrl'> = {},
 ): Promise<Connection> {
   let env;
@@ -29,6 +50,12 @@ export async function connect(
     ...(env.lowCreditsThreshold !== undefined && { lowCreditsThreshold: env.lowCreditsThreshold }),
     ...options,
   };
+  if (flags.sandbox && flags['base-url'] !== undefined) {
+    throw new UsageError(
+      '--base-url and --sandbox do not go together: --sandbox runs its own local API. Drop one of them.',
+    );
+  }
+  const source = baseUrlSource(flags, io.env);
   if (flags.sandbox) {
     const { startSandbox } = await import('@sdxl-kit/sandbox');
     const apiKey = `sandbox-${randomBytes(8).toString('hex')}`;
@@ -36,6 +63,7 @@ export async function connect(
     return {
       client: createClient({ ...common, apiKey, baseUrl: sandbox.url }),
       sandboxUrl: sandbox.url,
+      baseUrlSource: source,
       close: () => sandbox.close(),
     };
   }
@@ -50,6 +78,7 @@ export async function connect(
   }
   return {
     client: createClient({ ...common, apiKey: env.apiKey, ...(baseUrl !== undefined && { baseUrl }) }),
+    baseUrlSource: source,
     close: async () => undefined,
   };
 }

@@ -51,26 +51,46 @@ export function exitCodeFor(error: unknown): number {
   }
 }
 
-const CLI_HINTS: Partial<Record<SdxlError['code'], string>> = {
-  unauthorized:
-    'Check SDXL_API_KEY (or SEGMIND_API_KEY): the key was refused. Try --sandbox to work offline.',
-  not_found: 'Check SDXL_BASE_URL: nothing answers at that address.',
-  method_not_allowed: 'Check SDXL_BASE_URL: it does not point at the SDXL API.',
-  rate_limited: 'Still rate limited after retries. Lower --rpm (5 on the free plan) and run again.',
-};
+/** What the hints name: the settings this run actually used. */
+export interface HintContext {
+  /** Where the API address came from: `--base-url`, `SDXL_BASE_URL`, or the default. */
+  baseUrl?: string;
+  /** The per-attempt timeout in seconds. */
+  timeoutSeconds?: number;
+}
+
+function cliHint(code: SdxlError['code'], context: HintContext): string | undefined {
+  const address = context.baseUrl ?? 'the API address';
+  switch (code) {
+    case 'unauthorized':
+      return 'Check SDXL_API_KEY (or SEGMIND_API_KEY): the key was refused. Try --sandbox to work offline.';
+    case 'not_found':
+      return `Check ${address}: nothing answers at that address.`;
+    case 'method_not_allowed':
+      return `Check ${address}: it does not point at the SDXL API.`;
+    case 'connection':
+      return `The connection to the API failed. Check the network and ${address}.`;
+    case 'rate_limited':
+      return 'Still rate limited after retries. Lower --rpm (5 on the free plan) and run again.';
+    case 'timeout':
+      return `No answer in time${context.timeoutSeconds !== undefined ? ` (${context.timeoutSeconds} s per attempt)` : ''}. Try again, or allow more time with --timeout SECONDS.`;
+    default:
+      return undefined;
+  }
+}
 
 function messageOf(error: unknown): string {
   const message = (error as { message?: unknown } | null)?.message;
   return typeof message === 'string' ? message : String(error);
 }
 
-/** One line for a person: what happened and what to do. */
-export function describeError(error: unknown): string {
+/** One line for a person: what happened and what to do, naming the settings this run used. */
+export function describeError(error: unknown, context: HintContext = {}): string {
   const code = (error as Partial<SdxlError> | null)?.code;
   const message = messageOf(error);
   if (!code || !(code in ERROR_HINTS)) return message;
   if (code === 'invalid_request' || code === 'aborted') return message;
-  return `${message}\n${CLI_HINTS[code] ?? ERROR_HINTS[code]}`;
+  return `${message}\n${cliHint(code, context) ?? ERROR_HINTS[code]}`;
 }
 
 /** The `error` member of JSON output. */

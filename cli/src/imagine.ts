@@ -1,4 +1,5 @@
 import {
+  CLIENT_DEFAULTS,
   InvalidRequestError,
   type GenerateInput,
   type GenerateResult,
@@ -6,7 +7,7 @@ import {
 } from '@sdxl-kit/client';
 import { Calls } from './calls.ts';
 import { connect } from './connect.ts';
-import { EXIT, UsageError, describeError, errorJson, exitCodeFor } from './exit.ts';
+import { EXIT, UsageError, describeError, errorJson, exitCodeFor, type HintContext } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
@@ -16,6 +17,7 @@ import {
   IMAGINE_NUMERIC_FLAGS,
   parseFlags,
   positiveIntFlag,
+  timeoutSeconds,
   requestFromFlags,
   usageErrorFrom,
 } from './options.ts';
@@ -44,10 +46,13 @@ Output and pacing:
   --json                       stdout carries only JSON (one object a prompt with --prompts)
   --rpm N                      requests per minute (default $SDXL_RPM or 5, the free plan's limit)
   --concurrency N              requests in flight (default 2)
-  --sandbox                    use a local sandbox: real images, no key, no credits
+  --timeout SECONDS            how long one attempt may take, 1 to 600 (default $SDXL_TIMEOUT or 120)
+  --sandbox                    use a local sandbox: real images, no key, no credits (only an
+                               explicit --rpm paces it; not with --base-url)
   --base-url URL               API base URL (default $SDXL_BASE_URL or the hosted API)
 
-Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM.
+Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM,
+SDXL_TIMEOUT.
 Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough credits,
 5 still rate limited after retries, 1 anything else; 130 (SIGINT, Ctrl+C) or 143 (SIGTERM) when
 interrupted. The first interrupt sends nothing more and lets calls already sent finish and save;
@@ -102,14 +107,21 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
       ? positiveIntFlag('--rpm', values.rpm, 5)
       : positiveIntFlag('SDXL_RPM', envRpm, 5);
   const maxInFlight = positiveIntFlag('--concurrency', values.concurrency, 2);
+  const envTimeout = io.env.SDXL_TIMEOUT?.trim() || undefined;
+  const timeout =
+    values.timeout !== undefined
+      ? timeoutSeconds('--timeout', values.timeout)
+      : envTimeout !== undefined
+        ? timeoutSeconds('SDXL_TIMEOUT', envTimeout)
+        : CLIENT_DEFAULTS.timeoutMs / 1000;
   const outDir = values.out ?? 'out';
 
-  const connection = await connect(
-    io,
-    values,
-    // The sandbox has no plan to respect, so it is not paced.
-    values.sandbox ? { maxInFlight } : { requestsPerMinute, maxInFlight },
-  );
+  const connection = await connect(io, values, {
+    maxInFlight,
+    timeoutMs: timeout * 1000,
+    // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
+    ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
+  });
   try {
     const requests: GenerateInput[] = prompts.map(({ prompt }) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.
@@ -137,6 +149,7 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
       json,
       outDir,
       interrupt,
+      hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
       batch: values.prompts !== undefined,
     });
   } finally {
@@ -147,7 +160,14 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
 async function run(
   client: SdxlClient,
   requests: GenerateInput[],
-  context: { io: Io; json: boolean; outDir: string; interrupt: Interrupt; batch: boolean },
+  context: {
+    io: Io;
+    json: boolean;
+    outDir: string;
+    interrupt: Interrupt;
+    batch: boolean;
+    hints: HintContext;
+  },
 ): Promise<number> {
   const { io, json, outDir, batch, interrupt } = context;
   const progress = new Progress(io.stderr, !json);
@@ -219,7 +239,7 @@ async function run(
       }
       finished++;
       if (batch) progress.update(`Generating ${finished}/${total} prompts, ${failed} failed...`);
-      report(outcome, { io, json, batch, progress });
+      report(outcome, { io, json, batch, progress, hints: context.hints });
       return outcome;
     }),
   );
@@ -240,7 +260,7 @@ async function run(
 
 function report(
   outcome: Outcome,
-  context: { io: Io; json: boolean; batch: boolean; progress: Progress },
+  context: { io: Io; json: boolean; batch: boolean; progress: Progress; hints: HintContext },
 ): void {
   const { io, json, batch, progress } = context;
   const { result, saved = [], error } = outcome;
@@ -270,6 +290,6 @@ function report(
   }
   if (error !== undefined) {
     const heading = error instanceof InvalidRequestError ? '' : 'Error: ';
-    io.stderr.write(`${prefix}${heading}${describeError(error)}\n`);
+    io.stderr.write(`${prefix}${heading}${describeError(error, context.hints)}\n`);
   }
 }

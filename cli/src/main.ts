@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credits } from './credits.ts';
 import { EXIT, describeError, errorJson, exitCodeFor } from './exit.ts';
+import { baseUrlSource } from './connect.ts';
 import { IMAGINE_HELP, imagine } from './imagine.ts';
 import { listenForSignals, signalExitCode, type Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
@@ -54,7 +55,14 @@ export async function main(argv: string[], io: Io, interrupt?: Interrupt): Promi
   } catch (error) {
     const json = rest.includes('--json');
     if (json) io.stdout.write(`${JSON.stringify({ images: [], error: errorJson(error) })}\n`);
-    else io.stderr.write(`${describeError(error)}\n`);
+    else {
+      const baseUrl = rest.some((arg) => arg === '--base-url' || arg.startsWith('--base-url='));
+      const source = baseUrlSource(
+        { sandbox: rest.includes('--sandbox'), ...(baseUrl && { 'base-url': '' }) },
+        io.env,
+      );
+      io.stderr.write(`${describeError(error, { baseUrl: source })}\n`);
+    }
     const aborted = (error as { code?: unknown } | null)?.code === 'aborted';
     return aborted && stop.aborted ? signalExitCode(stop) : exitCodeFor(error);
   } finally {

@@ -22,6 +22,7 @@ export const IMAGINE_FLAGS = {
   json: { type: 'boolean' },
   rpm: { type: 'string' },
   concurrency: { type: 'string' },
+  timeout: { type: 'string' },
   'base-url': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -42,7 +43,22 @@ export const IMAGINE_NUMERIC_FLAGS: readonly string[] = [
   ...NUMERIC_FLAGS.map(([flag]) => flag),
   'rpm',
   'concurrency',
+  'timeout',
 ];
+
+/** Bounds of `--timeout`, in seconds. */
+export const TIMEOUT_SECONDS = { min: 1, max: 600 } as const;
+
+/** Seconds from a setting named as the user gave it (`--timeout` or `SDXL_TIMEOUT`), within bounds. */
+export function timeoutSeconds(name: string, text: string): number {
+  const value = numberFlag(name, text);
+  if (value < TIMEOUT_SECONDS.min || value > TIMEOUT_SECONDS.max) {
+    throw new UsageError(
+      `${name}: ${text} is not allowed; allowed: a number of seconds from ${TIMEOUT_SECONDS.min} to ${TIMEOUT_SECONDS.max}.`,
+    );
+  }
+  return value;
+}
 
 /**
  * `--seed -1` as `--seed=-1` (and `-n -2` as `--samples=-2`) for the flags in `numeric`: parseArgs

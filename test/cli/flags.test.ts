@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CliWorld, jsonLines } from './harness.ts';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CliWorld, jsonLines, until } from './harness.ts';
 
 describe('sdxl imagine: flags and settings', () => {
   const world = new CliWorld();
@@ -57,5 +59,74 @@ describe('sdxl imagine: flags and settings', () => {
     assert.equal(run.code, 2);
     assert.match(run.stderr, /SDXL_RPM: "abc" is not a number/);
     assert.doesNotMatch(run.stderr, /--rpm/);
+  });
+
+  it('--timeout bounds one attempt, and the hint names --timeout', async () => {
+    world.sandbox.configure({ latencyMs: 3000 });
+    const run = await world.run(['imagine', 'a slow fox', '--timeout', '1', '-o', world.dir]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /--timeout/);
+    const bad = await world.run(['imagine', 'a fox', '--timeout', '0', '-o', world.dir]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--timeout: 0 is not allowed; allowed: .*1 to 600/);
+  });
+
+  it('hints at the base URL that was used: --base-url when given', async () => {
+    const run = await world.run([
+      'imagine',
+      'a fox',
+      '--base-url',
+      `${world.sandbox.url}/nowhere`,
+      '-o',
+      world.dir,
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /404/);
+    assert.match(run.stderr, /--base-url/);
+    assert.doesNotMatch(run.stderr, /SDXL_BASE_URL/);
+    const fromEnv = await world.run(['imagine', 'a fox', '-o', world.dir], {
+      ...world.env,
+      SDXL_BASE_URL: `${world.sandbox.url}/nowhere`,
+    });
+    assert.match(fromEnv.stderr, /SDXL_BASE_URL/);
+  });
+
+  it('refuses --base-url with --sandbox', async () => {
+    const run = await world.run(
+      ['imagine', 'a fox', '--sandbox', '--base-url', world.sandbox.url, '-o', world.dir],
+      {},
+    );
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--base-url/);
+    assert.match(run.stderr, /--sandbox/);
+  });
+
+  it('--rpm paces a --sandbox run too', async () => {
+    const file = path.join(world.dir, 'two.txt');
+    await writeFile(file, 'first\nsecond\n');
+    let stdout = '';
+    const started = world.spawn(
+      [
+        'imagine',
+        '--sandbox',
+        '--rpm',
+        '1',
+        '--prompts',
+        file,
+        '--json',
+        '-o',
+        path.join(world.dir, 'paced'),
+      ],
+      {},
+    );
+    started.child.stdout!.on('data', (chunk) => (stdout += chunk));
+    await until(() => stdout.includes('\n'), 'the first image');
+    // With one request a minute the second prompt is still waiting for its turn.
+    started.child.kill('SIGTERM');
+    const run = await started.done;
+    assert.equal(run.code, 143, run.stderr);
+    const lines = jsonLines(run.stdout);
+    assert.equal(lines.filter((line) => !line.error).length, 1, run.stdout);
+    assert.equal(lines.filter((line) => line.error?.code === 'skipped').length, 1, run.stdout);
   });
 });

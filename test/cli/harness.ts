@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSandbox, type Sandbox, type SandboxOptions } from '@sdxl-kit/sandbox';
@@ -54,7 +54,7 @@ export class CliWorld {
     const done = new Promise<Run>((resolve) => {
       child.on('close', (code, signal) => {
         clearTimeout(killer);
-        const run = { code: code ?? 128 + (signal === 'SIGKILL' ? 9 : 0), stdout, stderr };
+        const run = { code: code ?? 128 + (signal ? constants.signals[signal] : 0), stdout, stderr };
         this.runs.push(run);
         resolve(run);
       });
