@@ -24,6 +24,10 @@ class FlowError extends Error {
   }
 }
 
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function toFlowError(error: unknown): FlowError {
   const code = (error as { code?: unknown } | null)?.code;
   if (error instanceof Error && typeof code === 'string' && code in ERROR_HINTS) {
@@ -41,7 +45,8 @@ export default function register(RED: NodeAPI): void {
   function Sdxl(this: RuntimeNode, config: SdxlNodeConfig): void {
     RED.nodes.createNode(this, config);
     const mode: OutputMode = config.output === 'array' ? 'array' : 'messages';
-    const inFlight = new Set<AbortController>();
+    /** Each call under way, and whether it has been sent to the API (and so may be billed). */
+    const inFlight = new Map<AbortController, { sent: boolean }>();
     let queued = 0;
     let generating = 0;
     let closing = false;
@@ -94,16 +99,16 @@ export default function register(RED: NodeAPI): void {
       }
 
       const controller = new AbortController();
-      inFlight.add(controller);
-      let started = false;
+      const call = { sent: false };
+      inFlight.set(controller, call);
       queued++;
       showProgress();
       try {
         const result = await account.client.generate(input, {
           signal: controller.signal,
           onAttempt: () => {
-            if (started) return;
-            started = true;
+            if (call.sent) return;
+            call.sent = true;
             queued--;
             generating++;
             showProgress();
@@ -136,7 +141,7 @@ export default function register(RED: NodeAPI): void {
       }
 
       function finish(): void {
-        if (started) generating--;
+        if (call.sent) generating--;
         else queued--;
       }
     };
@@ -153,7 +158,17 @@ export default function register(RED: NodeAPI): void {
 
     this.on('close', (_removed, done) => {
       closing = true;
-      for (const controller of inFlight) controller.abort();
+      const calls = [...inFlight.values()];
+      for (const controller of inFlight.keys()) controller.abort();
+      // Nobody is told about these calls otherwise; one that reached the API may still be billed.
+      const sent = calls.filter((call) => call.sent).length;
+      if (sent > 0) {
+        this.warn(
+          `Cancelled ${plural(calls.length, 'request')} in flight; ${sent} had reached the API and may have been billed.`,
+        );
+      } else if (calls.length > 0) {
+        this.log(`Cancelled ${plural(calls.length, 'queued request')}; none had been sent.`);
+      }
       this.status({});
       // Closed only once the aborted calls have ended: a queued call that kept its place in the account's
       // limiter would still be sent after a redeploy. Node-RED reports a close that never ends.

@@ -522,9 +522,22 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
         node('gen').receive({ payload: 'a slow cat' });
         const request = await slow.nextRequest;
         const hungUp = new Promise((resolve) => request.socket.once('close', resolve));
-        await helper.unload();
+        const log = watchRuntimeLog();
+        try {
+          await helper.unload();
+        } finally {
+          log.stop();
+        }
         await hungUp;
         assert.equal(images.length + caught.length, 0);
+        assert.ok(
+          log.records.some(
+            (record) =>
+              record.id === 'gen' &&
+              record.msg === 'Cancelled 1 request in flight; 1 had reached the API and may have been billed.',
+          ),
+          'the node says it cancelled a call that may have been billed',
+        );
       } finally {
         await slow.close();
       }
@@ -593,6 +606,12 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     }
     const stopErrors = log.records.filter((record) => record.level <= LOG_ERROR);
     assert.deepEqual(stopErrors, [], 'the queued call ended when the flow stopped');
+    assert.ok(
+      log.records.some(
+        (record) => record.id === 'twin' && record.msg === 'Cancelled 1 queued request; none had been sent.',
+      ),
+      'the node says it cancelled the queued call',
+    );
     assert.equal(sandbox.requests.length, posted, 'stopping the flow dropped the queued request');
     assert.equal(images.length + caught.length, 0);
     await load(); // afterEach unloads again
