@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { extensionFor, type GeneratedImage } from '@sdxl-kit/client';
 
-/** A short file-name-safe form of the prompt. */
+/** A short file-name-safe form of the prompt; accents are dropped, not turned into word breaks. */
 export function slugify(prompt: string): string {
   const slug = prompt
-    .toLowerCase()
     .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 40)
@@ -28,8 +29,9 @@ export async function prepareFolder(outDir: string): Promise<void> {
 }
 
 /**
- * Writes an image as `<prompt-slug>-<seed>-<index>.<ext>`, never over an existing file (a suffix is
- * added), and returns the path written.
+ * Writes an image as `<prompt-slug>-<seed>-<index>.<ext>`, never over an existing file, and returns
+ * the path written. Further copies are `..._2.<ext>`, `..._3.<ext>`: a slug never holds `_`, so the
+ * suffix cannot be read as a seed or an index.
  */
 export async function saveImage(outDir: string, prompt: string, image: GeneratedImage): Promise<string> {
   await mkdir(outDir, { recursive: true });
@@ -38,7 +40,7 @@ export async function saveImage(outDir: string, prompt: string, image: Generated
   for (let attempt = 0; ; attempt++) {
     const file = path.join(
       outDir,
-      attempt === 0 ? `${base}.${extension}` : `${base}-${attempt}.${extension}`,
+      attempt === 0 ? `${base}.${extension}` : `${base}_${attempt + 1}.${extension}`,
     );
     try {
       await writeFile(file, image.bytes, { flag: 'wx' });
