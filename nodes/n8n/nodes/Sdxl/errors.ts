@@ -47,9 +47,14 @@ const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: str
   },
 };
 
-/** An SdxlError as JSON for n8n: code, message, status and request id; never the request or its headers. */
+/**
+ * An SdxlError as JSON for n8n: message, status and request id, and the code as `sdxlCode`; never the
+ * request or its headers. NodeApiError takes a `code` (or `errorCode`) it finds as the HTTP status,
+ * so "timeout" would show as one: the code goes under a name it does not read.
+ */
 function errorResponse(error: SdxlError): JsonObject {
-  return JSON.parse(JSON.stringify(error.toJSON())) as JsonObject;
+  const { code, ...rest } = JSON.parse(JSON.stringify(error.toJSON())) as JsonObject;
+  return { ...rest, sdxlCode: code ?? null };
 }
 
 /** The client's sentence about a field, naming it as the form does ("Number of Images: 5 …", not "samples: 5 …"). */
