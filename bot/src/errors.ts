@@ -32,7 +32,7 @@ export const API_MESSAGES: Readonly<Record<SdxlErrorCode, string>> = {
   not_found: 'The image service address is wrong. An admin needs to check the bot\u2019s configuration.',
   method_not_allowed:
     'The image service address is wrong. An admin needs to check the bot\u2019s configuration.',
-  insufficient_credits: 'The bot is out of image credits. The admins have been told; nothing was billed.',
+  insufficient_credits: 'The bot is out of image credits; nothing was billed.',
   unprocessable: 'The image service refused one of the options. Try other values.',
   rate_limited: 'The image service is busy. Try again in a minute; nothing was billed.',
   server_error: 'The image service failed on its side. Try again later; nothing was billed.',
@@ -41,6 +41,11 @@ export const API_MESSAGES: Readonly<Record<SdxlErrorCode, string>> = {
   aborted: 'The job was stopped.',
   bad_response: 'The image service sent something that is not an image. Try again later.',
 };
+
+/** The out-of-credits message; it says the admins were told only when there is a channel to tell them in. */
+export function outOfCreditsMessage(adminsTold: boolean): string {
+  return `${API_MESSAGES.insufficient_credits} ${adminsTold ? 'The admins have been told.' : 'An admin needs to top up the account.'}`;
+}
 
 /** Names the Discord option, the value given and the range, for each invalid field. */
 export function describeInvalidFields(fields: readonly InvalidField[]): string {
@@ -56,12 +61,14 @@ export function describeInvalidFields(fields: readonly InvalidField[]): string {
 }
 
 /**
- * The one error boundary: turns anything thrown while serving an interaction into a short message.
+ * The one error boundary: turns anything thrown while serving an interaction into a short message;
+ * `adminsTold` when an admin channel heard about a lack of credits.
  * Client errors are matched by `code`, never by class, so two copies of the client still work.
  */
-export function userMessage(error: unknown): string {
+export function userMessage(error: unknown, options: { adminsTold?: boolean } = {}): string {
   if (error instanceof BotRefusal) return error.message;
   const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'insufficient_credits') return `\u274c ${outOfCreditsMessage(options.adminsTold ?? false)}`;
   if (code === 'invalid_request') {
     const fields = (error as { fields?: readonly InvalidField[] }).fields ?? [];
     return `\u26a0\ufe0f ${describeInvalidFields(fields) || API_MESSAGES.invalid_request}`;

@@ -158,7 +158,7 @@ describe('money: low credits, out of credits, API failures', () => {
     assert.doesNotMatch(above.content, /running low/);
     assert.equal(adminPosts(world).length, 0);
     const low = await world.result(world.imagine(alice, { prompt: 'two' }));
-    assert.match(low.content, /Credits are running low \(0\.994 left\)/);
+    assert.match(low.content, /Credits are running low \(0\.994 left\); the admins have been told/);
     const lower = await world.result(world.imagine(bob, { prompt: 'three' }));
     assert.match(lower.content, /running low/);
     assert.equal(adminPosts(world).length, 1);
@@ -305,6 +305,28 @@ describe('a balance left below the price of one image', () => {
       assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
       world.sandbox.credits = 0.5;
       assert.ok((await world.result(world.imagine(alice, { prompt: 'topped up' }))).attachments.length > 0);
+    } finally {
+      await world.close();
+    }
+  });
+});
+
+describe('credit messages without an admin channel', () => {
+  it('do not say the admins have been told', async () => {
+    const world = await startWorld({ BOT_ADMIN_CHANNEL_ID: '', SDXL_LOW_CREDITS: '1' }, { credits: 0.5 });
+    try {
+      const low = await world.result(world.imagine(alice, { prompt: 'low' }));
+      assert.match(low.content, /running low \(0\.492 left\); an admin needs to top up the account/);
+      world.sandbox.credits = 0;
+      const broke = world.imagine(alice, { prompt: 'broke' });
+      const refused = await world.standin.waitFor(() => {
+        const original = world.standin.original(broke);
+        return original && /out of image credits/.test(original.content) ? original : undefined;
+      }, 'the out-of-credits message');
+      const again = await world.privateReply(world.imagine(bob, { prompt: 'still broke' }));
+      for (const message of [low, refused, again])
+        assert.doesNotMatch(message.content, /admins have been told/);
+      assert.match(again.content, /An admin needs to top up the account/);
     } finally {
       await world.close();
     }

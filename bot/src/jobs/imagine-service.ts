@@ -4,7 +4,7 @@ import type { GenerateInput } from '@sdxl-kit/client';
 import type { RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
-import { API_MESSAGES, BotRefusal, userMessage } from '../errors.ts';
+import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import type { JobRecord } from '../store/job-store.ts';
 import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply } from './render.ts';
@@ -82,7 +82,10 @@ export class ImagineService {
       // The balance call is free: check whether an admin topped up since the last refusal.
       const balance = await sdxl.getCredits().catch(() => undefined);
       if (!balance || !(await credits.balanceChecked(balance.total))) {
-        throw new BotRefusal('out_of_credits', `\ud83d\udcb8 ${API_MESSAGES.insufficient_credits}`);
+        throw new BotRefusal(
+          'out_of_credits',
+          `\ud83d\udcb8 ${outOfCreditsMessage(Boolean(config.adminChannelId))}`,
+        );
       }
     }
 
@@ -176,6 +179,7 @@ export class ImagineService {
         remainingCredits: result.remainingCredits,
         lowCredits: low,
         spoiler: config.spoiler,
+        adminsTold: Boolean(config.adminChannelId),
         attachmentLimit: interaction.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT,
       });
       await interaction.editReply(reply);
@@ -190,7 +194,9 @@ export class ImagineService {
       if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
       logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
       await this.edit(live, {
-        content: stopped ? STOP_MESSAGES[reason] : userMessage(error),
+        content: stopped
+          ? STOP_MESSAGES[reason]
+          : userMessage(error, { adminsTold: Boolean(config.adminChannelId) }),
         embeds: [],
         components: [],
         files: [],

@@ -13,6 +13,8 @@ export interface ResultDetails {
   remainingCredits: number | undefined;
   lowCredits: boolean;
   spoiler: boolean;
+  /** Whether low-credit notices reach an admin channel (BOT_ADMIN_CHANNEL_ID is set). */
+  adminsTold: boolean;
   /** Per attachment, from the interaction. */
   attachmentLimit: number;
 }
@@ -104,7 +106,7 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
   const notes: string[] = [];
   if (details.lowCredits) {
     notes.push(
-      `\u26a0\ufe0f Credits are running low${details.remainingCredits === undefined ? '' : ` (${formatCredits(details.remainingCredits)} left)`}; the admins have been told.`,
+      `\u26a0\ufe0f Credits are running low${details.remainingCredits === undefined ? '' : ` (${formatCredits(details.remainingCredits)} left)`}; ${details.adminsTold ? 'the admins have been told' : 'an admin needs to top up the account'}.`,
     );
   }
   if (skipped > 0) notes.push(`${skipped} image(s) were too large to upload here even after compressing.`);
