@@ -51,22 +51,30 @@ export default function register(RED: NodeAPI): void {
     let generating = 0;
     let closing = false;
 
+    /** The last failure, shown until a call succeeds: on a busy node progress would hide it at once. */
+    let failure: string | undefined;
+
     const showProgress = (): void => {
-      const status = progressStatus(queued, generating);
+      const status = progressStatus(queued, generating, failure);
       if (status) this.status(status);
+    };
+
+    const showFailure = (text: string): void => {
+      failure = text;
+      this.status(progressStatus(queued, generating, failure) ?? { fill: 'red', shape: 'ring', text });
     };
 
     const handle = async (msg: NodeMessage, send: Send, done: Done): Promise<void> => {
       const configNode = RED.nodes.getNode(config.account ?? '') as (AccountNode & RuntimeNode) | null;
       if (!configNode) {
-        this.status({ fill: 'red', shape: 'ring', text: 'no account' });
+        showFailure('no account');
         done(
           new FlowError('invalid_request', 'No SDXL account is set: open the node and choose or add one.'),
         );
         return;
       }
       if (!configNode.credentials.apiKey) {
-        this.status({ fill: 'red', shape: 'ring', text: 'no API key' });
+        showFailure('no API key');
         done(
           new FlowError('unauthorized', 'The SDXL account has no API key: open the account and paste one.'),
         );
@@ -76,7 +84,7 @@ export default function register(RED: NodeAPI): void {
       try {
         account = accountFor(configNode);
       } catch (error) {
-        this.status({ fill: 'red', shape: 'ring', text: 'bad account settings' });
+        showFailure('bad account settings');
         done(
           new FlowError(
             'invalid_request',
@@ -88,7 +96,7 @@ export default function register(RED: NodeAPI): void {
       const { input, ignoredCredentialKeys } = resolveInput(config, msg);
       const noPrompt = missingPrompt(input, msg);
       if (noPrompt) {
-        this.status({ fill: 'red', shape: 'ring', text: 'invalid_request' });
+        showFailure('invalid_request');
         done(new FlowError('invalid_request', noPrompt));
         return;
       }
@@ -125,6 +133,7 @@ export default function register(RED: NodeAPI): void {
           crossed ? lowCreditsMessage(result, threshold) : null,
         ]);
         finish();
+        failure = undefined;
         if (generating === 0 && queued === 0) this.status(doneStatus(result));
         else showProgress();
         done();
@@ -133,8 +142,7 @@ export default function register(RED: NodeAPI): void {
         // Stopping or redeploying aborted it: the flow is going away, so nobody is left to tell.
         if (closing) return;
         const flowError = toFlowError(error);
-        this.status({ fill: 'red', shape: 'ring', text: flowError.code });
-        showProgress();
+        showFailure(flowError.code);
         done(flowError);
       } finally {
         inFlight.delete(controller);

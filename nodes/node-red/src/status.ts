@@ -6,18 +6,26 @@ export function formatCredits(credits: number): string {
   return String(Number(credits.toPrecision(4)));
 }
 
-/** While work is under way; undefined when there is none. Kept short: the editor truncates long text. */
-export function progressStatus(queued: number, generating: number): NodeStatus | undefined {
+/**
+ * While work is under way; undefined when there is none. Kept short: the editor truncates long text.
+ * After a failure (until a call succeeds) it stays red and leads with the failure's code, so a busy
+ * node does not hide the error behind its progress.
+ */
+export function progressStatus(queued: number, generating: number, failure?: string): NodeStatus | undefined {
+  let status: NodeStatus;
   if (generating > 0) {
     const more = queued > 0 ? ` +${queued} queued` : '';
-    return {
+    status = {
       fill: 'blue',
       shape: 'dot',
       text: `generating${generating > 1 ? ` ×${generating}` : ''}${more}`,
     };
+  } else if (queued > 0) {
+    status = { fill: 'blue', shape: 'ring', text: queued > 1 ? `queued ×${queued}` : 'queued' };
+  } else {
+    return undefined;
   }
-  if (queued > 0) return { fill: 'blue', shape: 'ring', text: queued > 1 ? `queued ×${queued}` : 'queued' };
-  return undefined;
+  return failure ? { fill: 'red', shape: 'ring', text: `${failure} · ${status.text}` } : status;
 }
 
 /** After a call: how many images and the credits left, yellow once they are below the threshold. */

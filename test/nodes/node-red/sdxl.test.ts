@@ -461,6 +461,22 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
     });
   });
 
+  it('keeps an error visible in red on a busy node until a call succeeds', async () => {
+    sandbox.configure({ latencyMs: 300 });
+    await load();
+    const images = collect('images', 1);
+    node('gen').receive({ payload: 'a slow cat' });
+    await until(() => statusTexts('gen').includes('generating'), 'the first call to start');
+    const caught = collect('caught', 1);
+    node('gen').receive({ payload: 'x', sdxl: { steps: 500 } });
+    await caught;
+    const last = () => node('gen').status.args.at(-1)?.[0] as { fill?: string; text?: string };
+    assert.deepEqual(last(), { fill: 'red', shape: 'ring', text: 'invalid_request · generating' });
+    await images;
+    assert.equal(last().fill, 'green', 'the next success clears it');
+    assert.equal(last().text, '1 image · 99.99 credits');
+  });
+
   it('sends one alert on the second output when credits cross the threshold, and turns yellow', async () => {
     sandbox.credits = 1.01;
     await load();
