@@ -404,6 +404,24 @@ describe('n8n node: API errors', () => {
     assert.ok(!everything(items).includes(KEY), 'the key is not in the output');
   });
 
+  it('suggests Retry On Fail for a server failure only when the node had one item: it re-runs every item', async () => {
+    sandbox.configure({ statuses: [500, 500, 500] });
+    const single = await failure(run());
+    assert.match(String(single.description), /Retry On Fail" in the node settings can do that/);
+
+    sandbox.configure({ statuses: [200, 500, 500, 500] });
+    const { items } = await run({
+      continueOnFail: true,
+      items: [{ json: {} }, { json: {} }, { json: {} }],
+      parameters: { prompt: 'x', options: { maxInFlight: 1 } },
+    });
+    const failed = items.find((item) => item.json.code === 'server_error');
+    assert.ok(failed, 'the second item failed');
+    assert.match(String(failed.json.description), /would run every item of this node again/);
+    assert.match(String(failed.json.description), /Continue \(using error output\)/);
+    assert.doesNotMatch(String(failed.json.description), /can do that for you/);
+  });
+
   it('without Continue On Fail, the first failure stops the items still queued', async () => {
     sandbox.configure({ statuses: [401] });
     const error = await failure(

@@ -180,9 +180,14 @@ export class Sdxl implements INodeType {
         client.validate(job.input);
         jobs.push(job);
       } catch (error) {
-        if (!continueOnFail) throw toNodeError(node, error, itemIndex);
+        if (!continueOnFail) throw toNodeError(node, error, itemIndex, items.length);
         results[itemIndex] = [
-          failedItem(toNodeError(node, error, itemIndex), errorCode(error), itemIndex, toErrorOutput),
+          failedItem(
+            toNodeError(node, error, itemIndex, items.length),
+            errorCode(error),
+            itemIndex,
+            toErrorOutput,
+          ),
         ];
       }
     }
@@ -214,7 +219,7 @@ export class Sdxl implements INodeType {
     await Promise.all(Array.from({ length: Math.min(run.maxInFlight, jobs.length) }, worker));
 
     if (cancelled?.aborted) throw new NodeOperationError(node, 'The execution was cancelled');
-    if (firstFailure) throw toNodeError(node, firstFailure.error, firstFailure.itemIndex);
+    if (firstFailure) throw toNodeError(node, firstFailure.error, firstFailure.itemIndex, items.length);
 
     let lowest: { credits: number; threshold: number } | undefined;
     for (const [position, job] of jobs.entries()) {
@@ -223,7 +228,7 @@ export class Sdxl implements INodeType {
       if (!outcome.ok) {
         results[job.itemIndex] = [
           failedItem(
-            toNodeError(node, outcome.error, job.itemIndex),
+            toNodeError(node, outcome.error, job.itemIndex, items.length),
             errorCode(outcome.error),
             job.itemIndex,
             toErrorOutput,

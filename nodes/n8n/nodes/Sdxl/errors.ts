@@ -66,6 +66,13 @@ function inFormWords(field: InvalidField): string {
 }
 
 /**
+ * "Retry On Fail" runs the whole node again, every item: with several items it would bill the images
+ * that worked a second time, so it is suggested only when the run had one item.
+ */
+const SERVER_ERROR_OF_MANY =
+  'Nothing was billed for this item. Trying again later usually works. "Retry On Fail" would run every item of this node again and bill the images that worked twice: instead set Settings > On Error to "Continue (using error output)" and send the failed items again.';
+
+/**
  * Turns anything the client threw into n8n's error types: `NodeOperationError` for what the user set
  * (nothing was sent), `NodeApiError` for what the API or the network did. Both carry the item index.
  */
@@ -73,6 +80,7 @@ export function toNodeError(
   node: INode,
   error: unknown,
   itemIndex: number,
+  itemCount = 1,
 ): NodeApiError | NodeOperationError {
   if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
   if (!(error instanceof SdxlError)) {
@@ -88,7 +96,10 @@ export function toNodeError(
   if (error.code === 'aborted') {
     return new NodeOperationError(node, 'The execution was cancelled', { itemIndex });
   }
-  const wording = WORDING[error.code];
+  const wording =
+    error.code === 'server_error' && itemCount > 1
+      ? { message: WORDING.server_error?.message ?? error.message, description: SERVER_ERROR_OF_MANY }
+      : WORDING[error.code];
   const said = error.message.replace(/[.\s]+$/, '');
   const detail = error instanceof ApiError ? ` The API said: ${said}.` : ` ${said}.`;
   return new NodeApiError(node, errorResponse(error), {
