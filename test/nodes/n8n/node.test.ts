@@ -303,7 +303,7 @@ const ERROR_CASES: ErrorCase[] = [
     name: 'a refused parameter',
     code: 'unprocessable',
     httpCode: '422',
-    message: /Invalid|invalid|parameter/,
+    message: /^The SDXL API refused a value in the request$/,
     setup: () => {
       sandbox.configure({ statuses: [422] });
       return {};

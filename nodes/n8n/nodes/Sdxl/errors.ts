@@ -32,6 +32,11 @@ const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: str
     description:
       'Nothing was billed. Trying again later usually works; "Retry On Fail" in the node settings can do that for you.',
   },
+  unprocessable: {
+    message: 'The SDXL API refused a value in the request',
+    description:
+      'Check the options against what the API said below (a style or scheduler from an expression is sent as given). Nothing was billed for this item.',
+  },
   not_found: {
     message: 'The SDXL API address was not found',
     description:
