@@ -28,10 +28,16 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
+/** Ends a message with a full stop unless it has its own, so the hint after it reads as a new sentence. */
+function sentence(text: string): string {
+  const trimmed = text.trimEnd();
+  return /[.!?…]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
 function toFlowError(error: unknown): FlowError {
   const code = (error as { code?: unknown } | null)?.code;
   if (error instanceof Error && typeof code === 'string' && code in ERROR_HINTS) {
-    return new FlowError(code, `${error.message} ${ERROR_HINTS[code as SdxlErrorCode]}`);
+    return new FlowError(code, `${sentence(error.message)} ${ERROR_HINTS[code as SdxlErrorCode]}`);
   }
   // Not the client's: a bug of ours. Say so rather than dressing it up as an API error.
   return new FlowError('internal', `Unexpected error in the SDXL node: ${String(error)}`);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { ERROR_HINTS } from '@sdxl-kit/client/core';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import {
   LOG_ERROR,
@@ -350,22 +351,26 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
   });
 
   describe('errors reach a Catch node with their code', () => {
-    const cases: { code: string; statuses?: number[]; msg?: Msg; expected?: string }[] = [
+    // `ownWords`: the node's own message, complete without the client's generic hint.
+    const cases: { code: string; statuses?: number[]; msg?: Msg; expected?: string; ownWords?: true }[] = [
       {
         code: 'invalid_request',
         msg: { payload: 'x', sdxl: { steps: 500 } },
-        expected: 'steps: 500 is not allowed; allowed: a whole number from 20 to 100',
+        expected:
+          'steps: 500 is not allowed; allowed: a whole number from 20 to 100. Fix the option named in the message;',
       },
       {
         code: 'invalid_request',
         msg: { payload: 42 },
         expected:
           "prompt: none given; the node's Prompt is empty, msg.sdxl.prompt is not set and msg.payload is a number (42). Allowed: non-empty text in any of them.",
+        ownWords: true,
       },
       {
         code: 'invalid_request',
         msg: { payload: { text: 'a cat' } },
         expected: 'msg.payload is an object.',
+        ownWords: true,
       },
       { code: 'unauthorized', statuses: [401] },
       { code: 'not_found', statuses: [404] },
@@ -376,7 +381,7 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
       { code: 'server_error', statuses: [500, 500, 500] },
       { code: 'bad_response', statuses: [418] },
     ];
-    for (const { code, statuses, msg, expected } of cases) {
+    for (const { code, statuses, msg, expected, ownWords } of cases) {
       it(`${code}${statuses ? ` (HTTP ${statuses[0]})` : ` (${JSON.stringify(msg)})`}`, async () => {
         await load();
         // A short rate window makes the sandbox's 429s reset soon, so the client's retries run out quickly.
@@ -393,6 +398,15 @@ describe(`the sdxl node in Node-RED ${nodeRedVersion}`, () => {
           assert.ok(expected && details.message.includes(expected), details.message);
         }
         assert.equal(details.source.id, 'gen');
+        if (!ownWords) {
+          const hint = ERROR_HINTS[code as keyof typeof ERROR_HINTS];
+          assert.ok(details.message.endsWith(hint), details.message);
+          assert.match(
+            details.message.slice(0, -hint.length),
+            /[.!?…] $/,
+            'the hint is a sentence of its own',
+          );
+        }
         assert.equal(error?.topic, 'keep me', 'the Catch node gets the failed message');
         assert.equal(images.length, 0);
         assert.equal(statusTexts('gen').at(-1), code);
