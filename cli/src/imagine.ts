@@ -289,7 +289,9 @@ function report(
     for (const { path } of saved) io.stdout.write(`  ${path}\n`);
   }
   if (error !== undefined) {
-    const heading = error instanceof InvalidRequestError ? '' : 'Error: ';
+    // A skipped prompt failed for another prompt's reason, which is reported on its own line.
+    const skipped = (error as { code?: unknown }).code === 'skipped';
+    const heading = error instanceof InvalidRequestError || skipped ? '' : 'Error: ';
     io.stderr.write(`${prefix}${heading}${describeError(error, context.hints)}\n`);
   }
 }

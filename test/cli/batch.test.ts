@@ -40,4 +40,15 @@ describe('sdxl imagine --prompts: a batch that stops', () => {
     assert.deepEqual(skipped.map((line) => line.prompt).sort(), ['five', 'four']);
     for (const line of skipped) assert.match(line.error!.message, /^Not sent/);
   });
+
+  it('says a skipped prompt was not sent, without calling it an error of its own', async () => {
+    const file = path.join(world.dir, 'two.txt');
+    await writeFile(file, 'one\ntwo\n');
+    world.sandbox.configure({ latencyMs: 0, statuses: [406] });
+    const run = await world.run(['imagine', '--prompts', file, '--concurrency', '1', '-o', world.dir]);
+    assert.equal(run.code, 4);
+    assert.match(run.stderr, /^one: Error: 406/m);
+    assert.match(run.stderr, /^two: Not sent: the batch stopped after "406/m);
+    assert.match(run.stdout, /0 of 2 prompts done/);
+  });
 });
