@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { before, describe, it } from 'node:test';
 import { REQUEST_FIELDS } from '@sdxl-kit/client/core';
 
-type Validate = (value: unknown, opt: object) => true | string;
+type Validate = (this: Record<string, unknown> | void, value: unknown, opt: object) => true | string;
 type Definitions = Record<string, { defaults: Record<string, { value: unknown; validate?: Validate }> }>;
 
 async function editorDefinitions(file: string): Promise<Definitions> {
@@ -46,13 +46,15 @@ describe('the Node-RED editor says why it refuses a value', () => {
   it('names the field, the value and the allowed range for every bounded field of the sdxl node', () => {
     const bounded = REQUEST_FIELDS.filter((field) => field.min !== undefined && field.max !== undefined);
     assert.ok(bounded.length >= 5);
+    // With the refiner off, which lets the noise fraction reach its maximum (see the next test).
+    const node = { refiner: 'false' };
     for (const field of bounded) {
       const validate = validator(definitions, 'sdxl', field.name);
-      assert.equal(validate('', {}), true, `${field.name} may be left empty`);
-      assert.equal(validate(String(field.min), {}), true);
-      assert.equal(validate(String(field.max), {}), true);
+      assert.equal(validate.call(node, '', {}), true, `${field.name} may be left empty`);
+      assert.equal(validate.call(node, String(field.min), {}), true);
+      assert.equal(validate.call(node, String(field.max), {}), true);
       const tooHigh = String(Number(field.max) + 1);
-      const refusal = validate(tooHigh, {});
+      const refusal = validate.call(node, tooHigh, {});
       assert.equal(typeof refusal, 'string', `${field.name} refuses ${tooHigh}`);
       assert.match(String(refusal), new RegExp(`: "${tooHigh}" is not allowed; allowed: `));
       assert.ok(String(refusal).endsWith(`allowed: ${field.allowed}`), String(refusal));
@@ -64,6 +66,26 @@ describe('the Node-RED editor says why it refuses a value', () => {
     assert.equal(
       validator(definitions, 'sdxl', 'refiner')('maybe', {}),
       'Refiner: "maybe" is not allowed; allowed: true or false',
+    );
+  });
+
+  it('refuses a noise fraction of 1 unless the refiner is explicitly off, as the API does', () => {
+    const validate = validator(definitions, 'sdxl', 'highNoiseFraction');
+    // Node-RED calls a validator with the node as `this`.
+    for (const refiner of ['', 'true', undefined]) {
+      assert.equal(
+        validate.call({ refiner }, '1', {}),
+        'Noise fraction: "1" is not allowed; allowed: below 1 while the refiner is on',
+        `refiner ${String(refiner)}`,
+      );
+      assert.equal(validate.call({ refiner }, '0.99', {}), true);
+    }
+    assert.equal(validate.call({ refiner: 'false' }, '1', {}), true, 'the refiner is off');
+    assert.equal(validate.call({ refiner: false }, '1', {}), true, 'the refiner is off');
+    assert.equal(validate.call({ refiner: '' }, '', {}), true, 'empty is the API default');
+    assert.match(
+      String(validate.call({ refiner: 'false' }, '1.5', {})),
+      /^Noise fraction: "1\.5" is not allowed/,
     );
   });
 

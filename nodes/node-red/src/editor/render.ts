@@ -45,7 +45,10 @@ export function renderDefaults(): string {
   return REQUEST_FIELDS.map((field) => {
     let validate = '';
     const said = `${js(LABELS[field.name])}, ${js(field.allowed)}`;
-    if (
+    if (field.name === 'highNoiseFraction') {
+      // The API refuses 1 unless the refiner is off, and the refiner is on by default.
+      validate = `, validate: function (v, opt) { return sdxlNoiseFraction(v, this, ${field.min}, ${field.max}, ${said}); }`;
+    } else if (
       (field.kind === 'integer' || field.kind === 'number') &&
       field.min !== undefined &&
       field.max !== undefined
