@@ -3,7 +3,9 @@ import type { IAuthenticateGeneric, ICredentialType, INodeProperties, Icon } fro
 /**
  * The SDXL API key and where the API lives. n8n adds the key to every request as `x-api-key`.
  * It has no declarative `test`: n8n would prefer that to the node's `sdxlApiCredentialTest`, which
- * calls the free balance endpoint and says how many credits are left.
+ * calls the free balance endpoint and, when the key does not work, says why (refused, unreachable,
+ * not the API). On success n8n 2.x's editor shows only its own "Connection tested successfully";
+ * the credits left reach only callers of the REST API.
  */
 export class SdxlApi implements ICredentialType {
   name = 'sdxlApi';

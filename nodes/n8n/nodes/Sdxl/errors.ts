@@ -15,7 +15,7 @@ const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: str
   unauthorized: {
     message: 'The SDXL API refused the API key',
     description:
-      'Open the SDXL credential and paste the key again: it may be incomplete, revoked or for another account. Its Test button says whether a key works.',
+      'Open the SDXL credential and paste the key again: it may be incomplete, revoked or for another account. Saving the credential tests the key.',
   },
   insufficient_credits: {
     message: 'The SDXL account is out of credits',
