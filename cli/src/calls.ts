@@ -11,6 +11,7 @@ export class TrackedCall {
   sent = false;
   private readonly controller = new AbortController();
   private onWire = false;
+  private settled = false;
   private readonly calls: Calls;
 
   constructor(calls: Calls, abortAll: AbortSignal) {
@@ -30,9 +31,15 @@ export class TrackedCall {
     };
   }
 
-  /** Cancels the call unless an attempt is on the wire; returns whether it did. */
+  /** The client has answered or failed: nothing of this call is on the wire any more. */
+  settle(): void {
+    this.settled = true;
+    this.onWire = false;
+  }
+
+  /** Cancels the call unless an attempt is on the wire or it has settled; returns whether it did. */
   cancel(): boolean {
-    if (this.onWire || this.controller.signal.aborted) return false;
+    if (this.settled || this.onWire || this.controller.signal.aborted) return false;
     this.cancelled = this.lastError ? 'not-retried' : 'unsent';
     this.controller.abort();
     return true;

@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import {
   DEFAULT_BASE_URL,
+  createAxiosTransport,
   createClient,
+  createRedactor,
+  errorFromResponse,
   settingsFromEnv,
+  type ApiError,
   type ClientOptions,
   type SdxlClient,
+  type Transport,
 } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 import type { Io } from './io.ts';
@@ -16,6 +21,32 @@ export interface Connection {
   /** Set when running against an embedded sandbox. */
   sandboxUrl?: string;
   close(): Promise<void>;
+}
+
+/**
+ * Called with the error an answer will become as soon as it arrives, before the client acts on it.
+ * The client frees the call's slot before its caller hears of the error, so a batch that must stop
+ * (a refused key, an empty account) learns it here, before the next queued call can go out.
+ */
+export type FailedAnswerWatcher = (error: ApiError) => void;
+
+/** The transport that reports failed answers to `watch` first. */
+function watched(transport: Transport, secrets: string[], watch: FailedAnswerWatcher): Transport {
+  const redact = createRedactor(secrets);
+  return {
+    async request(request) {
+      const response = await transport.request(request);
+      if (response.status < 200 || response.status >= 300) {
+        const text = Buffer.from(response.body).toString('utf8');
+        watch(errorFromResponse(response.status, text, response.headers, redact));
+      }
+      return response;
+    },
+  };
+}
+
+function transportFor(secrets: string[], watch: FailedAnswerWatcher | undefined): { transport?: Transport } {
+  return watch ? { transport: watched(createAxiosTransport(), secrets, watch) } : {};
 }
 
 interface ConnectFlags {
@@ -39,6 +70,7 @@ export async function connect(
   io: Io,
   flags: ConnectFlags,
   options: Omit<ClientOptions, 'apiKey' | 'baseUrl'> = {},
+  watch?: FailedAnswerWatcher,
 ): Promise<Connection> {
   let env;
   try {
@@ -61,7 +93,7 @@ export async function connect(
     const apiKey = `sandbox-${randomBytes(8).toString('hex')}`;
     const sandbox = await startSandbox({ apiKey });
     return {
-      client: createClient({ ...common, apiKey, baseUrl: sandbox.url }),
+      client: createClient({ ...common, ...transportFor([apiKey], watch), apiKey, baseUrl: sandbox.url }),
       sandboxUrl: sandbox.url,
       baseUrlSource: source,
       close: () => sandbox.close(),
@@ -77,7 +109,12 @@ export async function connect(
     throw new UsageError(`Base URL: "${baseUrl}" is not allowed; allowed: an http:// or https:// address.`);
   }
   return {
-    client: createClient({ ...common, apiKey: env.apiKey, ...(baseUrl !== undefined && { baseUrl }) }),
+    client: createClient({
+      ...common,
+      ...transportFor([env.apiKey], watch),
+      apiKey: env.apiKey,
+      ...(baseUrl !== undefined && { baseUrl }),
+    }),
     baseUrlSource: source,
     close: async () => undefined,
   };

@@ -77,6 +77,10 @@ interface Outcome {
 /** Errors after which every other prompt would fail the same way, so the batch stops spending calls. */
 const STOPS_BATCH = new Set(['unauthorized', 'insufficient_credits', 'not_found', 'method_not_allowed']);
 
+function stopReason(error: Error): string {
+  return `the batch stopped after "${error.message}"`;
+}
+
 function formatCredits(value: number): string {
   return Number(value.toFixed(4)).toString();
 }
@@ -116,12 +120,21 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         : CLIENT_DEFAULTS.timeoutMs / 1000;
   const outDir = values.out ?? 'out';
 
-  const connection = await connect(io, values, {
-    maxInFlight,
-    timeoutMs: timeout * 1000,
-    // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
-    ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
-  });
+  const calls = new Calls();
+  const connection = await connect(
+    io,
+    values,
+    {
+      maxInFlight,
+      timeoutMs: timeout * 1000,
+      // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
+      ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
+    },
+    // Stops the batch the moment such an answer arrives, before the next queued call can go out.
+    (error) => {
+      if (STOPS_BATCH.has(error.code)) calls.stop(stopReason(error));
+    },
+  );
   try {
     const requests: GenerateInput[] = prompts.map(({ prompt }) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.
@@ -149,6 +162,7 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
       json,
       outDir,
       interrupt,
+      calls,
       hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
       batch: values.prompts !== undefined,
     });
@@ -165,13 +179,13 @@ async function run(
     json: boolean;
     outDir: string;
     interrupt: Interrupt;
+    calls: Calls;
     batch: boolean;
     hints: HintContext;
   },
 ): Promise<number> {
-  const { io, json, outDir, batch, interrupt } = context;
+  const { io, json, outDir, batch, interrupt, calls } = context;
   const progress = new Progress(io.stderr, !json);
-  const calls = new Calls();
   let finished = 0;
   let failed = 0;
   let stoppedBy: unknown;
@@ -200,7 +214,7 @@ async function run(
       const outcome: Outcome = { prompt: request.prompt };
       const call = calls.open(interrupt.abort);
       try {
-        const result = await client.generate(request, call.options);
+        const result = await client.generate(request, call.options).finally(() => call.settle());
         outcome.result = result;
         const { saved, error } = await saveImages(outDir, request.prompt, result.images);
         outcome.saved = saved;
@@ -234,7 +248,7 @@ async function run(
         const code = (error as { code?: string }).code;
         if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) {
           stoppedBy = error;
-          calls.stop(`the batch stopped after "${(error as Error).message}"`);
+          calls.stop(stopReason(error as Error));
         }
       }
       finished++;

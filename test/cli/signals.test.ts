@@ -72,4 +72,34 @@ describe('sdxl imagine: signals', () => {
     for (const line of aborted) assert.match(line.error!.message, /may have been billed/);
     assert.equal(lines.filter((line) => line.error?.code === 'skipped').length, 2, run.stdout);
   });
+
+  it('counts only the calls still on the wire when it says what it waits for', async () => {
+    const file = path.join(world.dir, 'three.txt');
+    await writeFile(file, 'one\ntwo\nthree\n');
+    world.sandbox.configure({ latencyMs: 1500 });
+    const sent = world.sandbox.requests.length;
+    let stdout = '';
+    const started = world.spawn([
+      'imagine',
+      '--prompts',
+      file,
+      '--json',
+      '--concurrency',
+      '2',
+      '--rpm',
+      '60',
+      '-o',
+      path.join(world.dir, 'count'),
+    ]);
+    started.child.stdout!.on('data', (chunk) => (stdout += chunk));
+    await until(
+      () => stdout.split('\n').length > 2 && world.sandbox.requests.length === sent + 3,
+      'two images saved and the third call on the wire',
+    );
+    started.child.kill('SIGTERM');
+    const run = await started.done;
+    assert.equal(run.code, 143, run.stderr);
+    assert.match(run.stderr, /1 call was already sent/);
+    assert.equal(jsonLines(run.stdout).filter((line) => !line.error).length, 3, run.stdout);
+  });
 });
