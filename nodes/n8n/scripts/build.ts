@@ -31,6 +31,10 @@ const forbidden = Object.keys(result.metafile.inputs).filter((input) =>
   /node_modules\/axios\/|shared\/src\/(index|axios-transport)\.ts$/.test(input),
 );
 if (forbidden.length > 0) throw new Error(`The bundle must not contain: ${forbidden.join(', ')}`);
+// zod is set to run jitless (nodes/Sdxl/zod-jitless.ts) on the copy the node imports; a second copy,
+// say one nested under the client, would compile its schemas with `new Function` regardless.
+const zodCores = Object.keys(result.metafile.inputs).filter((input) => input.endsWith('zod/v4/core/core.js'));
+if (zodCores.length > 1) throw new Error(`The bundle holds more than one zod: ${zodCores.join(', ')}`);
 // The package is ESM for its TypeScript sources; what n8n requires is CommonJS.
 await writeFile(join(dist, 'package.json'), '{ "type": "commonjs" }\n');
 await mkdir(join(dist, 'icons'), { recursive: true });

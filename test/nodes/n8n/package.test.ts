@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -48,6 +49,43 @@ describe('n8n package: what ships', () => {
         assert.ok(['n8n-workflow', 'node:crypto'].includes(name as string), `${file} requires ${name}`);
       }
     }
+  });
+
+  it('makes no code from strings at run time: the bundled zod runs jitless', async () => {
+    // The bundle holds zod's compiler (`const F = Function; new F(...)`), so the text alone cannot
+    // tell. A fresh process counts every use of the Function constructor from the moment the bundle
+    // loads, through a run with valid and invalid items and the credential test.
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(${JSON.stringify(join(DIST_DIR, 'nodes/Sdxl/Sdxl.node.js'))});
+      require('n8n-workflow');
+      const { startSandbox } = await import(${JSON.stringify(import.meta.resolve('@sdxl-kit/sandbox'))});
+      const made = [];
+      globalThis.Function = new Proxy(Function, {
+        construct(target, args) { made.push(String(args.at(-1)).slice(0, 60)); return Reflect.construct(target, args); },
+        apply(target, self, args) { made.push(String(args.at(-1)).slice(0, 60)); return Reflect.apply(target, self, args); },
+      });
+      const { runNode, testCredential } = await import(${JSON.stringify(import.meta.resolve('./harness.ts'))});
+      const sandbox = await startSandbox({ apiKey: 'sk-jitless-check-0001' });
+      const credentials = { apiKey: 'sk-jitless-check-0001', baseUrl: sandbox.url };
+      const { items } = await runNode({
+        credentials,
+        continueOnFail: true,
+        items: [{ json: {} }, { json: {} }],
+        parameters: (index) => ({ prompt: 'x', options: index === 1 ? { steps: 5 } : { samples: 2 } }),
+      });
+      await testCredential(credentials);
+      await sandbox.close();
+      process.stdout.write(JSON.stringify({ items: items.length, made }));
+    `;
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', script], (error, out, err) =>
+        error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
+      ),
+    );
+    const { items, made } = JSON.parse(stdout) as { items: number; made: string[] };
+    assert.equal(items, 3, 'two images and one error item');
+    assert.deepEqual(made, [], 'no Function constructor use');
   });
 
   it('ships light and dark icons for node and credential, and the codex file', () => {

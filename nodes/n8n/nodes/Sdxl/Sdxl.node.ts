@@ -1,3 +1,5 @@
+// First: zod must be set to make no code from strings before the client's schemas are made.
+import './zod-jitless.ts';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type {
   ICredentialTestFunctions,
