@@ -23,6 +23,8 @@ export class TrackedCall {
         this.onWire = true;
         this.sent = true;
       },
+      // The client tells this while the call still holds its place, before the next one can go out.
+      onAttemptFailed: (error) => this.calls.attemptFailed(error),
       onRetry: ({ error }) => {
         this.onWire = false;
         this.lastError = error;
@@ -58,6 +60,18 @@ export class TrackedCall {
 export class Calls {
   private readonly all: TrackedCall[] = [];
   private reason: string | undefined;
+  private readonly stopsRun: (error: SdxlError) => string | undefined;
+
+  /** `stopsRun` says why a failed attempt stops the run (a refused key, an empty account), or nothing. */
+  constructor(stopsRun: (error: SdxlError) => string | undefined = () => undefined) {
+    this.stopsRun = stopsRun;
+  }
+
+  /** An attempt failed: stops the run at once when the failure means every other call would too. */
+  attemptFailed(error: SdxlError): void {
+    const reason = this.stopsRun(error);
+    if (reason !== undefined) this.stop(reason);
+  }
 
   /** A new call, cancelled at once by `abortAll` whatever its state. */
   open(abortAll: AbortSignal): TrackedCall {

@@ -1,15 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
   DEFAULT_BASE_URL,
-  createAxiosTransport,
   createClient,
-  createRedactor,
-  errorFromResponse,
   settingsFromEnv,
-  type ApiError,
   type ClientOptions,
   type SdxlClient,
-  type Transport,
 } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 import type { Io } from './io.ts';
@@ -21,32 +16,6 @@ export interface Connection {
   /** Set when running against an embedded sandbox. */
   sandboxUrl?: string;
   close(): Promise<void>;
-}
-
-/**
- * Called with the error an answer will become as soon as it arrives, before the client acts on it.
- * The client frees the call's slot before its caller hears of the error, so a batch that must stop
- * (a refused key, an empty account) learns it here, before the next queued call can go out.
- */
-export type FailedAnswerWatcher = (error: ApiError) => void;
-
-/** The transport that reports failed answers to `watch` first. */
-function watched(transport: Transport, secrets: string[], watch: FailedAnswerWatcher): Transport {
-  const redact = createRedactor(secrets);
-  return {
-    async request(request) {
-      const response = await transport.request(request);
-      if (response.status < 200 || response.status >= 300) {
-        const text = Buffer.from(response.body).toString('utf8');
-        watch(errorFromResponse(response.status, text, response.headers, redact));
-      }
-      return response;
-    },
-  };
-}
-
-function transportFor(secrets: string[], watch: FailedAnswerWatcher | undefined): { transport?: Transport } {
-  return watch ? { transport: watched(createAxiosTransport(), secrets, watch) } : {};
 }
 
 interface ConnectFlags {
@@ -70,7 +39,6 @@ export async function connect(
   io: Io,
   flags: ConnectFlags,
   options: Omit<ClientOptions, 'apiKey' | 'baseUrl'> = {},
-  watch?: FailedAnswerWatcher,
 ): Promise<Connection> {
   let env;
   try {
@@ -93,7 +61,7 @@ export async function connect(
     const apiKey = `sandbox-${randomBytes(8).toString('hex')}`;
     const sandbox = await startSandbox({ apiKey });
     return {
-      client: createClient({ ...common, ...transportFor([apiKey], watch), apiKey, baseUrl: sandbox.url }),
+      client: createClient({ ...common, apiKey, baseUrl: sandbox.url }),
       sandboxUrl: sandbox.url,
       baseUrlSource: source,
       close: () => sandbox.close(),
@@ -111,7 +79,6 @@ export async function connect(
   return {
     client: createClient({
       ...common,
-      ...transportFor([env.apiKey], watch),
       apiKey: env.apiKey,
       ...(baseUrl !== undefined && { baseUrl }),
     }),

@@ -120,21 +120,14 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         : CLIENT_DEFAULTS.timeoutMs / 1000;
   const outDir = values.out ?? 'out';
 
-  const calls = new Calls();
-  const connection = await connect(
-    io,
-    values,
-    {
-      maxInFlight,
-      timeoutMs: timeout * 1000,
-      // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
-      ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
-    },
-    // Stops the batch the moment such an answer arrives, before the next queued call can go out.
-    (error) => {
-      if (STOPS_BATCH.has(error.code)) calls.stop(stopReason(error));
-    },
-  );
+  // Stops the batch the moment such an answer arrives, before the next queued call can go out.
+  const calls = new Calls((error) => (STOPS_BATCH.has(error.code) ? stopReason(error) : undefined));
+  const connection = await connect(io, values, {
+    maxInFlight,
+    timeoutMs: timeout * 1000,
+    // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
+    ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
+  });
   try {
     const requests: GenerateInput[] = prompts.map(({ prompt }) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.

@@ -98,6 +98,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Called when an attempt leaves the queue; `attempt` counts from 1. */
   onAttempt?: (attempt: number) => void;
+  /**
+   * Called as soon as an attempt fails, before the call gives up its place in the limiter's line and
+   * before any retry is decided. `onAttempt` runs synchronously just before an attempt goes to the
+   * transport, so a call whose `onAttempt` has not run was never sent.
+   */
+  onAttemptFailed?: (error: SdxlError) => void;
   /** Called before waiting to retry. */
   onRetry?: (info: { attempt: number; delayMs: number; error: SdxlError }) => void;
 }
@@ -270,17 +276,25 @@ export class SdxlClient {
       if (remaining <= 0) throw new TimeoutError(`No answer within the ${this.deadlineMs} ms deadline.`);
       options.onAttempt?.(attempt);
       this.log('debug', `${method} ${path} attempt ${attempt}`);
-      const response = await this.transport.request({
-        method,
-        url: this.baseUrl + path,
-        headers,
-        ...(body !== undefined && { body }),
-        timeoutMs: Math.min(this.timeoutMs, remaining),
-        ...(signal && { signal }),
-      });
-      if (response.status >= 200 && response.status < 300) return response;
-      const text = Buffer.from(response.body).toString('utf8');
-      throw errorFromResponse(response.status, text, response.headers, this.redact);
+      try {
+        const response = await this.transport.request({
+          method,
+          url: this.baseUrl + path,
+          headers,
+          ...(body !== undefined && { body }),
+          timeoutMs: Math.min(this.timeoutMs, remaining),
+          ...(signal && { signal }),
+        });
+        if (response.status >= 200 && response.status < 300) return response;
+        const text = Buffer.from(response.body).toString('utf8');
+        throw errorFromResponse(response.status, text, response.headers, this.redact);
+      } catch (raw) {
+        // Told while this call still holds its place in the line: a batch that must stop (a refused
+        // key, an empty account) can cancel the queued calls before the next one goes out.
+        const error = this.toSdxlError(raw, signal);
+        options.onAttemptFailed?.(error);
+        throw error;
+      }
     };
 
     for (let retriesDone = 0; ; retriesDone++) {

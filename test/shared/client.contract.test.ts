@@ -268,6 +268,26 @@ describe('client against the sandbox over HTTP', () => {
     assert.equal((await client().generate({ prompt: 'four asked', samples: 4 })).missingImages, 0);
   });
 
+  it('tells a failed attempt while the call still holds its place, so queued calls can be cancelled unsent', async () => {
+    sandbox.configure({ statuses: [401] });
+    const before = sandbox.requests.length;
+    const one = client({ maxInFlight: 1 });
+    const queued = new AbortController();
+    const seen: string[] = [];
+    const first = one.generate(
+      { prompt: 'refused' },
+      { onAttemptFailed: (error) => (seen.push(error.code), queued.abort()) },
+    );
+    const second = one.generate({ prompt: 'never sent' }, { signal: queued.signal });
+    assert.equal((await failure(first)).code, 'unauthorized');
+    assert.equal((await failure(second)).code, 'aborted');
+    assert.deepEqual(seen, ['unauthorized']);
+    assert.deepEqual(
+      sandbox.requests.slice(before).map((request) => (request.body as { prompt?: string }).prompt),
+      ['refused'],
+    );
+  });
+
   it('flags low credits below the threshold', async () => {
     sandbox.credits = 1.004;
     const result = await client().generate({ prompt: 'x' });
