@@ -19,6 +19,7 @@ describe('sdxl imagine --prompts: the file', () => {
     assert.equal(run.code, 2);
     assert.ok(run.stderr.includes(file), run.stderr);
     assert.match(run.stderr, /line 1/);
+    assert.match(run.stderr, /UTF-16/);
     assert.match(run.stderr, /UTF-8/);
     assert.equal(world.sandbox.requests.length, 0);
   });

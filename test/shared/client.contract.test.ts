@@ -276,12 +276,18 @@ describe('client against the sandbox over HTTP', () => {
     const seen: string[] = [];
     const first = one.generate(
       { prompt: 'refused' },
-      { onAttemptFailed: (error) => (seen.push(error.code), queued.abort()) },
+      {
+        onAttemptFailed: (error) => {
+          // The slot is still this call's: the queued call has not been handed it.
+          seen.push(`${error.code} in flight ${one.limiter.inFlight}, queued ${one.limiter.queued}`);
+          queued.abort();
+        },
+      },
     );
     const second = one.generate({ prompt: 'never sent' }, { signal: queued.signal });
     assert.equal((await failure(first)).code, 'unauthorized');
     assert.equal((await failure(second)).code, 'aborted');
-    assert.deepEqual(seen, ['unauthorized']);
+    assert.deepEqual(seen, ['unauthorized in flight 1, queued 1']);
     assert.deepEqual(
       sandbox.requests.slice(before).map((request) => (request.body as { prompt?: string }).prompt),
       ['refused'],
