@@ -115,6 +115,39 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.locator('#node-input-scheduler').fill('');
   });
 
+  // Node-RED checks every field again whenever one changes, so the mark follows the Refiner.
+  it('judges Noise fraction 1 by the Refiner chosen in the form, again when the Refiner changes', async () => {
+    const fraction = page.locator('#node-input-highNoiseFraction');
+    const marked = () => fraction.evaluate((input) => input.classList.contains('input-error'));
+    await fraction.fill('1');
+    await fraction.blur();
+    await page.waitForFunction(() =>
+      document.querySelector('#node-input-highNoiseFraction')?.classList.contains('input-error'),
+    );
+    await fraction.hover();
+    await page
+      .locator('.red-ui-popover', {
+        hasText: 'Noise fraction: "1" is not allowed; allowed: below 1 while the refiner is on',
+      })
+      .waitFor({ state: 'visible' });
+    await page.locator('#node-input-refiner').selectOption('false');
+    await page.waitForFunction(
+      () => !document.querySelector('#node-input-highNoiseFraction')?.classList.contains('input-error'),
+    );
+    await page.locator('#node-input-refiner').selectOption('');
+    await page.waitForFunction(() =>
+      document.querySelector('#node-input-highNoiseFraction')?.classList.contains('input-error'),
+    );
+    assert.equal(await marked(), true);
+    await fraction.fill('');
+    await fraction.blur();
+    // Leave no tooltip open for the next test's hover.
+    await page.mouse.move(0, 0);
+    await page.waitForFunction(
+      () => !document.querySelector('#node-input-highNoiseFraction')?.classList.contains('input-error'),
+    );
+  });
+
   it('refuses an out-of-range value before deploy', async () => {
     const steps = page.locator('#node-input-steps');
     await steps.fill('500');
