@@ -199,6 +199,7 @@ async function run(
         : `${name}: stopping; nothing more will be sent. ${onWire} ${onWire === 1 ? 'call was' : 'calls were'} already sent (and may be billed): waiting for ${onWire === 1 ? 'it' : 'them'} to finish and be saved. Interrupt again to abort now.\n`,
     );
   };
+  interrupt.takeOver?.();
   if (interrupt.stop.aborted) onStop();
   else interrupt.stop.addEventListener('abort', onStop, { once: true });
 

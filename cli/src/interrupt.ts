@@ -8,20 +8,37 @@ import { constants } from 'node:os';
 export interface Interrupt {
   stop: AbortSignal;
   abort: AbortSignal;
+  /**
+   * Called by a command once it handles `stop` itself (it is about to send, or serve). Until then a
+   * signal ends the process at once with 128 + its number: nothing has been sent, and a command may
+   * be blocked (reading stdin, creating --out on a hung mount) where no one is listening to `stop`.
+   */
+  takeOver?: () => void;
 }
 
 /** Listens for SIGINT and SIGTERM until `dispose` is called. */
-export function listenForSignals(): { interrupt: Interrupt; dispose(): void } {
+export function listenForSignals(exit: (code: number) => void = (code) => process.exit(code)): {
+  interrupt: Interrupt;
+  dispose(): void;
+} {
   const stop = new AbortController();
   const abort = new AbortController();
+  let handled = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (!stop.signal.aborted) stop.abort(signal);
+    if (!handled) exit(exitCodeOf(signal));
+    else if (!stop.signal.aborted) stop.abort(signal);
     else abort.abort(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return {
-    interrupt: { stop: stop.signal, abort: abort.signal },
+    interrupt: {
+      stop: stop.signal,
+      abort: abort.signal,
+      takeOver: () => {
+        handled = true;
+      },
+    },
     dispose() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -35,7 +52,12 @@ export function signalName(signal: AbortSignal): string {
 }
 
 /** 128 + the signal's number, as shells report a command a signal ended (SIGINT 130, SIGTERM 143). */
-export function signalExitCode(signal: AbortSignal): number {
-  const number = constants.signals[signal.reason as NodeJS.Signals] as number | undefined;
+function exitCodeOf(name: NodeJS.Signals): number {
+  const number = constants.signals[name] as number | undefined;
   return 128 + (number ?? constants.signals.SIGINT);
+}
+
+/** The exit code for the signal that aborted `signal`. */
+export function signalExitCode(signal: AbortSignal): number {
+  return exitCodeOf(signal.reason as NodeJS.Signals);
 }

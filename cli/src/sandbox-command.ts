@@ -58,6 +58,7 @@ export async function sandbox(argv: string[], io: Io, interrupt: Interrupt): Pro
       `Try: SDXL_BASE_URL=${server.url} SDXL_API_KEY=${apiKey} npx sdxl imagine "a lighthouse at dusk"\n` +
       'Press Ctrl+C to stop.\n',
   );
+  interrupt.takeOver?.();
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     signal.addEventListener('abort', () => resolve(), { once: true });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSandbox, type Sandbox, type SandboxOptions } from '@sdxl-kit/sandbox';
 
-const BIN = fileURLToPath(new URL('../../cli/bin/sdxl.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../cli/bin/sdxl.js', import.meta.url));
 /** The key every CLI test world uses; no output may ever contain it. */
 export const KEY = 'SG_clisecretkey0000777';
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CliWorld, jsonLines, until } from './harness.ts';
+import { BIN, CliWorld, jsonLines, until } from './harness.ts';
 
 describe('sdxl imagine: signals', () => {
   const world = new CliWorld();
@@ -71,6 +72,25 @@ describe('sdxl imagine: signals', () => {
     assert.equal(aborted.length, 2, run.stdout);
     for (const line of aborted) assert.match(line.error!.message, /may have been billed/);
     assert.equal(lines.filter((line) => line.error?.code === 'skipped').length, 2, run.stdout);
+  });
+
+  it('ends at once, 130, when interrupted before anything is sent (say, waiting on stdin for prompts)', async () => {
+    const child = spawn(process.execPath, [BIN, 'imagine', '--sandbox', '--prompts', '-'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    );
+    // stdin stays open: the command is blocked reading prompts, where nothing listens for a stop.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    child.kill('SIGINT');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const { code, signal } = await ended;
+    clearTimeout(killer);
+    assert.equal(signal, null, `it exited by itself, not by SIGKILL; stderr: ${stderr}`);
+    assert.equal(code, 130, stderr);
   });
 
   it('counts only the calls still on the wire when it says what it waits for', async () => {
