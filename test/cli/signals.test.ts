@@ -10,27 +10,29 @@ describe('sdxl imagine: signals', () => {
   before(() => world.start());
   after(() => world.close());
 
-  async function fourPrompts(): Promise<string> {
-    const file = path.join(world.dir, 'four.txt');
-    await writeFile(file, 'one\ntwo\nthree\nfour\n');
-    return file;
-  }
-
-  it('on SIGTERM sends nothing more, lets the calls already sent finish and save, and exits 143', async () => {
-    world.sandbox.configure({ latencyMs: 1500 });
+  /** A --json batch, two calls in flight, each answered after `latencyMs`; images go to `out`. */
+  async function startBatch(prompts: string[], out: string, latencyMs: number) {
+    const file = path.join(world.dir, `${out}.txt`);
+    await writeFile(file, `${prompts.join('\n')}\n`);
+    world.sandbox.configure({ latencyMs });
     const sent = world.sandbox.requests.length;
     const started = world.spawn([
       'imagine',
       '--prompts',
-      await fourPrompts(),
+      file,
       '--json',
       '--concurrency',
       '2',
       '--rpm',
       '60',
       '-o',
-      path.join(world.dir, 'term'),
+      path.join(world.dir, out),
     ]);
+    return { started, sent };
+  }
+
+  it('on SIGTERM sends nothing more, lets the calls already sent finish and save, and exits 143', async () => {
+    const { started, sent } = await startBatch(['one', 'two', 'three', 'four'], 'term', 1500);
     await until(() => world.sandbox.requests.length === sent + 2, 'two calls on the wire');
     started.child.kill('SIGTERM');
     const run = await started.done;
@@ -47,20 +49,7 @@ describe('sdxl imagine: signals', () => {
   });
 
   it('a second SIGINT aborts at once, says the calls aborted may have been billed, and exits 130', async () => {
-    world.sandbox.configure({ latencyMs: 20_000 });
-    const sent = world.sandbox.requests.length;
-    const started = world.spawn([
-      'imagine',
-      '--prompts',
-      await fourPrompts(),
-      '--json',
-      '--concurrency',
-      '2',
-      '--rpm',
-      '60',
-      '-o',
-      path.join(world.dir, 'int'),
-    ]);
+    const { started, sent } = await startBatch(['one', 'two', 'three', 'four'], 'int', 20_000);
     await until(() => world.sandbox.requests.length === sent + 2, 'two calls on the wire');
     started.child.kill('SIGINT');
     await until(() => /finish/.test(started.stderr()), 'the first signal to be acknowledged');
@@ -94,23 +83,8 @@ describe('sdxl imagine: signals', () => {
   });
 
   it('counts only the calls still on the wire when it says what it waits for', async () => {
-    const file = path.join(world.dir, 'three.txt');
-    await writeFile(file, 'one\ntwo\nthree\n');
-    world.sandbox.configure({ latencyMs: 1500 });
-    const sent = world.sandbox.requests.length;
+    const { started, sent } = await startBatch(['one', 'two', 'three'], 'count', 1500);
     let stdout = '';
-    const started = world.spawn([
-      'imagine',
-      '--prompts',
-      file,
-      '--json',
-      '--concurrency',
-      '2',
-      '--rpm',
-      '60',
-      '-o',
-      path.join(world.dir, 'count'),
-    ]);
     started.child.stdout!.on('data', (chunk) => (stdout += chunk));
     await until(
       () => stdout.split('\n').length > 2 && world.sandbox.requests.length === sent + 3,
