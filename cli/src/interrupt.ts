@@ -10,23 +10,29 @@ export interface Interrupt {
   abort: AbortSignal;
   /**
    * Called by a command once it handles `stop` itself (it is about to send, or serve). Until then a
-   * signal ends the process at once with 128 + its number: nothing has been sent, and a command may
-   * be blocked (reading stdin, creating --out on a hung mount) where no one is listening to `stop`.
+   * signal ends the process at once, as the signal's default would (a shell reports 128 + n): nothing
+   * has been sent, and a command may be blocked (reading stdin, creating --out on a hung mount)
+   * where no one is listening to `stop`.
    */
   takeOver?: () => void;
 }
 
 /** Listens for SIGINT and SIGTERM until `dispose` is called. */
-export function listenForSignals(exit: (code: number) => void = (code) => process.exit(code)): {
-  interrupt: Interrupt;
-  dispose(): void;
-} {
+export function listenForSignals(): { interrupt: Interrupt; dispose(): void } {
   const stop = new AbortController();
   const abort = new AbortController();
   let handled = false;
+  const dispose = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   const onSignal = (signal: NodeJS.Signals) => {
-    if (!handled) exit(exitCodeOf(signal));
-    else if (!stop.signal.aborted) stop.abort(signal);
+    if (!handled) {
+      // Nothing sent yet: die of the signal as if there were no handler (a shell reports 128 + n).
+      // process.exit() could wait on a file read blocked in libuv's thread pool (a FIFO, a hung mount).
+      dispose();
+      process.kill(process.pid, signal);
+    } else if (!stop.signal.aborted) stop.abort(signal);
     else abort.abort(signal);
   };
   process.on('SIGINT', onSignal);
@@ -39,10 +45,7 @@ export function listenForSignals(exit: (code: number) => void = (code) => proces
         handled = true;
       },
     },
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
+    dispose,
   };
 }
 
