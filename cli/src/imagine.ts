@@ -239,11 +239,9 @@ async function run(
                   }
                 : error;
         failed++;
+        // The batch already stopped when this answer arrived (Calls.attemptFailed); this is its cause.
         const code = (error as { code?: string }).code;
-        if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) {
-          stoppedBy = error;
-          calls.stop(stopReason(error as Error));
-        }
+        if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) stoppedBy = error;
       }
       finished++;
       if (batch) progress.update(`Generating ${finished}/${total} prompts, ${failed} failed...`);
