@@ -7,3 +7,6 @@ export * from './response.ts';
 export * from './retry.ts';
 export * from './schema.ts';
 export * from './transport.ts';
+export * from './image-input.ts';
+export * from './model-request.ts';
+export * from './models/index.ts';
