@@ -12,17 +12,30 @@ import {
   roundCredits,
   type Answer,
 } from './answers.ts';
-import { renderShared } from './image.ts';
-import type { ResolvedOptions } from './options.ts';
+import { elideString } from './record.ts';
+import {
+  drawSeed,
+  type GenerationModel,
+  type PrepareContext,
+  type PreparedJob,
+  type Rendered,
+} from './models.ts';
+import type { BilledCall, ResolvedOptions } from './options.ts';
 import type { SlidingRateWindow } from './rate-window.ts';
-import { MAX_SEED, validateTxt2ImgBody, type Txt2ImgRequest } from './wire-request.ts';
+import type { FileStore } from './storage.ts';
 
 /** What the sandbox knows between requests; `configure` swaps `settings`, billing changes `balance`. */
 export interface SandboxState {
   settings: ResolvedOptions;
   balance: number;
   readonly rateWindow: SlidingRateWindow;
+  /** Uploaded assets and output files, on disk. */
+  readonly store: FileStore;
+  readonly billed: BilledCall[];
 }
+
+/** Billed calls kept for tests to count: small records, so plenty. */
+const BILLED_LIMIT = 100_000;
 
 /** The request body as read off the wire. */
 export type ReadBody =
@@ -33,6 +46,10 @@ export interface Exchange {
   body: ReadBody;
   /** Aborted when the client goes away or the sandbox closes: nobody is waiting for an answer any more. */
   signal: AbortSignal;
+  /** How the client reached the sandbox, e.g. http://127.0.0.1:PORT (from the Host header). */
+  origin: string;
+  /** Whether a URL points at this sandbox. */
+  isOwn: (url: URL) => boolean;
 }
 
 /** How to finish an exchange: send an answer (perhaps cut short), drop the socket, or do nothing. */
@@ -46,94 +63,133 @@ export function handleCredits(state: SandboxState, exchange: Exchange): Reply {
 }
 
 /**
- * The checks run in the order the hosted API appears to run them: who you are, how you sent it, what
- * you sent, how often, then whether you can pay. Only a call that passes all of them is billed.
+ * The v1 pipeline every model shares; models differ only in how they check a body and render. The
+ * checks run in the order the hosted API appears to run them: who you are, whether the model exists,
+ * how you sent it, what you sent, how often, then whether you can pay. Only a call that passes all of
+ * them is billed.
  */
-export async function handleTxt2Img(state: SandboxState, exchange: Exchange): Promise<Reply> {
-  const refusal = checkApiKey(exchange.headers, state.settings.apiKey);
-  if (refusal) return answer(refusal);
-  if (!isJsonContentType(exchange.headers['content-type'])) {
-    return answer(errorAnswer(406, MESSAGES.invalidContentType));
-  }
-  const { body } = exchange;
-  if (body.kind === 'too-large') return answer(errorAnswer(413, MESSAGES.bodyTooLarge));
-  if (!body.json.ok) return answer(errorAnswer(422, MESSAGES.notJson));
-  const validation = validateTxt2ImgBody(body.json.value);
-  if (!validation.ok) return answer(errorAnswer(422, validation.message));
-  const wire = validation.request;
-
-  const { settings, rateWindow } = state;
-  const needed = roundCredits(wire.samples * settings.costPerImage);
-  const now = Date.now();
-  if (settings.rpm !== undefined) {
-    const verdict = rateWindow.tryAdmit(now, settings.rpm, settings.rateWindowMs);
-    if (!verdict.admitted) {
-      const detail = `Rate limit exceeded: ${settings.rpm} requests per ${settings.rateWindowMs / 1000} s.`;
-      return answer(rateLimitedAnswer(verdict.resetAt, detail));
+export function generationEndpoint(model: GenerationModel) {
+  return async (state: SandboxState, exchange: Exchange): Promise<Reply> => {
+    const refusal = checkApiKey(exchange.headers, state.settings.apiKey);
+    if (refusal) return answer(refusal);
+    if (!isJsonContentType(exchange.headers['content-type'])) {
+      return answer(errorAnswer(406, MESSAGES.invalidContentType));
     }
-  }
+    const { body } = exchange;
+    if (body.kind === 'too-large') return answer(errorAnswer(413, tooLargeMessage(model.bodyLimit)));
+    if (!body.json.ok) return answer(errorAnswer(422, MESSAGES.notJson));
+    const preparation = await model.prepare(
+      body.json.value,
+      prepareContext(state, exchange, model.bodyLimit),
+    );
+    if (exchange.signal.aborted) return { kind: 'abandoned' };
+    if (!preparation.ok) return answer(errorAnswer(422, preparation.message));
+    const job = preparation.job;
 
-  const scripted = settings.statuses.shift();
-  if (scripted !== undefined && scripted !== 200) {
-    const resetAt = rateWindow.resetAt(now, settings.rateWindowMs);
-    return answer(cannedAnswer(scripted, { balance: state.balance, needed, resetAt }));
-  }
-  // A script is a test's exact plan, so random failures only apply to the unscripted calls.
-  if (scripted === undefined && chance(settings.random, settings.failureRate)) {
-    return answer(errorAnswer(500, MESSAGES.serverError));
-  }
-  if (roundCredits(state.balance - needed) < 0)
-    return answer(insufficientCreditsAnswer(state.balance, needed));
+    const { settings, rateWindow } = state;
+    const cost = roundCredits(job.samples * model.costPerImage(settings));
+    const now = Date.now();
+    if (settings.rpm !== undefined) {
+      const verdict = rateWindow.tryAdmit(now, settings.rpm, settings.rateWindowMs);
+      if (!verdict.admitted) {
+        const detail = `Rate limit exceeded: ${settings.rpm} requests per ${settings.rateWindowMs / 1000} s.`;
+        return answer(rateLimitedAnswer(verdict.resetAt, detail));
+      }
+    }
 
-  // Charged up front, so concurrent calls cannot overdraw between the check and the answer.
-  state.balance = roundCredits(state.balance - needed);
-  const seed = wire.seed === -1 ? Math.floor(settings.random() * (MAX_SEED + 1)) : wire.seed;
-  const started = performance.now();
+    const scripted = settings.statuses.shift();
+    if (scripted !== undefined && scripted !== 200) {
+      const resetAt = rateWindow.resetAt(now, settings.rateWindowMs);
+      return answer(cannedAnswer(scripted, { balance: state.balance, needed: cost, resetAt }));
+    }
+    // A script is a test's exact plan, so random failures only apply to the unscripted calls.
+    if (scripted === undefined && chance(settings.random, settings.failureRate)) {
+      return answer(errorAnswer(500, MESSAGES.serverError));
+    }
+    if (roundCredits(state.balance - cost) < 0) return answer(insufficientCreditsAnswer(state.balance, cost));
 
-  // Rendering runs during the latency, so latencyMs is the whole wait as long as rendering is quicker.
-  const rendering = renderAll(wire, seed, settings.base64Shape);
-  rendering.catch(() => {});
-  try {
-    if (settings.latencyMs > 0) await delay(settings.latencyMs, undefined, { signal: exchange.signal });
-  } catch {
-    return { kind: 'abandoned' };
-  }
-  if (chance(settings.random, settings.dropRate)) return { kind: 'drop' };
-  let images: Buffer[];
-  try {
-    images = await rendering;
-  } catch {
-    state.balance = roundCredits(state.balance + needed);
-    return answer(errorAnswer(500, MESSAGES.serverError));
-  }
-  if (exchange.signal.aborted) return { kind: 'abandoned' };
+    // Charged up front, so concurrent calls cannot overdraw between the check and the answer.
+    state.balance = roundCredits(state.balance - cost);
+    const seed = job.seed === undefined || job.seed === -1 ? drawSeed(settings.random) : job.seed;
+    const started = performance.now();
 
-  const generationSeconds = Math.round(performance.now() - started) / 1000;
-  const headers = {
-    'x-cost': formatCredits(needed),
-    'x-seed-value': String(seed),
-    'x-request-id': randomUUID(),
-    'x-generation-time': String(generationSeconds),
+    // A binary answer holds one image (the contract knows no multi-image binary body), and so does a
+    // forced 'image-string'; only the other base64 shapes need every sample.
+    const count = job.base64 && settings.base64Shape !== 'image-string' ? job.samples : 1;
+    // Rendering runs during the latency, so latencyMs is the whole wait as long as rendering is quicker.
+    const rendering = job.render(seed, count);
+    rendering.catch(() => {});
+    try {
+      if (settings.latencyMs > 0) await delay(settings.latencyMs, undefined, { signal: exchange.signal });
+    } catch {
+      // Nobody waits any more; the job ran all the same, so it stays billed, as a real one would.
+      recordBilling(state, model, job, seed, 'v1', randomUUID(), cost);
+      return { kind: 'abandoned' };
+    }
+    let rendered: Rendered;
+    try {
+      rendered = await rendering;
+    } catch {
+      state.balance = roundCredits(state.balance + cost);
+      return answer(errorAnswer(500, MESSAGES.serverError));
+    }
+    const requestId = randomUUID();
+    recordBilling(state, model, job, seed, 'v1', requestId, cost);
+    if (chance(settings.random, settings.dropRate)) return { kind: 'drop' };
+    if (exchange.signal.aborted) return { kind: 'abandoned' };
+
+    const generationSeconds = Math.round(performance.now() - started) / 1000;
+    const headers: Record<string, string> = {
+      'x-cost': formatCredits(cost),
+      ...(job.seed !== undefined && { 'x-seed-value': String(seed) }),
+      'x-request-id': requestId,
+      'x-generation-time': String(generationSeconds),
+    };
+    const success: Answer = job.base64
+      ? jsonAnswer(200, base64Body(rendered.images, settings.base64Shape, generationSeconds), headers)
+      : {
+          status: 200,
+          headers: { 'content-type': rendered.contentType, ...headers },
+          body: rendered.images[0]!,
+        };
+    return { kind: 'answer', answer: success, truncate: chance(settings.random, settings.truncateRate) };
   };
-  const success: Answer = wire.base64
-    ? jsonAnswer(200, base64Body(images, settings.base64Shape, generationSeconds), headers)
-    : { status: 200, headers: { 'content-type': 'image/jpeg', ...headers }, body: images[0]! };
-  return { kind: 'answer', answer: success, truncate: chance(settings.random, settings.truncateRate) };
 }
 
-function renderAll(
-  wire: Txt2ImgRequest,
+/** What a model needs to read image fields: the store, which URLs are ours, the limits. */
+export function prepareContext(state: SandboxState, exchange: Exchange, maxBytes: number): PrepareContext {
+  const { settings } = state;
+  return {
+    settings,
+    images: {
+      store: state.store,
+      isOwn: (url) => exchange.isOwn(url),
+      fetchTimeoutMs: settings.fetchTimeoutMs,
+      ttlMs: settings.resultTtlMs,
+      maxBytes,
+      signal: exchange.signal,
+    },
+  };
+}
+
+export function recordBilling(
+  state: SandboxState,
+  model: GenerationModel,
+  job: PreparedJob,
   seed: number,
-  shape: ResolvedOptions['base64Shape'],
-): Promise<Buffer[]> {
-  // A binary answer holds one image (the contract knows no multi-image binary body), and so does a
-  // forced 'image-string'; only the other base64 shapes need every sample.
-  const count = wire.base64 && shape !== 'image-string' ? wire.samples : 1;
-  return Promise.all(
-    Array.from({ length: count }, (_, index) =>
-      renderShared({ prompt: wire.prompt, seed, index, width: wire.img_width, height: wire.img_height }),
-    ),
-  );
+  api: 'v1' | 'v2',
+  requestId: string,
+  cost: number,
+): void {
+  const call: BilledCall = { slug: model.slug, api, requestId, images: job.samples, cost, at: Date.now() };
+  if (job.prompt !== undefined) call.prompt = elideString(job.prompt);
+  if (job.seed !== undefined) call.seed = seed;
+  state.billed.push(call);
+  if (state.billed.length > BILLED_LIMIT) state.billed.splice(0, state.billed.length - BILLED_LIMIT);
+}
+
+export function tooLargeMessage(limit: number): string {
+  return `Request body is larger than ${limit / (1024 * 1024)} MiB`;
 }
 
 function base64Body(images: Buffer[], shape: ResolvedOptions['base64Shape'], interTime: number): object {
@@ -151,22 +207,22 @@ function base64Body(images: Buffer[], shape: ResolvedOptions['base64Shape'], int
   }
 }
 
-function checkApiKey(headers: IncomingHttpHeaders, apiKey: string): Answer | undefined {
+export function checkApiKey(headers: IncomingHttpHeaders, apiKey: string): Answer | undefined {
   const sent = headers['x-api-key'];
   if (sent === undefined || sent === '') return errorAnswer(401, MESSAGES.missingKey);
   if (sent !== apiKey) return errorAnswer(401, MESSAGES.badKey);
   return undefined;
 }
 
-function isJsonContentType(contentType: string | undefined): boolean {
+export function isJsonContentType(contentType: string | undefined): boolean {
   const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
   return mediaType === 'application/json';
 }
 
-function chance(random: () => number, probability: number): boolean {
+export function chance(random: () => number, probability: number): boolean {
   return probability > 0 && random() < probability;
 }
 
-function answer(value: Answer): Reply {
+export function answer(value: Answer): Reply {
   return { kind: 'answer', answer: value };
 }

@@ -1,7 +1,9 @@
 export { startSandbox } from './server.ts';
 export { renderImage, type RenderInput } from './image.ts';
+export { ELIDE_OVER, elisionMarker } from './record.ts';
 export {
   SANDBOX_DEFAULT_API_KEY,
+  type BilledCall,
   type ReceivedRequest,
   type Sandbox,
   type SandboxOptions,

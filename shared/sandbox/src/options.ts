@@ -1,3 +1,5 @@
+import { findModel } from '@sdxl-kit/client/core';
+
 /** The key the sandbox accepts unless told otherwise. */
 export const SANDBOX_DEFAULT_API_KEY = 'sandbox-key';
 
@@ -7,23 +9,28 @@ export interface SandboxOptions {
   apiKey?: string;
   /** Starting balance in credits. @default 100 */
   credits?: number;
-  /** Credits one image costs. @default 0.008 */
+  /** Credits one sdxl1.0-txt2img image costs. @default 0.008 */
   costPerImage?: number;
   /**
-   * Delay before answering a txt2img POST that succeeds, in ms; errors come back at once.
-   * Other requests are served meanwhile. @default 0
+   * Credits one image costs, per model slug, for the other models (and txt2img too, if given here).
+   * A slug left out costs its declaration's `typicalPriceUsd`. @default {}
+   */
+  costs?: Partial<Record<string, number>>;
+  /**
+   * Delay before answering a generation POST (any model, v1) that succeeds, in ms; errors come back at
+   * once. Other requests are served meanwhile. @default 0
    */
   latencyMs?: number;
   /**
-   * Scripted statuses: the next txt2img POSTs are answered with these statuses in order (200 = behave
+   * Scripted statuses: the next generation POSTs (any model, v1) are answered with these statuses in order (200 = behave
    * normally); consumed as used. A request turned away before the model (bad key, content type or body,
    * rate limit) does not consume one. A scripted status is never billed.
    */
   statuses?: number[];
-  /** Probability 0..1 that a txt2img POST is answered 500 (not billed). @default 0 */
+  /** Probability 0..1 that a generation POST is answered 500 (not billed). @default 0 */
   failureRate?: number;
   /**
-   * Admitted txt2img POSTs per window; beyond that, 429 with `x-rate-limit-reset-at-utc` (ISO 8601 UTC
+   * Admitted generation POSTs (every model shares the window) per window; beyond that, 429 with `x-rate-limit-reset-at-utc` (ISO 8601 UTC
    * time at which the oldest admitted request leaves the sliding window). No limit when unset.
    */
   rpm?: number;
@@ -36,7 +43,7 @@ export interface SandboxOptions {
   truncateRate?: number;
   /**
    * Probability 0..1 that the socket is destroyed after the request was read, before any answer.
-   * Rolled for txt2img POSTs that would succeed, after billing and latency: the job ran, the answer was
+   * Rolled for generation POSTs that would succeed, after billing and latency: the job ran, the answer was
    * lost, which is why a retry after a broken connection may bill twice. @default 0
    */
   dropRate?: number;
@@ -47,6 +54,28 @@ export interface SandboxOptions {
   base64Shape?: 'auto' | 'image-string' | 'image-array' | 'images-array';
   /** Random source for failureRate/truncateRate/dropRate and random seeds. @default Math.random */
   random?: () => number;
+  /**
+   * How many requests `requests` keeps: the oldest are forgotten beyond this, so a long run's memory
+   * stays flat. @default 1000
+   */
+  recordLimit?: number;
+  /**
+   * Which mask colour sdxl-inpaint repaints. Segmind documents none; diffusers repaints white.
+   * @default 'white-repaints'
+   */
+  maskPolarity?: 'white-repaints' | 'black-repaints';
+  /**
+   * How long uploaded assets, output files and async results live, in ms; after that they answer 404.
+   * @default 3600000 (1 h)
+   */
+  resultTtlMs?: number;
+  /** Timeout for fetching an http(s) image URL that the sandbox did not serve itself, in ms. @default 5000 */
+  fetchTimeoutMs?: number;
+  /**
+   * Largest image, in pixels, the sandbox makes (an esrgan x8 of a big input would exceed it); a request
+   * whose result would be larger is answered 422. @default 67108864 (8192 x 8192)
+   */
+  maxOutputPixels?: number;
 }
 
 /** One request as the sandbox saw it. */
@@ -55,7 +84,11 @@ export interface ReceivedRequest {
   /** The request target as sent, query string included. */
   path: string;
   headers: Record<string, string | string[] | undefined>;
-  /** Parsed JSON, or the raw string if it did not parse, or undefined when empty or over 1 MiB. */
+  /**
+   * Parsed JSON, or the raw string if it did not parse, or undefined when empty or over the size limit.
+   * Any string longer than 8 KiB (an image in base64) is replaced by a marker
+   * `<elided N chars sha256:HEX>`, N its length and HEX the SHA-256 of its UTF-8 bytes.
+   */
   body: unknown;
   /** What the sandbox answered; 0 while pending and when no answer was sent (dropped, client gone). */
   status: number;
@@ -63,13 +96,36 @@ export interface ReceivedRequest {
   receivedAt: number;
 }
 
+/** One billed call: a v1 image answer, or a v2 job at its completion. */
+export interface BilledCall {
+  /** The model's slug. */
+  slug: string;
+  api: 'v1' | 'v2';
+  /** The `x-request-id` of a v1 answer, or the v2 `request_id`. */
+  requestId: string;
+  /** Images billed (`samples`, or 1). */
+  images: number;
+  /** Credits charged. */
+  cost: number;
+  /** The prompt, when the model takes one (elided like recorded bodies when over 8 KiB). */
+  prompt?: string;
+  /** The seed used, when the model takes one. */
+  seed?: number;
+  /** Epoch ms of the billing. */
+  at: number;
+}
+
 /** A running sandbox. */
 export interface Sandbox {
   /** Base URL to give a client, e.g. http://127.0.0.1:PORT/v1 */
   readonly url: string;
   readonly port: number;
-  /** Everything received, in order of arrival. */
+  /** The server's origin, e.g. http://127.0.0.1:PORT (where /upload-asset, /assets and /files live). */
+  readonly origin: string;
+  /** What was received, in order of arrival: the last `recordLimit` requests. */
   readonly requests: ReceivedRequest[];
+  /** Every billed call, in order of billing (the last 100000). */
+  readonly billed: BilledCall[];
   /** Current balance in credits (settable). */
   credits: number;
   /**
@@ -82,7 +138,10 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export type ResolvedOptions = Required<Omit<SandboxOptions, 'rpm' | 'credits'>> & { rpm: number | undefined };
+export type ResolvedOptions = Required<Omit<SandboxOptions, 'rpm' | 'credits' | 'costs'>> & {
+  rpm: number | undefined;
+  costs: Record<string, number>;
+};
 
 export const DEFAULT_CREDITS = 100;
 
@@ -99,10 +158,17 @@ export function defaultOptions(): ResolvedOptions {
     dropRate: 0,
     base64Shape: 'auto',
     random: Math.random,
+    costs: {},
+    recordLimit: 1000,
+    maskPolarity: 'white-repaints',
+    resultTtlMs: 3_600_000,
+    fetchTimeoutMs: 5000,
+    maxOutputPixels: 8192 * 8192,
   };
 }
 
 const BASE64_SHAPES: readonly string[] = ['auto', 'image-string', 'image-array', 'images-array'];
+const MASK_POLARITIES: readonly string[] = ['white-repaints', 'black-repaints'];
 
 /**
  * Applies `changes` onto `current`, checking each value so a typo in a test fails loudly at
@@ -156,7 +222,50 @@ export function applyOptions(current: ResolvedOptions, changes: Partial<SandboxO
     if (typeof changes.random !== 'function') throw new TypeError('random must be a function');
     next.random = changes.random;
   }
+  if (changes.costs !== undefined) {
+    if (typeof changes.costs !== 'object' || changes.costs === null) {
+      throw new TypeError('costs must be an object of credits per image by model slug');
+    }
+    const costs = { ...next.costs };
+    for (const [slug, cost] of Object.entries(changes.costs)) {
+      knownSlug('costs', slug);
+      if (cost === undefined) delete costs[slug];
+      else costs[slug] = nonNegative(`costs.${slug}`, cost);
+    }
+    next.costs = costs;
+  }
+  if (changes.recordLimit !== undefined) {
+    if (!Number.isInteger(changes.recordLimit) || changes.recordLimit < 1) {
+      throw new RangeError(`recordLimit must be a whole number >= 1, got ${String(changes.recordLimit)}`);
+    }
+    next.recordLimit = changes.recordLimit;
+  }
+  if (changes.maskPolarity !== undefined) {
+    if (!MASK_POLARITIES.includes(changes.maskPolarity)) {
+      throw new RangeError(`maskPolarity must be one of ${MASK_POLARITIES.join(', ')}`);
+    }
+    next.maskPolarity = changes.maskPolarity;
+  }
+  if (changes.resultTtlMs !== undefined) next.resultTtlMs = positive('resultTtlMs', changes.resultTtlMs);
+  if (changes.fetchTimeoutMs !== undefined)
+    next.fetchTimeoutMs = positive('fetchTimeoutMs', changes.fetchTimeoutMs);
+  if (changes.maxOutputPixels !== undefined)
+    next.maxOutputPixels = positive('maxOutputPixels', changes.maxOutputPixels);
   return next;
+}
+
+function knownSlug(option: string, slug: unknown): string {
+  if (typeof slug !== 'string' || findModel(slug) === undefined) {
+    throw new RangeError(`${option}: ${String(slug)} is not a declared model slug`);
+  }
+  return slug;
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a finite number > 0, got ${String(value)}`);
+  }
+  return value;
 }
 
 export function checkCredits(value: unknown): number {

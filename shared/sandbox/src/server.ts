@@ -2,39 +2,73 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { MESSAGES, errorAnswer, formatCredits, methodNotAllowedAnswer, type Answer } from './answers.ts';
 import {
+  generationEndpoint,
   handleCredits,
-  handleTxt2Img,
   type Exchange,
   type ReadBody,
   type Reply,
   type SandboxState,
 } from './endpoints.ts';
+import { GENERATION_MODELS, LARGE_BODY_BYTES, SMALL_BODY_BYTES } from './models.ts';
 import {
   DEFAULT_CREDITS,
   applyOptions,
   checkCredits,
   defaultOptions,
+  type BilledCall,
   type ReceivedRequest,
   type Sandbox,
   type SandboxOptions,
 } from './options.ts';
 import { SlidingRateWindow } from './rate-window.ts';
+import { elideBody, elideString } from './record.ts';
+import { FileStore } from './storage.ts';
+import { fileEndpoint, handleUpload } from './uploads.ts';
 
-/** Bodies above this are refused with 413, like any production gateway would. */
-const MAX_BODY_BYTES = 1024 * 1024;
-// Past this the sender is not a client worth answering: stop reading and hang up.
-const MAX_DRAINED_BYTES = 16 * MAX_BODY_BYTES;
+// Past the limit plus this, the sender is not a client worth answering: stop reading and hang up.
+const DRAIN_ALLOWANCE = 16 * SMALL_BODY_BYTES;
+// Expired files and results are swept at most this often (and looked up with their TTL regardless).
+const SWEEP_EVERY_MS = 1000;
 
 interface Endpoint {
   method: string;
-  handle: (state: SandboxState, exchange: Exchange) => Reply | Promise<Reply>;
+  /** Bodies above this are refused with 413, like any production gateway would. */
+  bodyLimit: number;
+  handle: (state: SandboxState, exchange: Exchange, parameter: string) => Reply | Promise<Reply>;
 }
 
-// Only under /v1, like the real base URL https://api.segmind.com/v1.
-const ROUTES = new Map<string, Endpoint>([
-  ['/v1/sdxl1.0-txt2img', { method: 'POST', handle: handleTxt2Img }],
-  ['/v1/get-user-credits', { method: 'GET', handle: handleCredits }],
+const STATIC_ROUTES = new Map<string, Endpoint>([
+  ['/v1/get-user-credits', { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: handleCredits }],
+  // At the root, not under /v1: the client derives it from the base URL by dropping the /v1.
+  ['/upload-asset', { method: 'POST', bodyLimit: LARGE_BODY_BYTES, handle: handleUpload }],
 ]);
+
+const V1_MODELS = new Map<string, Endpoint>(
+  [...GENERATION_MODELS.values()].map((model) => [
+    model.slug,
+    { method: 'POST', bodyLimit: model.bodyLimit, handle: generationEndpoint(model) },
+  ]),
+);
+
+const FILES: Record<string, Endpoint> = {
+  assets: { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: fileEndpoint('assets') },
+  files: { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: fileEndpoint('files') },
+};
+
+/** The endpoint for a path and the path parameter it takes (a slug, a file name), if any. */
+function findRoute(pathname: string): { endpoint: Endpoint; parameter: string } | undefined {
+  const fixed = STATIC_ROUTES.get(pathname);
+  if (fixed) return { endpoint: fixed, parameter: '' };
+  const [, first, second, ...rest] = pathname.split('/');
+  if (first === undefined || second === undefined || second === '' || rest.length > 0) return undefined;
+  // Models only under /v1, like the real base URL https://api.segmind.com/v1.
+  if (first === 'v1') {
+    const endpoint = V1_MODELS.get(second);
+    return endpoint && { endpoint, parameter: second };
+  }
+  const files = Object.hasOwn(FILES, first) ? FILES[first] : undefined;
+  return files && { endpoint: files, parameter: decodeURIComponent(second) };
+}
 
 /**
  * Starts a local server that speaks the hosted SDXL 1.0 API, with real JPEGs and scriptable faults.
@@ -45,16 +79,24 @@ export async function startSandbox(
   options: SandboxOptions & { port?: number; host?: string } = {},
 ): Promise<Sandbox> {
   const { port = 0, host = '127.0.0.1', ...knobs } = options;
-  const state: SandboxState = {
-    settings: applyOptions(defaultOptions(), knobs),
-    balance: checkCredits(knobs.credits ?? DEFAULT_CREDITS),
-    rateWindow: new SlidingRateWindow(),
-  };
+  const settings = applyOptions(defaultOptions(), knobs);
+  const balance = checkCredits(knobs.credits ?? DEFAULT_CREDITS);
   const requests: ReceivedRequest[] = [];
+  const billed: BilledCall[] = [];
   const inFlight = new Set<AbortController>();
+  const store = new FileStore();
+  const state: SandboxState = { settings, balance, rateWindow: new SlidingRateWindow(), store, billed };
 
+  let boundPort = 0;
+  let lastSweep = 0;
   const server = createServer((request, response) => {
-    serve(state, requests, inFlight, request, response).catch(() => response.destroy());
+    const now = Date.now();
+    if (now - lastSweep >= SWEEP_EVERY_MS) {
+      lastSweep = now;
+      store.sweep(now, state.settings.resultTtlMs);
+    }
+    const context = { state, requests, inFlight, port: boundPort, listenHost: hostForUrl(host) };
+    serve(context, request, response).catch(() => response.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -62,14 +104,20 @@ export async function startSandbox(
       server.off('error', reject);
       resolve();
     });
+  }).catch((error: unknown) => {
+    store.close();
+    throw error;
   });
-  const boundPort = (server.address() as AddressInfo).port;
+  boundPort = (server.address() as AddressInfo).port;
+  const origin = `http://${hostForUrl(host)}:${boundPort}`;
 
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${hostForUrl(host)}:${boundPort}/v1`,
+    url: `${origin}/v1`,
+    origin,
     port: boundPort,
     requests,
+    billed,
     get credits() {
       return state.balance;
     },
@@ -82,7 +130,10 @@ export async function startSandbox(
     },
     close() {
       closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => {
+          store.close();
+          resolve();
+        });
         for (const controller of inFlight) controller.abort();
         server.closeAllConnections();
       });
@@ -91,13 +142,21 @@ export async function startSandbox(
   };
 }
 
+interface ServeContext {
+  state: SandboxState;
+  requests: ReceivedRequest[];
+  inFlight: Set<AbortController>;
+  port: number;
+  /** The listening address as a URL host (127.0.0.1, [::1]). */
+  listenHost: string;
+}
+
 async function serve(
-  state: SandboxState,
-  requests: ReceivedRequest[],
-  inFlight: Set<AbortController>,
+  context: ServeContext,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
+  const { state, requests, inFlight } = context;
   // A client that vanishes mid-request must not surface as an unhandled 'error' event.
   request.on('error', () => {});
   response.on('error', () => {});
@@ -110,6 +169,8 @@ async function serve(
     receivedAt: Date.now(),
   };
   requests.push(record);
+  const limit = state.settings.recordLimit;
+  if (requests.length > limit) requests.splice(0, requests.length - limit);
 
   const controller = new AbortController();
   inFlight.add(controller);
@@ -118,11 +179,34 @@ async function serve(
     if (!response.writableFinished) controller.abort();
   });
 
-  const body = await readBody(request);
+  const pathname = (request.url ?? '').split('?')[0] ?? '';
+  let route: ReturnType<typeof findRoute>;
+  try {
+    route = findRoute(pathname);
+  } catch {
+    route = undefined; // a malformed %-escape in a file name
+  }
+  const body = await readBody(request, route?.endpoint.bodyLimit ?? SMALL_BODY_BYTES);
   if (body === undefined) return;
-  if (body.kind === 'text') record.body = body.json.ok ? body.json.value : body.text || undefined;
+  if (body.kind === 'text')
+    record.body = body.json.ok ? elideBody(body.json.value) : elideString(body.text) || undefined;
 
-  const reply = await route(state, { headers: request.headers, body, signal: controller.signal }, request);
+  const hostHeader = request.headers.host;
+  const reachedAs =
+    hostHeader !== undefined && /^[\w.-]+(:\d+)?$|^\[[\d:a-f.]+\](:\d+)?$/i.test(hostHeader)
+      ? hostHeader
+      : `${context.listenHost}:${context.port}`;
+  const exchange: Exchange = {
+    headers: request.headers,
+    body,
+    signal: controller.signal,
+    origin: `http://${reachedAs}`,
+    isOwn: (url) =>
+      url.protocol === 'http:' &&
+      url.port === String(context.port) &&
+      (LOOPBACK.has(url.hostname) || url.host === reachedAs || url.hostname === context.listenHost),
+  };
+  const reply = await dispatch(state, exchange, route, request.method ?? '');
   if (controller.signal.aborted || response.destroyed) return;
   switch (reply.kind) {
     case 'abandoned':
@@ -136,14 +220,20 @@ async function serve(
   }
 }
 
-function route(state: SandboxState, exchange: Exchange, request: IncomingMessage): Reply | Promise<Reply> {
-  const pathname = (request.url ?? '').split('?')[0] ?? '';
-  const endpoint = ROUTES.get(pathname);
-  if (!endpoint) return { kind: 'answer', answer: errorAnswer(404, MESSAGES.notFound) };
-  if (request.method !== endpoint.method) {
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function dispatch(
+  state: SandboxState,
+  exchange: Exchange,
+  route: ReturnType<typeof findRoute>,
+  method: string,
+): Reply | Promise<Reply> {
+  if (!route) return { kind: 'answer', answer: errorAnswer(404, MESSAGES.notFound) };
+  const { endpoint, parameter } = route;
+  if (method !== endpoint.method) {
     return { kind: 'answer', answer: methodNotAllowedAnswer(endpoint.method) };
   }
-  return endpoint.handle(state, exchange);
+  return endpoint.handle(state, exchange, parameter);
 }
 
 function send(response: ServerResponse, answer: Answer, balance: number, truncate: boolean): void {
@@ -161,17 +251,20 @@ function send(response: ServerResponse, answer: Answer, balance: number, truncat
 }
 
 /** Reads the whole body; undefined when the client went away first. */
-function readBody(request: IncomingMessage): Promise<ReadBody | undefined> {
+function readBody(request: IncomingMessage, limit: number): Promise<ReadBody | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let received = 0;
     request.on('data', (chunk: Buffer) => {
       received += chunk.length;
-      if (received <= MAX_BODY_BYTES) chunks.push(chunk);
-      else if (received > MAX_DRAINED_BYTES) request.destroy();
+      if (received <= limit) chunks.push(chunk);
+      else {
+        chunks.length = 0;
+        if (received > limit + DRAIN_ALLOWANCE) request.destroy();
+      }
     });
     request.on('end', () => {
-      if (received > MAX_BODY_BYTES) {
+      if (received > limit) {
         resolve({ kind: 'too-large' });
         return;
       }
