@@ -40,6 +40,11 @@ export const API_MESSAGES: Readonly<Record<SdxlErrorCode, string>> = {
   connection: 'The bot could not reach the image service. Try again later.',
   aborted: 'The job was stopped.',
   bad_response: 'The image service sent something that is not an image. Try again later.',
+  job_failed: 'The image service accepted the job, then it failed; nothing was billed. Try other options.',
+  request_expired:
+    'The image service no longer knows this job (results are kept an hour); nothing more was billed.',
+  model_retired:
+    'The image service has retired this model; nothing was billed. An admin needs to choose another.',
 };
 
 /** The out-of-credits message; it says the admins were told only when there is a channel to tell them in. */

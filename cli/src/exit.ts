@@ -94,9 +94,16 @@ export function describeError(error: unknown, context: HintContext = {}): string
 }
 
 /** The `error` member of JSON output. */
-export function errorJson(error: unknown): { code: string; message: string; fields?: readonly UsageField[] } {
+export function errorJson(error: unknown): {
+  code: string;
+  message: string;
+  fields?: readonly UsageField[];
+  requestId?: string;
+} {
   const code =
     (error as Partial<SdxlError> | null)?.code ?? (error instanceof UsageError ? 'invalid_request' : 'error');
   const fields = error instanceof UsageError ? error.fields : undefined;
-  return { code, message: messageOf(error), ...(fields && { fields }) };
+  // A job submitted before the failure may still finish and be billed: its id lets `sdxl resume` collect it.
+  const requestId = (error as Partial<SdxlError> | null)?.requestId;
+  return { code, message: messageOf(error), ...(fields && { fields }), ...(requestId && { requestId }) };
 }

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { extensionFor, type GeneratedImage } from '@sdxl-kit/client';
+import { extensionFor, type GeneratedImage as SeededImage, type ModelImage } from '@sdxl-kit/client';
+
+/** An image to save: its seed names the file where it is known. */
+type GeneratedImage = ModelImage;
 
 /** A short file-name-safe form of the prompt; accents are dropped, not turned into word breaks. */
 export function slugify(prompt: string): string {
@@ -29,13 +32,16 @@ export async function prepareFolder(outDir: string): Promise<void> {
 }
 
 /**
- * Writes an image as `<prompt-slug>-<seed>-<index>.<ext>`, never over an existing file, and returns
+ * Writes an image as `<prompt-slug>-<seed>-<index>.<ext>` (`<slug>-<index>` where the seed is unknown), never over an existing file, and returns
  * the path written. Further copies are `..._2.<ext>`, `..._3.<ext>`: a slug never holds `_`, so the
  * suffix cannot be read as a seed or an index.
  */
 export async function saveImage(outDir: string, prompt: string, image: GeneratedImage): Promise<string> {
   await mkdir(outDir, { recursive: true });
-  const base = `${slugify(prompt)}-${image.seed}-${image.index}`;
+  const base =
+    image.seed !== undefined
+      ? `${slugify(prompt)}-${image.seed}-${image.index}`
+      : `${slugify(prompt)}-${image.index}`;
   const extension = extensionFor(image.mimeType);
   for (let attempt = 0; ; attempt++) {
     const file = path.join(
@@ -60,8 +66,8 @@ export class WriteFailedError extends Error {
   }
 }
 
-export interface SavedImage {
-  image: GeneratedImage;
+export interface SavedImage<T extends GeneratedImage = SeededImage> {
+  image: T;
   path: string;
 }
 
@@ -70,12 +76,12 @@ export interface SavedImage {
  * disk filled) is billed already, so it is kept in the system's temporary folder instead, and the
  * error says where; only when that fails too is it lost.
  */
-export async function saveImages(
+export async function saveImages<T extends GeneratedImage>(
   outDir: string,
   prompt: string,
-  images: readonly GeneratedImage[],
-): Promise<{ saved: SavedImage[]; error?: WriteFailedError }> {
-  const saved: SavedImage[] = [];
+  images: readonly T[],
+): Promise<{ saved: SavedImage<T>[]; error?: WriteFailedError }> {
+  const saved: SavedImage<T>[] = [];
   const problems: string[] = [];
   for (const image of images) {
     try {

@@ -5,20 +5,26 @@ import { baseUrlSource } from './connect.ts';
 import { IMAGINE_HELP, imagine } from './imagine.ts';
 import { listenForSignals, signalExitCode, type Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
+import { inpaint, upscale, vary } from './operations.ts';
+import { resume } from './resume.ts';
 import { sandbox } from './sandbox-command.ts';
 
-const HELP = `sdxl: SDXL 1.0 images from the command line
+const HELP = `sdxl: SDXL images from the command line
 
 Commands:
   sdxl imagine "<prompt>" [options]   make images (sdxl imagine --help for every option)
   sdxl imagine --prompts FILE         one prompt a line, paced for your plan: for cron pipelines
+  sdxl vary IMAGE "<prompt>"          a variation of an image (sdxl-img2img)
+  sdxl inpaint IMAGE --mask MASK "<prompt>"   repaint where the mask is white (sdxl-inpaint)
+  sdxl upscale IMAGE [--scale 2|4|8]  enlarge an image (esrgan)
+  sdxl resume REQUEST_ID              collect an async request's images (nothing is billed again)
   sdxl credits                        print the account's balance
   sdxl sandbox [--port N]             run a local stand-in for the API (no key, no credits)
 
 Try it offline: sdxl imagine --sandbox "a panda astronaut in a neon bar"
 Set SDXL_API_KEY to your Segmind API key for real images.`;
 
-const COMMANDS = { imagine, credits, sandbox } as const;
+const COMMANDS = { imagine, vary, inpaint, upscale, resume, credits, sandbox } as const;
 
 function version(): string {
   const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {

@@ -10,3 +10,4 @@ export * from './transport.ts';
 export * from './image-input.ts';
 export * from './model-request.ts';
 export * from './models/index.ts';
+export * from './async-api.ts';

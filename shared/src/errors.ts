@@ -11,7 +11,10 @@ export type SdxlErrorCode =
   | 'timeout'
   | 'connection'
   | 'aborted'
-  | 'bad_response';
+  | 'bad_response'
+  | 'job_failed'
+  | 'request_expired'
+  | 'model_retired';
 
 /** What each code means for a user and what they can do about it; hosts may word it their own way. */
 export const ERROR_HINTS: Readonly<Record<SdxlErrorCode, string>> = {
@@ -27,11 +30,21 @@ export const ERROR_HINTS: Readonly<Record<SdxlErrorCode, string>> = {
   connection: 'The connection to the API failed. Check the network and the base URL.',
   aborted: 'The request was cancelled.',
   bad_response: 'The API answered with something that is not an image. Try again later.',
+  job_failed:
+    'The API accepted the job, then it failed (often a value it refused, named in the message). It was not billed.',
+  request_expired:
+    'The API no longer knows this request id: results are kept for an hour after submission. Submit again.',
+  model_retired: 'The API has retired this model. Choose another model; nothing was billed.',
 };
 
 /** The root of every error the client throws. Carries no request headers, so no API key. */
 export class SdxlError extends Error {
   readonly code: SdxlErrorCode;
+  /**
+   * The async request this error concerns, where one was submitted: the job may go on (and be billed)
+   * after the caller stopped waiting, so a host can report it and pick it up again with `resume`.
+   */
+  requestId: string | undefined;
 
   constructor(code: SdxlErrorCode, message: string) {
     super(message);
@@ -45,7 +58,12 @@ export class SdxlError extends Error {
   }
 
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message };
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      ...(this.requestId !== undefined && { requestId: this.requestId }),
+    };
   }
 }
 
@@ -85,7 +103,6 @@ export class ApiError extends SdxlError {
   readonly headers: Readonly<Record<string, string>>;
   /** The server's message (from JSON `error`/`message`, an HTML title, or plain text), shortened. */
   readonly serverMessage: string;
-  readonly requestId: string | undefined;
 
   constructor(code: SdxlErrorCode, status: number, serverMessage: string, headers: Record<string, string>) {
     super(code, `${status} ${serverMessage}`);
@@ -107,6 +124,21 @@ export class InsufficientCreditsError extends ApiError {}
 export class UnprocessableError extends ApiError {}
 export class ServerError extends ApiError {}
 export class UnexpectedStatusError extends ApiError {}
+/** 410 Gone: the model was retired ("fail fast, not charged"). */
+export class ModelRetiredError extends ApiError {}
+/** An async request id the API no longer knows: expired (kept an hour) or never issued. Not billed. */
+export class RequestExpiredError extends ApiError {}
+
+/** An async job the API accepted that then FAILED (422 on its status and result). Not billed. */
+export class JobFailedError extends ApiError {
+  /** The server's own words, e.g. "Prompt is Mandatory and must be string". */
+  readonly serverError: string;
+
+  constructor(status: number, serverError: string, headers: Record<string, string>, requestId: string) {
+    super('job_failed', status, `The job failed: ${serverError}`, { ...headers, 'x-request-id': requestId });
+    this.serverError = serverError;
+  }
+}
 
 export class RateLimitError extends ApiError {
   /** When the API said the limit resets, if it did. */
@@ -241,8 +273,9 @@ export function errorFromResponse(
     case 403:
       return new UnauthorizedError('unauthorized', status, message, headers);
     case 404:
-    case 410:
       return new NotFoundError('not_found', status, message, headers);
+    case 410:
+      return new ModelRetiredError('model_retired', status, message, headers);
     case 405:
       return new MethodNotAllowedError('method_not_allowed', status, message, headers);
     case 402:

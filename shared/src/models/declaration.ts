@@ -61,6 +61,8 @@ export interface ModelDeclaration {
     readonly countField?: string;
     /** The field whose value names the format (`output_format`); JPEG otherwise. */
     readonly formatField?: string;
+    /** The body takes `base64`: v1 returns several images only as base64 JSON, so it is set for them. */
+    readonly base64?: boolean;
   };
   /** Typical seconds from submit to image on the hosted service (Segmind's directory average). */
   readonly typicalSeconds: number;

@@ -48,7 +48,7 @@ export const sdxlControlnet: ModelDeclaration = {
     seedField(),
   ],
   imageTransport: 'base64',
-  output: { countField: 'samples' },
+  output: { countField: 'samples', base64: true },
   typicalSeconds: 10.47,
   typicalPriceUsd: 0.012,
   sources: ['https://segmind.com/models/sdxl-controlnet/api'],

@@ -41,7 +41,7 @@ export const sdxlImg2Img: ModelDeclaration = {
     seedField(),
   ],
   imageTransport: 'base64',
-  output: { countField: 'samples' },
+  output: { countField: 'samples', base64: true },
   typicalSeconds: 8.39,
   typicalPriceUsd: 0.0195,
   sources: [

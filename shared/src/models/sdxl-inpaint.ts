@@ -50,7 +50,7 @@ export const sdxlInpaint: ModelDeclaration = {
     seedField(),
   ],
   imageTransport: 'url',
-  output: { countField: 'samples' },
+  output: { countField: 'samples', base64: true },
   typicalSeconds: 8.55,
   typicalPriceUsd: 0.0069,
   sources: ['https://www.segmind.com/models/sdxl-inpaint/api'],

@@ -1,6 +1,5 @@
 import type { InvalidField } from '../errors.ts';
 import {
-  KNOWN_SCHEDULERS,
   MAX_SEED,
   guidanceScaleField,
   negativePromptField,
@@ -150,7 +149,7 @@ export const sdxlTxt2Img: ModelDeclaration = {
   summary: 'Makes 1024x1024 images from a prompt.',
   fields: REQUEST_FIELDS,
   imageTransport: 'base64',
-  output: { countField: 'samples' },
+  output: { countField: 'samples', base64: true },
   typicalSeconds: 6.26,
   typicalPriceUsd: 0.00798,
   sources: ['https://www.segmind.com/models/sdxl1.0-txt2img/api', 'Segmind llms.txt directory, 2026-08'],

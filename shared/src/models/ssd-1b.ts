@@ -44,7 +44,7 @@ export const ssd1b: ModelDeclaration = {
     only1024('height', 'img_height', 'Height'),
   ],
   imageTransport: 'base64',
-  output: { countField: 'samples' },
+  output: { countField: 'samples', base64: true },
   typicalSeconds: 2.79,
   typicalPriceUsd: 0.004,
   sources: ['https://www.segmind.com/models/ssd-1b/api'],
