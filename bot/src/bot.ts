@@ -4,6 +4,7 @@ import type { DestinationStream } from 'pino';
 import { ConfigError, type BotConfig } from './config.ts';
 import type { BotContext } from './context.ts';
 import { CreditMonitor } from './credits.ts';
+import { botCaches, HANDLER_SWEEP_MS } from './discord-memory.ts';
 import * as clientReady from './events/client-ready.ts';
 import * as interactionCreate from './events/interaction-create.ts';
 import { ImagineService } from './jobs/imagine-service.ts';
@@ -37,7 +38,11 @@ export function createBot(
     );
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
-    ...(config.discordApiUrl && { rest: { api: config.discordApiUrl } }),
+    makeCache: botCaches(),
+    rest: {
+      handlerSweepInterval: HANDLER_SWEEP_MS,
+      ...(config.discordApiUrl && { api: config.discordApiUrl }),
+    },
   });
   const sdxl = options.sdxl ?? createSdxlClient(config, logger);
   let store: SqliteJobStore;

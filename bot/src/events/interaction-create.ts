@@ -1,6 +1,7 @@
 import { Events, type Interaction } from 'discord.js';
 import { COMMANDS } from '../commands/index.ts';
 import type { BotContext } from '../context.ts';
+import { releaseInteraction } from '../discord-memory.ts';
 import { BotRefusal, userMessage } from '../errors.ts';
 import { handleButton } from '../interactions/buttons.ts';
 import { handleModal } from '../interactions/modals.ts';
@@ -33,5 +34,8 @@ export async function execute(interaction: Interaction, context: BotContext): Pr
     await replyPrivately(interaction, userMessage(error)).catch((replyError: unknown) =>
       context.logger.warn({ interactionId: interaction.id, err: replyError }, 'could not tell the user'),
     );
+  } finally {
+    // A job goes on answering through its interaction: the service releases it when the job ends.
+    if (!interaction.isRepliable() || !context.imagine.serves(interaction)) releaseInteraction(interaction);
   }
 }

@@ -4,6 +4,7 @@ import type { GenerateInput } from '@sdxl-kit/client';
 import type { RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
+import { releaseInteraction } from '../discord-memory.ts';
 import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import type { JobRecord } from '../store/job-store.ts';
@@ -220,6 +221,12 @@ export class ImagineService {
     return this.live.size;
   }
 
+  /** Whether a job of this process still answers through this interaction. */
+  serves(interaction: RepliableInteraction): boolean {
+    for (const live of this.live.values()) if (live.interaction === interaction) return true;
+    return false;
+  }
+
   /**
    * SIGTERM: stops taking jobs, tells waiting users theirs was not started, lets running jobs finish
    * within `graceMs`, then stops them and says so.
@@ -318,5 +325,6 @@ export class ImagineService {
     clearTimeout(live.deadline);
     clearTimeout(live.positionTimer);
     this.live.delete(jobId);
+    releaseInteraction(live.interaction);
   }
 }

@@ -80,8 +80,8 @@ export interface DiscordStandin {
   readonly rest: RestRecord[];
   /** Commands registered with PUT, by scope: 'global' or the guild id. */
   readonly commands: Map<string, Record<string, unknown>[]>;
-  /** Resolves once a client has identified and received its guilds. */
-  waitForGateway(): Promise<void>;
+  /** Resolves once a client has identified and received its guilds; rejects after `timeoutMs` (10 s). */
+  waitForGateway(timeoutMs?: number): Promise<void>;
   /** Types a slash command: `options` are the values as the user filled them in. */
   slash(
     actor: Actor,
@@ -562,8 +562,12 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     interactions,
     rest,
     commands,
-    async waitForGateway() {
-      await standin.waitFor(() => [...sessions].some((session) => session.ready), 'a bot on the gateway');
+    async waitForGateway(timeoutMs) {
+      await standin.waitFor(
+        () => [...sessions].some((session) => session.ready),
+        'a bot on the gateway',
+        timeoutMs,
+      );
     },
     slash(actor, name, values = {}, subcommand) {
       const options = subcommand
