@@ -1,4 +1,4 @@
-import { createClient, type SdxlClient } from '@sdxl-kit/client';
+import { createClient, type PollOptions, type SdxlClient } from '@sdxl-kit/client';
 import type { AccountNode } from './account.ts';
 import type { RuntimeNode } from './red.ts';
 
@@ -16,7 +16,10 @@ const accounts = new WeakMap<AccountNode, Account>();
  * makes a new config node, and so a fresh client with the new key and limits.
  * @throws {RangeError} when a setting of the config node is refused or a limit is out of range.
  */
-export function accountFor(config: AccountNode & Pick<RuntimeNode, 'trace' | 'debug'>): Account {
+export function accountFor(
+  config: AccountNode & Pick<RuntimeNode, 'trace' | 'debug'>,
+  poll?: PollOptions,
+): Account {
   let account = accounts.get(config);
   if (!account) {
     const { settings } = config;
@@ -31,6 +34,7 @@ export function accountFor(config: AccountNode & Pick<RuntimeNode, 'trace' | 'de
         lowCreditsThreshold: settings.lowCreditsThreshold,
       }),
       ...(settings.timeoutSeconds !== undefined && { timeoutMs: settings.timeoutSeconds * 1000 }),
+      ...(poll && { poll }),
       // The SDXL node reports retries itself (with the message at hand); these lines are for tracing.
       logger: { debug: (message) => config.trace(message), warn: (message) => config.debug(message) },
     });

@@ -1,21 +1,37 @@
-import type { GenerateResult } from '@sdxl-kit/client/core';
+import type { GenerateResult, ModelResult } from '@sdxl-kit/client/core';
+import type { NodeOperation } from './operations.ts';
 import type { NodeAPI, NodeMessage } from './red.ts';
 import { formatCredits } from './status.ts';
 
 /** `messages`: one message per image with `msg.parts`; `array`: one message with every image. */
 export type OutputMode = 'messages' | 'array';
 
+/** What a call of any operation gives back: generate's result or any other model's. */
+export type CallResult = (GenerateResult & { model?: string }) | ModelResult;
+
 /** What the call reported, shared by every message it produced. */
-function callFacts(result: GenerateResult): Record<string, unknown> {
+function callFacts(result: CallResult, operation: NodeOperation): Record<string, unknown> {
   return {
-    seed: result.seed,
+    ...(result.seed !== undefined && { seed: result.seed }),
     count: result.images.length,
     ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
     lowCredits: result.lowCredits,
     ...(result.cost !== undefined && { cost: result.cost }),
     ...(result.requestId !== undefined && { requestId: result.requestId }),
     ...(result.generationTime !== undefined && { generationTime: result.generationTime }),
+    // Only beside the other operations: generate's facts stay as they always were.
+    ...(operation !== 'generate' && { operation, model: result.model }),
+    ...(result.api === 'async' && { api: result.api }),
     request: result.request,
+  };
+}
+
+/** The facts of one image: its own seed (when it has one), place and type. */
+function imageFacts(image: CallResult['images'][number]): Record<string, unknown> {
+  return {
+    ...(image.seed !== undefined && { seed: image.seed }),
+    index: image.index,
+    mimeType: image.mimeType,
   };
 }
 
@@ -30,21 +46,22 @@ function callFacts(result: GenerateResult): Record<string, unknown> {
 export function imageMessages(
   util: NodeAPI['util'],
   input: NodeMessage,
-  result: GenerateResult,
+  result: CallResult,
   mode: OutputMode,
+  operation: NodeOperation = 'generate',
 ): NodeMessage[] {
   // Copy everything but the payload once, rather than deep-cloning the prompt with every image.
   const base: NodeMessage = { ...input };
   delete base.payload;
   delete base._msgid;
-  const facts = callFacts(result);
+  const facts = callFacts(result, operation);
 
   if (mode === 'array') {
     const message = util.cloneMessage(base);
     message.payload = result.images.map((image) => image.bytes);
     message.sdxl = {
       ...facts,
-      images: result.images.map(({ seed, index, mimeType }) => ({ seed, index, mimeType })),
+      images: result.images.map(imageFacts),
     };
     return [message];
   }
@@ -52,11 +69,11 @@ export function imageMessages(
   // One image stands in for its prompt, so it keeps the prompt's place: Split → sdxl → Join rebuilds
   // the array, as it does around change or function nodes, which pass msg.parts through.
   if (result.images.length === 1 && input.parts) {
-    const [image] = result.images as [GenerateResult['images'][number]];
+    const [image] = result.images as [CallResult['images'][number]];
     const message = util.cloneMessage(base);
     message._msgid = util.generateId();
     message.payload = image.bytes;
-    message.sdxl = { ...facts, seed: image.seed, index: image.index, mimeType: image.mimeType };
+    message.sdxl = { ...facts, ...imageFacts(image) };
     return [message];
   }
 
@@ -78,13 +95,13 @@ export function imageMessages(
       // Like Split: an enclosing sequence is kept, and Join restores it.
       ...(enclosing && { parts: enclosing }),
     };
-    message.sdxl = { ...facts, seed: image.seed, index: image.index, mimeType: image.mimeType };
+    message.sdxl = { ...facts, ...imageFacts(image) };
     return message;
   });
 }
 
 /** The message on the second output when the balance drops below the threshold. */
-export function lowCreditsMessage(result: GenerateResult, threshold: number): NodeMessage {
+export function lowCreditsMessage(result: CallResult, threshold: number): NodeMessage {
   const remaining = result.remainingCredits ?? 0;
   return {
     topic: 'sdxl/low-credits',

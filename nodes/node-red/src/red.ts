@@ -59,5 +59,8 @@ export interface NodeAPI {
   util: {
     cloneMessage<T extends NodeMessage>(msg: T): T;
     generateId(): string;
+    getMessageProperty(msg: NodeMessage, expression: string): unknown;
   };
+  /** The runtime's settings (settings.js); read-only here. */
+  settings?: Record<string, unknown>;
 }

@@ -1,16 +1,41 @@
-import { ERROR_HINTS, type SdxlErrorCode } from '@sdxl-kit/client/core';
+import {
+  ERROR_HINTS,
+  findModel,
+  type ApiChoice,
+  type JobStatus,
+  type PollOptions,
+  type RunOptions,
+  type SdxlErrorCode,
+} from '@sdxl-kit/client/core';
 import type { AccountNode } from './account.ts';
 import { accountFor } from './account-client.ts';
-import { imageMessages, lowCreditsMessage, type OutputMode } from './output.ts';
+import { DEFAULT_MASK_PROPERTY, isOperation, modelOf, VERBS, type NodeOperation } from './operations.ts';
+import { imageMessages, lowCreditsMessage, type CallResult, type OutputMode } from './output.ts';
 import type { Done, NodeAPI, NodeMessage, RuntimeNode, Send } from './red.ts';
-import { missingPrompt, resolveInput, type NodeFieldValues } from './request.ts';
-import { doneStatus, progressStatus } from './status.ts';
+import { addImages, isResultFacts, missingPrompt, resolveInput, type NodeFieldValues } from './request.ts';
+import { doneStatus, progressStatus, type Progress } from './status.ts';
 
 interface SdxlNodeConfig extends NodeFieldValues {
   name?: string;
   /** The id of the `sdxl-config` node. */
   account?: string;
   output?: OutputMode;
+  /** What the node does with a message; flows from before there was a choice generate. */
+  operation?: NodeOperation;
+  /** Which Segmind API: `auto` takes the async one for models slower than 10 s. */
+  api?: ApiChoice;
+  /** The message property the inpaint mask comes from (no `msg.`). */
+  inpaintMaskProperty?: string;
+}
+
+/** One call under way: where it stands, and the async job's id once the API has accepted it. */
+interface Call {
+  phase: keyof Progress;
+  /** An attempt has left for the API (so the call may be billed). */
+  sent: boolean;
+  requestId?: string;
+  /** The operation, for what the node says when it stops waiting. */
+  operation: NodeOperation;
 }
 
 /** An error as a Catch node receives it: Node-RED copies `code` into `msg.error.code`. */
@@ -34,40 +59,70 @@ function sentence(text: string): string {
   return /[.!?…]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 
-function toFlowError(error: unknown): FlowError {
+/** A message's own `msg.sdxl.requestId` (not a result's): the async request to pick up. */
+function resumeTarget(msg: NodeMessage): { requestId: unknown; model?: string } | undefined {
+  const sdxl = msg.sdxl as Record<string, unknown> | undefined;
+  if (!sdxl || typeof sdxl !== 'object' || Array.isArray(sdxl) || isResultFacts(sdxl)) return undefined;
+  if (sdxl.requestId === undefined || sdxl.requestId === null || sdxl.requestId === '') return undefined;
+  return { requestId: sdxl.requestId, ...(typeof sdxl.model === 'string' && { model: sdxl.model }) };
+}
+
+/**
+ * @param imagesFrom where each image field of the call came from (`image` → `msg.payload`), said
+ *   after a refusal that names one, so the flow author knows which wire to look at.
+ */
+function toFlowError(error: unknown, imagesFrom: Record<string, string> = {}): FlowError {
   const code = (error as { code?: unknown } | null)?.code;
   if (error instanceof Error && typeof code === 'string' && code in ERROR_HINTS) {
-    return new FlowError(code, `${sentence(error.message)} ${ERROR_HINTS[code as SdxlErrorCode]}`);
+    const fields = (error as { fields?: { field?: string }[] }).fields ?? [];
+    const where = fields
+      .map(({ field }) => field && imagesFrom[field] && `${field} came from ${imagesFrom[field]}`)
+      .filter(Boolean);
+    const from = where.length > 0 ? ` (${where.join('; ')})` : '';
+    return new FlowError(code, `${sentence(error.message + from)} ${ERROR_HINTS[code as SdxlErrorCode]}`);
   }
   // Not the client's: a bug of ours. Say so rather than dressing it up as an API error.
   return new FlowError('internal', `Unexpected error in the SDXL node: ${String(error)}`);
 }
 
 /**
- * The `sdxl` node: a prompt in, one message per image out (or one with all of them), with a second
- * output that fires when the account's credits fall below the threshold.
+ * The `sdxl` node: a prompt or an image in, one message per image out (or one with all of them),
+ * with a second output that fires when the account's credits fall below the threshold. The node's
+ * operation says what it does: generate, vary, inpaint or upscale.
  */
 export default function register(RED: NodeAPI): void {
+  // settings.js may tune how async jobs are polled (`sdxlPoll: {firstDelayMs, intervalMs, …}`).
+  const poll = RED.settings?.sdxlPoll as PollOptions | undefined;
+
   function Sdxl(this: RuntimeNode, config: SdxlNodeConfig): void {
     RED.nodes.createNode(this, config);
     const mode: OutputMode = config.output === 'array' ? 'array' : 'messages';
-    /** Each call under way, and whether it has been sent to the API (and so may be billed). */
-    const inFlight = new Map<AbortController, { sent: boolean }>();
-    let queued = 0;
-    let generating = 0;
+    const operation: NodeOperation = isOperation(config.operation) ? config.operation : 'generate';
+    const api: ApiChoice = config.api === 'sync' || config.api === 'async' ? config.api : 'auto';
+    const maskProperty = config.inpaintMaskProperty?.trim() || DEFAULT_MASK_PROPERTY;
+    /** Each call under way, and where it stands. */
+    const inFlight = new Map<AbortController, Call>();
     let closing = false;
 
     /** The last failure, shown until a call succeeds: on a busy node progress would hide it at once. */
     let failure: string | undefined;
 
+    const progress = (): Progress => {
+      const counts: Progress = { waiting: 0, working: 0, jobQueued: 0, processing: 0 };
+      for (const call of inFlight.values()) counts[call.phase]++;
+      return counts;
+    };
+
     const showProgress = (): void => {
-      const status = progressStatus(queued, generating, failure);
+      const status = progressStatus(progress(), failure, VERBS[operation]);
       if (status) this.status(status);
     };
 
     const showFailure = (text: string): void => {
       failure = text;
-      this.status(progressStatus(queued, generating, failure) ?? { fill: 'red', shape: 'ring', text });
+      this.status(
+        progressStatus(progress(), failure, VERBS[operation]) ?? { fill: 'red', shape: 'ring', text },
+      );
     };
 
     const handle = async (msg: NodeMessage, send: Send, done: Done): Promise<void> => {
@@ -88,7 +143,7 @@ export default function register(RED: NodeAPI): void {
       }
       let account;
       try {
-        account = accountFor(configNode);
+        account = accountFor(configNode, poll);
       } catch (error) {
         showFailure('bad account settings');
         done(
@@ -99,64 +154,116 @@ export default function register(RED: NodeAPI): void {
         );
         return;
       }
-      const { input, ignoredCredentialKeys } = resolveInput(config, msg);
-      const noPrompt = missingPrompt(input, msg);
-      if (noPrompt) {
-        showFailure('invalid_request');
-        done(new FlowError('invalid_request', noPrompt));
-        return;
-      }
-      if (ignoredCredentialKeys.length > 0) {
-        this.warn(
-          `Ignored msg.sdxl.${ignoredCredentialKeys.join(', msg.sdxl.')}: the API key comes from the account only.`,
-        );
+
+      const resume = resumeTarget(msg);
+      let input: Record<string, unknown> = {};
+      const imagesFrom: Record<string, string> = {};
+      if (!resume) {
+        const resolved = resolveInput(config, msg, operation);
+        input = resolved.input;
+        const refused =
+          missingPrompt(resolved.input, msg, operation) ??
+          addImages(input, msg, operation, {
+            maskProperty,
+            getProperty: (message, path) => RED.util.getMessageProperty(message, path),
+          })?.message;
+        if (refused) {
+          showFailure('invalid_request');
+          done(new FlowError('invalid_request', refused));
+          return;
+        }
+        if (resolved.ignoredCredentialKeys.length > 0) {
+          this.warn(
+            `Ignored msg.sdxl.${resolved.ignoredCredentialKeys.join(', msg.sdxl.')}: the API key comes from the account only.`,
+          );
+        }
+        if (operation !== 'generate') {
+          for (const field of modelOf(operation).fields) {
+            if (field.kind !== 'image') continue;
+            imagesFrom[field.name] =
+              field.role === 'mask'
+                ? `msg.${maskProperty}`
+                : input[field.name] === msg.payload
+                  ? 'msg.payload'
+                  : `msg.sdxl.${field.name}`;
+          }
+        }
       }
 
       const controller = new AbortController();
-      const call = { sent: false };
+      const call: Call = { phase: 'waiting', sent: false, operation };
       inFlight.set(controller, call);
-      queued++;
       showProgress();
+      const onStatus = (status: JobStatus): void => {
+        const phase =
+          status.state === 'QUEUED' ? 'jobQueued' : status.state === 'PROCESSING' ? 'processing' : undefined;
+        if (!phase || call.phase === phase) return;
+        call.phase = phase;
+        showProgress();
+      };
       try {
-        const result = await account.client.generate(input, {
-          signal: controller.signal,
-          onAttempt: () => {
-            if (call.sent) return;
-            call.sent = true;
-            queued--;
-            generating++;
-            showProgress();
-          },
-          onRetry: ({ delayMs, error }) => {
-            this.warn(`${error.message}; trying again in ${Math.ceil(delayMs / 1000)} s.`);
-          },
-        });
+        let result: CallResult;
+        let resultOperation = operation;
+        if (resume) {
+          // The job was submitted before (by this node before a restart, or elsewhere): pick it up, send nothing new.
+          call.sent = true;
+          call.phase = 'working';
+          if (typeof resume.requestId === 'string') call.requestId = resume.requestId;
+          showProgress();
+          const model = resume.model ?? modelOf(operation).slug;
+          result = await account.client.resume(resume.requestId as string, {
+            signal: controller.signal,
+            model,
+            onStatus,
+          });
+          const resumed = findModel(result.model)?.operation;
+          if (isOperation(resumed)) resultOperation = resumed;
+        } else {
+          const options: RunOptions = {
+            signal: controller.signal,
+            api,
+            onAttempt: () => {
+              if (call.sent) return;
+              call.sent = true;
+              call.phase = 'working';
+              showProgress();
+            },
+            onRetry: ({ delayMs, error }) => {
+              this.warn(`${error.message}; trying again in ${Math.ceil(delayMs / 1000)} s.`);
+            },
+            onSubmitted: (ticket) => {
+              call.requestId = ticket.requestId;
+              call.phase = 'jobQueued';
+              showProgress();
+            },
+            onStatus,
+          };
+          result =
+            operation === 'generate'
+              ? await account.client.generate(input as never, options)
+              : await account.client.run(modelOf(operation), input, options);
+        }
         const threshold = account.client.lowCreditsThreshold;
         const crossed = result.lowCredits && account.lowCredits !== true;
         if (result.remainingCredits !== undefined) account.lowCredits = result.lowCredits;
+        inFlight.delete(controller);
         send([
-          imageMessages(RED.util, msg, result, mode),
+          imageMessages(RED.util, msg, result, mode, resultOperation),
           crossed ? lowCreditsMessage(result, threshold) : null,
         ]);
-        finish();
         failure = undefined;
-        if (generating === 0 && queued === 0) this.status(doneStatus(result));
+        if (inFlight.size === 0) this.status(doneStatus(result));
         else showProgress();
         done();
       } catch (error) {
-        finish();
+        inFlight.delete(controller);
         // Stopping or redeploying aborted it: the flow is going away, so nobody is left to tell.
         if (closing) return;
-        const flowError = toFlowError(error);
+        const flowError = toFlowError(error, imagesFrom);
         showFailure(flowError.code);
         done(flowError);
       } finally {
         inFlight.delete(controller);
-      }
-
-      function finish(): void {
-        if (call.sent) generating--;
-        else queued--;
       }
     };
 
@@ -174,14 +281,25 @@ export default function register(RED: NodeAPI): void {
       closing = true;
       const calls = [...inFlight.values()];
       for (const controller of inFlight.keys()) controller.abort();
-      // Nobody is told about these calls otherwise; one that reached the API may still be billed.
-      const sent = calls.filter((call) => call.sent).length;
+      // An accepted async job goes on at Segmind whether or not anyone waits: say which, so its images
+      // can still be fetched (and its bill is no surprise).
+      const jobs = calls.filter((call) => call.requestId !== undefined);
+      for (const job of jobs) {
+        this.warn(
+          `Stopped waiting for SDXL ${job.operation} job ${job.requestId}: Segmind goes on with it and bills it ` +
+            `unless it fails. To fetch its images within the hour, send a message with ` +
+            `msg.sdxl.requestId = "${job.requestId}".`,
+        );
+      }
+      // Nobody is told about the other calls otherwise; one that reached the API may still be billed.
+      const others = calls.filter((call) => call.requestId === undefined);
+      const sent = others.filter((call) => call.sent).length;
       if (sent > 0) {
         this.warn(
-          `Cancelled ${plural(calls.length, 'request')} in flight; ${sent} had reached the API and may have been billed.`,
+          `Cancelled ${plural(others.length, 'request')} in flight; ${sent} had reached the API and may have been billed.`,
         );
-      } else if (calls.length > 0) {
-        this.log(`Cancelled ${plural(calls.length, 'queued request')}; none had been sent.`);
+      } else if (others.length > 0) {
+        this.log(`Cancelled ${plural(others.length, 'queued request')}; none had been sent.`);
       }
       this.status({});
       // Closed only once the aborted calls have ended: a queued call that kept its place in the account's

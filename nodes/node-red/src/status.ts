@@ -1,4 +1,4 @@
-import type { GenerateResult } from '@sdxl-kit/client/core';
+import type { CallResult } from './output.ts';
 import type { NodeStatus } from './red.ts';
 
 /** Credits as the status shows them: four significant digits, no trailing zeros. */
@@ -6,22 +6,44 @@ export function formatCredits(credits: number): string {
   return String(Number(credits.toPrecision(4)));
 }
 
+/** How many calls of a node are in each phase. */
+export interface Progress {
+  /** Waiting for the account's limiter: nothing sent yet. */
+  waiting: number;
+  /** Sent and waiting for the answer (sync), or being submitted (async). */
+  working: number;
+  /** Async jobs the API holds in its queue. */
+  jobQueued: number;
+  /** Async jobs the API is working on. */
+  processing: number;
+}
+
+function times(text: string, count: number): string | undefined {
+  if (count === 0) return undefined;
+  return count > 1 ? `${text} ×${count}` : text;
+}
+
 /**
  * While work is under way; undefined when there is none. Kept short: the editor truncates long text.
  * After a failure (until a call succeeds) it stays red and leads with the failure's code, so a busy
  * node does not hide the error behind its progress.
  */
-export function progressStatus(queued: number, generating: number, failure?: string): NodeStatus | undefined {
+export function progressStatus(
+  progress: Progress,
+  failure?: string,
+  verb = 'generating',
+): NodeStatus | undefined {
+  const active = [
+    times(verb, progress.working),
+    times('job queued', progress.jobQueued),
+    times('processing', progress.processing),
+  ].filter((part) => part !== undefined);
   let status: NodeStatus;
-  if (generating > 0) {
-    const more = queued > 0 ? ` +${queued} queued` : '';
-    status = {
-      fill: 'blue',
-      shape: 'dot',
-      text: `generating${generating > 1 ? ` ×${generating}` : ''}${more}`,
-    };
-  } else if (queued > 0) {
-    status = { fill: 'blue', shape: 'ring', text: queued > 1 ? `queued ×${queued}` : 'queued' };
+  if (active.length > 0) {
+    const more = progress.waiting > 0 ? ` +${progress.waiting} queued` : '';
+    status = { fill: 'blue', shape: 'dot', text: `${active.join(' · ')}${more}` };
+  } else if (progress.waiting > 0) {
+    status = { fill: 'blue', shape: 'ring', text: times('queued', progress.waiting) };
   } else {
     return undefined;
   }
@@ -29,7 +51,7 @@ export function progressStatus(queued: number, generating: number, failure?: str
 }
 
 /** After a call: how many images and the credits left, yellow once they are below the threshold. */
-export function doneStatus(result: GenerateResult): NodeStatus {
+export function doneStatus(result: CallResult): NodeStatus {
   const count = `${result.images.length} image${result.images.length === 1 ? '' : 's'}`;
   if (result.remainingCredits === undefined) return { fill: 'green', shape: 'dot', text: count };
   const credits = `${formatCredits(result.remainingCredits)} credits`;

@@ -59,7 +59,12 @@ function builtNode(file: string): NodeModule {
 export const helper = require('node-red-node-test-helper') as TestHelper;
 // A close that never ends is reported as an error after nodeCloseTimeout; 15 s by default, shorter here so
 // a test that stops the flow sees that error soon.
-helper.init(nodeRedMain, { logging: { console: { level: 'off' } }, nodeCloseTimeout: 3000 });
+// sdxlPoll: async jobs are polled every few ms rather than after half a model's typical time.
+helper.init(nodeRedMain, {
+  logging: { console: { level: 'off' } },
+  nodeCloseTimeout: 3000,
+  sdxlPoll: { firstDelayMs: 20, intervalMs: 20, maxIntervalMs: 60 },
+});
 
 export const nodeRedVersion = (nodeRedRequire('node-red/package.json') as { version: string }).version;
 
