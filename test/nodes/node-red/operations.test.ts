@@ -6,7 +6,14 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import { maskImage, pngImage } from '../../support/images.ts';
-import { NODES, helper, nodeRedVersion, type FlowNode, type RuntimeNode } from './harness.ts';
+import {
+  NODES,
+  helper,
+  nodeRedVersion,
+  watchRuntimeLog,
+  type FlowNode,
+  type RuntimeNode,
+} from './harness.ts';
 
 const API_KEY = 'nr-ops-key-7c1e5a93b2d4f0';
 
@@ -132,6 +139,16 @@ function posts(slug: string): { path: string; body: Record<string, unknown> }[] 
     .filter((request) => request.method === 'POST' && /^\/v[12]\//.test(request.path))
     .filter((request) => request.path.endsWith(`/${slug}`))
     .map((request) => ({ path: request.path, body: request.body as Record<string, unknown> }));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
 }
 
 function statusTexts(id: string): string[] {
@@ -344,5 +361,92 @@ describe(`vary, inpaint and upscale in Node-RED ${nodeRedVersion}`, () => {
         assert.equal(statusTexts('gen').at(-1), 'invalid_request');
       });
     }
+  });
+
+  describe('the async API', () => {
+    it('shows the job queued, then processing, then the result, with the request id in msg.sdxl', async () => {
+      sandbox.configure({ queueMs: 200, latencyMs: 200 });
+      await load({ operation: 'upscale', api: 'async' });
+      const images = collect('images', 1);
+      node('gen').receive({ payload: photo });
+      const [msg] = (await images) as [Msg];
+      assert.equal(await size(msg.payload), 'jpeg 128x96');
+      assert.equal(msg.sdxl?.api, 'async');
+      const submits = posts('esrgan');
+      assert.deepEqual(
+        submits.map((post) => post.path),
+        ['/v2/esrgan'],
+      );
+      assert.ok(sandbox.billed.some((bill) => bill.requestId === msg.sdxl?.requestId));
+      const texts = statusTexts('gen');
+      for (const expected of ['job queued', 'processing']) {
+        assert.ok(texts.includes(expected), texts.join(' | '));
+      }
+      assert.ok(texts.indexOf('job queued') < texts.indexOf('processing'), texts.join(' | '));
+      assert.match(texts.at(-1) ?? '', /^1 image · \d/);
+    });
+
+    it('stops polling when the flow stops, warns with the request id that the job will be billed, and resumes it by msg.sdxl.requestId without a second submit', async () => {
+      sandbox.configure({ latencyMs: 1_500 });
+      await load({ operation: 'vary', varyPrompt: 'at night', api: 'async' });
+      const images = record('images');
+      const caught = record('caught');
+      node('gen').receive({ payload: photo });
+      await until(() => statusTexts('gen').includes('processing'), 'the job to be processing');
+      const polledBefore = sandbox.requests.filter((request) => request.method === 'GET').length;
+      const log = watchRuntimeLog();
+      try {
+        await helper.unload();
+      } finally {
+        log.stop();
+      }
+      const warning = log.records
+        .map((entry) => String(entry.msg))
+        .find((text) => text.startsWith('Stopped waiting for SDXL vary job '));
+      assert.ok(warning, 'the node says it stopped waiting');
+      const requestId = /job ([\w-]+):/.exec(warning)?.[1];
+      assert.ok(requestId);
+      assert.match(warning, /bills it unless it fails/);
+      assert.ok(warning.includes(`msg.sdxl.requestId = "${requestId}"`), warning);
+      await sleep(150);
+      const polledAfter = sandbox.requests.filter((request) => request.method === 'GET').length;
+      assert.ok(polledAfter <= polledBefore + 1, 'no polling after the stop');
+      assert.equal(images.length + caught.length, 0);
+      assert.equal(posts('sdxl-img2img').length, 1, 'one submit');
+      await until(() => sandbox.billed.some((bill) => bill.requestId === requestId), 'the job to finish');
+
+      await load({ operation: 'vary', varyPrompt: 'at night', api: 'async' });
+      const resumed = collect('images', 1);
+      node('gen').receive({ topic: 'resumed', sdxl: { requestId } });
+      const [msg] = (await resumed) as [Msg];
+      assert.equal(await size(msg.payload), 'jpeg 64x48');
+      assert.equal(msg.topic, 'resumed');
+      assert.equal(msg.sdxl?.requestId, requestId);
+      assert.equal(msg.sdxl?.operation, 'vary');
+      assert.equal(
+        posts('sdxl-img2img').length,
+        1,
+        'still one submit: the request was picked up, not sent again',
+      );
+      assert.equal(sandbox.billed.filter((bill) => bill.requestId === requestId).length, 1, 'billed once');
+    });
+
+    it('a request id the API no longer knows is request_expired; a failed job is job_failed; neither is billed', async () => {
+      await load({ operation: 'upscale', api: 'async' });
+      let caught = collect('caught', 1);
+      node('gen').receive({ sdxl: { requestId: '00000000-0000-4000-8000-000000000000' } });
+      let [error] = (await caught) as [Msg];
+      assert.equal((error.error as { code: string }).code, 'request_expired');
+      assert.equal(posts('esrgan').length, 0, 'nothing was submitted');
+
+      sandbox.configure({ failJobs: 1 });
+      const billed = sandbox.billed.length;
+      caught = collect('caught', 1);
+      node('gen').receive({ payload: photo });
+      [error] = (await caught) as [Msg];
+      assert.equal((error.error as { code: string }).code, 'job_failed');
+      assert.equal(sandbox.billed.length, billed);
+      assert.equal(sandbox.credits, 100);
+    });
   });
 });
