@@ -37,6 +37,7 @@ export class TrackedCall {
   settle(): void {
     this.settled = true;
     this.onWire = false;
+    this.calls.settled(this);
   }
 
   /** Cancels the call unless an attempt is on the wire or it has settled; returns whether it did. */
@@ -58,7 +59,8 @@ export class TrackedCall {
  * a call already sent may be billed, so it is left to finish and its images are saved.
  */
 export class Calls {
-  private readonly all: TrackedCall[] = [];
+  /** The calls not yet settled, in the order they were opened; a settled call is let go. */
+  private readonly unsettled = new Set<TrackedCall>();
   private reason: string | undefined;
   private readonly stopsRun: (error: SdxlError) => string | undefined;
 
@@ -76,7 +78,7 @@ export class Calls {
   /** A new call, cancelled at once by `abortAll` whatever its state. */
   open(abortAll: AbortSignal): TrackedCall {
     const call = new TrackedCall(this, abortAll);
-    this.all.push(call);
+    this.unsettled.add(call);
     if (this.stopped) call.cancel();
     return call;
   }
@@ -89,7 +91,14 @@ export class Calls {
   /** Sends nothing more; returns how many calls are still on the wire. */
   stop(reason: string): number {
     this.reason ??= reason;
-    for (const call of this.all) call.cancel();
-    return this.all.filter((call) => call.sending).length;
+    for (const call of this.unsettled) call.cancel();
+    let sending = 0;
+    for (const call of this.unsettled) if (call.sending) sending++;
+    return sending;
+  }
+
+  /** A call has answered or failed: it can no longer be cancelled nor be on the wire. */
+  settled(call: TrackedCall): void {
+    this.unsettled.delete(call);
   }
 }

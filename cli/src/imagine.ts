@@ -67,6 +67,8 @@ interface ImageJson {
 }
 
 interface Outcome {
+  /** The prompt's place in the batch, from 0. */
+  index: number;
   prompt: string;
   result?: GenerateResult;
   /** Where each image went; with a `write_failed` error, some may be missing or kept elsewhere. */
@@ -129,17 +131,14 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
     ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
   });
   try {
-    const requests: GenerateInput[] = prompts.map(({ prompt }) => ({ ...base, prompt }));
     // Every prompt is checked before the first call, so a bad line costs nothing.
-    for (const [i, request] of requests.entries()) {
+    for (const { prompt, line } of prompts) {
       try {
-        connection.client.validate(request);
+        connection.client.validate({ ...base, prompt });
       } catch (error) {
         if (!(error instanceof InvalidRequestError)) throw error;
         const where =
-          promptsFile === undefined
-            ? 'the prompt'
-            : `--prompts ${sourceName(promptsFile)} line ${prompts[i]!.line}`;
+          promptsFile === undefined ? 'the prompt' : `--prompts ${sourceName(promptsFile)} line ${line}`;
         throw usageErrorFrom(error, where);
       }
     }
@@ -150,23 +149,75 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         `--out: cannot write images to "${outDir}" (${(error as Error).message}). Nothing was sent.`,
       );
     }
-    return await run(connection.client, requests, {
-      io,
-      json,
-      outDir,
-      interrupt,
-      calls,
-      hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
-      batch: values.prompts !== undefined,
-    });
+    return await run(
+      connection.client,
+      prompts.map(({ prompt }) => prompt),
+      base,
+      {
+        io,
+        json,
+        outDir,
+        interrupt,
+        calls,
+        hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
+        batch: values.prompts !== undefined,
+      },
+    );
   } finally {
     await connection.close();
   }
 }
 
-async function run(
+/**
+ * Prompts started beyond the calls the limiter lets run at once: they wait in its line, so a slot
+ * that frees is taken at once while a finished prompt's images are being saved.
+ */
+export const WINDOW_MARGIN = 2;
+
+/**
+ * What the summary and the exit code need once every prompt has ended: counts and a few small
+ * records, never a prompt's images or result.
+ */
+class Tally {
+  failed = 0;
+  /** The error that stopped the batch, in the order answers arrived. */
+  stoppedBy: unknown;
+  /** The balance the last prompt in file order reported. */
+  private credits: { index: number; value: number } | undefined;
+  /** The error of the first prompt in file order that failed. */
+  private firstFailure: { index: number; error: unknown } | undefined;
+
+  add(outcome: Outcome): void {
+    const remaining = outcome.result?.remainingCredits;
+    if (remaining !== undefined && (this.credits === undefined || outcome.index > this.credits.index)) {
+      this.credits = { index: outcome.index, value: remaining };
+    }
+    if (outcome.error === undefined) return;
+    this.failed++;
+    if (this.firstFailure === undefined || outcome.index < this.firstFailure.index) {
+      this.firstFailure = { index: outcome.index, error: outcome.error };
+    }
+  }
+
+  get remainingCredits(): number | undefined {
+    return this.credits?.value;
+  }
+
+  /** The error of the first prompt in file order that failed, when one did. */
+  get firstError(): unknown {
+    return this.firstFailure?.error;
+  }
+}
+
+/**
+ * Runs the prompts and reports each as it ends. The batch streams: at most the limiter's calls in
+ * flight plus {@link WINDOW_MARGIN} prompts are started at a time, and a prompt's images are written
+ * and let go once it is reported, so memory does not grow with the number of prompts.
+ */
+export async function run(
   client: SdxlClient,
-  requests: GenerateInput[],
+  prompts: readonly string[],
+  base: Omit<GenerateInput, 'prompt'>,
   context: {
     io: Io;
     json: boolean;
@@ -179,15 +230,11 @@ async function run(
 ): Promise<number> {
   const { io, json, outDir, batch, interrupt, calls } = context;
   const progress = new Progress(io.stderr, !json);
+  const tally = new Tally();
   let finished = 0;
-  let failed = 0;
-  let stoppedBy: unknown;
   let warnedLow = false;
-  const total = requests.length;
-  const images = (request: GenerateInput) => request.samples ?? 1;
-  progress.update(
-    batch ? `Generating 0/${total} prompts...` : `Generating ${images(requests[0]!)} image(s)...`,
-  );
+  const total = prompts.length;
+  progress.update(batch ? `Generating 0/${total} prompts...` : `Generating ${base.samples ?? 1} image(s)...`);
 
   const onStop = () => {
     const name = signalName(interrupt.stop);
@@ -203,65 +250,74 @@ async function run(
   if (interrupt.stop.aborted) onStop();
   else interrupt.stop.addEventListener('abort', onStop, { once: true });
 
-  const outcomes = await Promise.all(
-    requests.map(async (request): Promise<Outcome> => {
-      const outcome: Outcome = { prompt: request.prompt };
-      const call = calls.open(interrupt.abort);
-      try {
-        const result = await client.generate(request, call.options).finally(() => call.settle());
-        outcome.result = result;
-        const { saved, error } = await saveImages(outDir, request.prompt, result.images);
-        outcome.saved = saved;
-        if (error) {
-          outcome.error = error;
-          failed++;
-        }
-        if (result.lowCredits && !warnedLow && result.remainingCredits !== undefined) {
-          warnedLow = true;
-          progress.clear();
-          io.stderr.write(
-            `Warning: ${formatCredits(result.remainingCredits)} credits left, below ${client.lowCreditsThreshold}. Top up your Segmind account soon.\n`,
-          );
-        }
-      } catch (error) {
-        outcome.error =
-          call.cancelled === 'unsent'
-            ? { code: 'skipped', message: `Not sent: ${calls.stopped}.` }
-            : call.cancelled === 'not-retried'
-              ? {
-                  code: 'skipped',
-                  message: `Not retried after "${call.lastError?.message}": ${calls.stopped}.`,
-                }
-              : call.sent && interrupt.abort.aborted
-                ? {
-                    code: 'aborted',
-                    message: `Aborted by a second ${signalName(interrupt.abort)} while the request was under way: it may have been billed, and no image was saved.`,
-                  }
-                : error;
-        failed++;
-        // The batch already stopped when this answer arrived (Calls.attemptFailed); this is its cause.
-        const code = (error as { code?: string }).code;
-        if (code && STOPS_BATCH.has(code) && stoppedBy === undefined) stoppedBy = error;
+  /** Everything done with a prompt once it has ended, saved or not; its outcome is let go after. */
+  const ended = (outcome: Outcome) => {
+    tally.add(outcome);
+    finished++;
+    if (batch) progress.update(`Generating ${finished}/${total} prompts, ${tally.failed} failed...`);
+    report(outcome, { io, json, batch, progress, hints: context.hints });
+  };
+
+  /** Sends one prompt and saves its images. After a stop, a prompt is cancelled before it is sent. */
+  const runPrompt = async (index: number): Promise<Outcome> => {
+    const request: GenerateInput = { ...base, prompt: prompts[index]! };
+    const outcome: Outcome = { index, prompt: request.prompt };
+    const call = calls.open(interrupt.abort);
+    try {
+      const result = await client.generate(request, call.options).finally(() => call.settle());
+      outcome.result = result;
+      const { saved, error } = await saveImages(outDir, request.prompt, result.images);
+      outcome.saved = saved;
+      if (error) outcome.error = error;
+      if (result.lowCredits && !warnedLow && result.remainingCredits !== undefined) {
+        warnedLow = true;
+        progress.clear();
+        io.stderr.write(
+          `Warning: ${formatCredits(result.remainingCredits)} credits left, below ${client.lowCreditsThreshold}. Top up your Segmind account soon.\n`,
+        );
       }
-      finished++;
-      if (batch) progress.update(`Generating ${finished}/${total} prompts, ${failed} failed...`);
-      report(outcome, { io, json, batch, progress, hints: context.hints });
-      return outcome;
-    }),
-  );
+    } catch (error) {
+      outcome.error =
+        call.cancelled === 'unsent'
+          ? { code: 'skipped', message: `Not sent: ${calls.stopped}.` }
+          : call.cancelled === 'not-retried'
+            ? {
+                code: 'skipped',
+                message: `Not retried after "${call.lastError?.message}": ${calls.stopped}.`,
+              }
+            : call.sent && interrupt.abort.aborted
+              ? {
+                  code: 'aborted',
+                  message: `Aborted by a second ${signalName(interrupt.abort)} while the request was under way: it may have been billed, and no image was saved.`,
+                }
+              : error;
+      // The batch already stopped when this answer arrived (Calls.attemptFailed); this is its cause.
+      const code = (error as { code?: string }).code;
+      if (code && STOPS_BATCH.has(code) && tally.stoppedBy === undefined) tally.stoppedBy = error;
+    }
+    return outcome;
+  };
+
+  // A few workers take the prompts in order, one at a time each, so only a bounded window of prompts
+  // is ever open. Once the batch stops, each prompt left is cancelled as it is taken and reported as
+  // not sent, as the ones already waiting in the limiter's line are.
+  let next = 0;
+  const worker = async () => {
+    while (next < total) ended(await runPrompt(next++));
+  };
+  const window = Math.min(total, client.limiter.maxInFlight + WINDOW_MARGIN);
+  await Promise.all(Array.from({ length: window }, worker));
   interrupt.stop.removeEventListener('abort', onStop);
   progress.clear();
 
-  const failures = outcomes.filter((outcome) => outcome.error !== undefined);
   if (!json) {
-    const last = outcomes.findLast((outcome) => outcome.result?.remainingCredits !== undefined)?.result;
-    if (batch) io.stdout.write(`${total - failures.length} of ${total} prompts done.\n`);
-    if (last?.remainingCredits !== undefined)
-      io.stdout.write(`${formatCredits(last.remainingCredits)} credits left.\n`);
+    if (batch) io.stdout.write(`${total - tally.failed} of ${total} prompts done.\n`);
+    const remaining = tally.remainingCredits;
+    if (remaining !== undefined) io.stdout.write(`${formatCredits(remaining)} credits left.\n`);
   }
   if (interrupt.stop.aborted) return signalExitCode(interrupt.stop);
-  if (failures.length === 0) return EXIT.ok;
-  return exitCodeFor(stoppedBy ?? failures[0]!.error);
+  if (tally.failed === 0) return EXIT.ok;
+  return exitCodeFor(tally.stoppedBy ?? tally.firstError);
 }
 
 function report(
