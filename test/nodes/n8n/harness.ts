@@ -236,7 +236,7 @@ async function prepareBinaryData(data: Buffer, filePath?: string, mimeType?: str
 
 /** Runs the node's `execute` as n8n would for one execution. */
 export async function runNode(options: RunOptions): Promise<RunResult> {
-  const items = options.items ?? [{ json: {} }];
+  const items: INodeExecutionData[] = options.items ?? [{ json: {} }];
   const hints: NodeExecutionHint[] = [];
   const sent: SentRequest[] = [];
   const node: INode = {
@@ -280,7 +280,22 @@ export async function runNode(options: RunOptions): Promise<RunResult> {
           throw new workflow.NodeApiError(this.getNode(), error as N8nWorkflow.JsonObject);
         }
       },
+      // n8n's request without a credential: for hosts other than the API's.
+      async httpRequest(this: IExecuteFunctions, requestOptions: IHttpRequestOptions) {
+        const withSignal = { ...requestOptions, abortSignal: this.getExecutionCancelSignal() };
+        try {
+          return await n8nHttpRequest(withSignal, sent);
+        } catch (error) {
+          throw new workflow.NodeApiError(this.getNode(), error as N8nWorkflow.JsonObject);
+        }
+      },
       prepareBinaryData,
+      // n8n's, for binary data kept in memory (base64 in the item); filesystem mode reads a file instead.
+      async getBinaryDataBuffer(itemIndex: number, propertyName: string): Promise<Buffer> {
+        const binary = items[itemIndex]?.binary?.[propertyName];
+        if (!binary) throw new Error(`no binary field "${propertyName}" on item ${itemIndex}`);
+        return Buffer.from(binary.data, 'base64');
+      },
     },
   };
   const type = new Sdxl();

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_BASE_URL, REQUEST_FIELDS } from '@sdxl-kit/client/core';
+import { DEFAULT_BASE_URL, REQUEST_FIELDS, esrgan, sdxlImg2Img, sdxlInpaint } from '@sdxl-kit/client/core';
 import { DIST_DIR, Sdxl, SdxlApi } from './harness.ts';
 
 const PACKAGE_DIR = join(DIST_DIR, '..');
@@ -105,12 +105,76 @@ describe('n8n package: what ships', () => {
 
 describe('n8n package: the node and credential as n8n sees them', () => {
   const description = new Sdxl().description;
-  const options = description.properties.find((property) => property.name === 'options');
+  /** The parameters n8n shows for one operation (the Operation drop-down itself included). */
+  const shownFor = (operation: string) =>
+    description.properties.filter((property) => {
+      const show = property.displayOptions?.show?.operation as string[] | undefined;
+      return !show || show.includes(operation);
+    });
+  const generateForm = shownFor('generateImage');
+  const options = generateForm.find((property) => property.name === 'options');
+
+  it('offers Generate, Vary, Inpaint, Upscale Image and Resume Request, sorted, Generate the default', () => {
+    const operation = description.properties[0];
+    assert.equal(operation?.name, 'operation');
+    assert.equal(operation?.default, 'generateImage');
+    const names = (operation?.options ?? []).map((option) => (option as { name: string }).name);
+    assert.deepEqual(names, [
+      'Generate Image',
+      'Inpaint Image',
+      'Resume Request',
+      'Upscale Image',
+      'Vary Image',
+    ]);
+  });
+
+  it('builds each image operation`s form from its model`s declaration: images by binary field or URL, the rest with the declared defaults', () => {
+    for (const [operation, model] of [
+      ['varyImage', sdxlImg2Img],
+      ['inpaintImage', sdxlInpaint],
+      ['upscaleImage', esrgan],
+    ] as const) {
+      const form = shownFor(operation);
+      const byName = new Map(form.map((property) => [property.name, property]));
+      const modelOptions = new Map(
+        (
+          (byName.get('options')?.options ?? []) as { name: string; default: unknown; displayName: string }[]
+        ).map((option) => [option.name, option]),
+      );
+      for (const field of model.fields) {
+        if (field.kind === 'image') {
+          assert.equal(
+            byName.get(`${field.name}Source`)?.default,
+            'binary',
+            `${operation} ${field.name}Source`,
+          );
+          assert.equal(
+            byName.get(`${field.name}BinaryField`)?.default,
+            field.role === 'source' ? 'data' : field.name,
+          );
+          assert.ok(byName.get(`${field.name}Url`), `${operation} ${field.name}Url`);
+          continue;
+        }
+        const offered = byName.get(field.name) ?? modelOptions.get(field.name);
+        assert.ok(offered, `${operation} offers ${field.name}`);
+        assert.equal(offered.displayName, field.label);
+        // An unknown default starts empty: nothing is sent until the user sets it.
+        assert.equal(offered.default, field.default ?? '', `${operation} ${field.name} default`);
+        if (field.required) assert.equal(byName.get(field.name)?.required, true);
+      }
+      const labels = [...modelOptions.values()].map((option) => option.displayName);
+      assert.deepEqual(
+        labels,
+        [...labels].sort((a, b) => a.localeCompare(b)),
+        `${operation} options sorted`,
+      );
+    }
+  });
 
   it('puts Prompt (required) and Negative Prompt up front, every other contract field under Options', () => {
-    const names = description.properties.map((property) => property.name);
+    const names = generateForm.map((property) => property.name);
     assert.deepEqual(names, ['operation', 'prompt', 'negativePrompt', 'options']);
-    assert.equal(description.properties[1]?.required, true);
+    assert.equal(generateForm[1]?.required, true);
     const offered = new Map(
       (options?.options ?? []).map((option) => [(option as { name: string }).name, option]),
     );

@@ -14,13 +14,25 @@ import type {
 import {
   SdxlClient,
   fieldSpec,
+  parseModelRequest,
+  type ApiChoice,
   type FieldName,
   type GenerateInput,
-  type GenerateResult,
+  type ModelResult,
+  type PollOptions,
+  type RunOptions,
 } from '@sdxl-kit/client/core';
-import { errorCode, toNodeError } from './errors.ts';
+import { errorCode, toNodeError, type ErrorWording } from './errors.ts';
 import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
-import { NODE_DEFAULTS, OPTION_FIELDS, nodeProperties } from './properties.ts';
+import {
+  NODE_DEFAULTS,
+  OPERATIONS,
+  OPTION_FIELDS,
+  modelOf,
+  nodeProperties,
+  type OperationName,
+} from './properties.ts';
+import { readModelInput } from './model-input.ts';
 import { sharedLimiter } from './limiters.ts';
 import { CREDENTIAL_TYPE, abortableSleep, createN8nTransport, executeRequester } from './transport.ts';
 import { testCredential } from './credential-test.ts';
@@ -33,11 +45,20 @@ interface SdxlCredentials {
 /** One item's request and how its output is shaped. */
 interface Job {
   itemIndex: number;
-  input: GenerateInput;
+  /** Checks the request without sending anything; throws the client's InvalidRequestError. */
+  check: (client: SdxlClient) => void;
+  call: (client: SdxlClient, options: RunOptions) => Promise<ModelResult>;
   output: OutputSettings;
+  /** How its errors name fields; `submitted` is set once an async request was accepted. */
+  wording: ErrorWording;
+  api: ApiChoice;
 }
 
-type Outcome = { ok: true; result: GenerateResult } | { ok: false; error: unknown };
+type Outcome = { ok: true; result: ModelResult } | { ok: false; error: unknown };
+
+const API_CHOICES: readonly ApiChoice[] = ['auto', 'sync', 'async'];
+/** The request IDs the async API hands out: what Resume Request accepts. */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
  * An option as the contract wants it. Expressions over data from a Webhook, a sheet or a CSV give
@@ -56,32 +77,91 @@ function typedOption(name: FieldName, value: unknown): unknown {
   return value;
 }
 
-function readJob(context: IExecuteFunctions, itemIndex: number, asTool: boolean): Job {
+async function readJob(
+  context: IExecuteFunctions,
+  items: INodeExecutionData[],
+  itemIndex: number,
+  operation: OperationName,
+  asTool: boolean,
+): Promise<Job> {
   const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
-  const input: Record<string, unknown> = {
-    prompt: context.getNodeParameter('prompt', itemIndex, '') as string,
-    negativePrompt: context.getNodeParameter('negativePrompt', itemIndex, '') as string,
-  };
-  for (const name of OPTION_FIELDS) {
-    if (options[name] !== undefined) input[name] = typedOption(name, options[name]);
-  }
+  const tagItem = operation !== 'generateImage';
   const binaryPropertyName = String(options.binaryPropertyName ?? NODE_DEFAULTS.binaryPropertyName).trim();
   if (!binaryPropertyName) {
-    throw new NodeOperationError(context.getNode(), 'Put Output in Field is empty', {
-      itemIndex,
-      description: 'Give the binary field a name, such as "data".',
-    });
+    throw new NodeOperationError(
+      context.getNode(),
+      `Put Output in Field is empty${tagItem ? ` [item ${itemIndex}]` : ''}`,
+      { itemIndex, description: 'Give the binary field a name, such as "data".' },
+    );
   }
+  const api = String(options.api ?? 'auto').trim() as ApiChoice;
+  if (!API_CHOICES.includes(api)) {
+    throw new NodeOperationError(
+      context.getNode(),
+      `API: "${String(options.api)}" is not allowed; allowed: auto, sync or async [item ${itemIndex}]`,
+      { itemIndex, description: 'Nothing was sent.' },
+    );
+  }
+  const output: OutputSettings = {
+    operation,
+    binaryPropertyName,
+    returnBase64:
+      options.returnBase64 === true || String(options.returnBase64).trim().toLowerCase() === 'true',
+    forAgent: asTool,
+    lowCreditsThreshold: Number(options.lowCreditsThreshold ?? NODE_DEFAULTS.lowCreditsThreshold),
+  };
+
+  if (operation === 'generateImage') {
+    const input: Record<string, unknown> = {
+      prompt: context.getNodeParameter('prompt', itemIndex, '') as string,
+      negativePrompt: context.getNodeParameter('negativePrompt', itemIndex, '') as string,
+    };
+    for (const name of OPTION_FIELDS) {
+      if (options[name] !== undefined) input[name] = typedOption(name, options[name]);
+    }
+    return {
+      itemIndex,
+      api,
+      output,
+      wording: {},
+      check: (client) => client.validate(input as GenerateInput),
+      call: async (client, runOptions) =>
+        (await client.generate(input as GenerateInput, runOptions)) as unknown as ModelResult,
+    };
+  }
+
+  if (operation === 'resumeRequest') {
+    const requestId = String(context.getNodeParameter('requestId', itemIndex, '') ?? '').trim();
+    if (!REQUEST_ID.test(requestId)) {
+      throw new NodeOperationError(
+        context.getNode(),
+        `Request ID: "${requestId.slice(0, 60)}" is not a request ID [item ${itemIndex}]`,
+        {
+          itemIndex,
+          description:
+            'Give the "requestId" an item of the earlier run holds (letters, digits, - and _). Nothing was sent.',
+        },
+      );
+    }
+    return {
+      itemIndex,
+      api,
+      output,
+      wording: { tagItem, submitted: requestId },
+      check: () => undefined,
+      call: async (client, runOptions) => await client.resume(requestId, runOptions),
+    };
+  }
+
+  const model = modelOf(operation);
+  const { input, labels, inputFileName } = await readModelInput(context, items, itemIndex, model);
   return {
     itemIndex,
-    input: input as GenerateInput,
-    output: {
-      binaryPropertyName,
-      returnBase64:
-        options.returnBase64 === true || String(options.returnBase64).trim().toLowerCase() === 'true',
-      forAgent: asTool,
-      lowCreditsThreshold: Number(options.lowCreditsThreshold ?? NODE_DEFAULTS.lowCreditsThreshold),
-    },
+    api,
+    output: { ...output, ...(inputFileName !== undefined && { inputFileName }) },
+    wording: { labels, tagItem },
+    check: () => void parseModelRequest(model, input),
+    call: async (client, runOptions) => await client.run(model, input, runOptions),
   };
 }
 
@@ -117,14 +197,23 @@ export class Sdxl implements INodeType {
    */
   static rateWindowMs = 60_000;
 
+  /**
+   * How the async API is polled, over the client's defaults (the first check at about half the
+   * model's usual time, then every 0.5 s growing to 4 s). Only tests change it.
+   * @internal
+   */
+  static pollOptions: PollOptions = {};
+
   description: INodeTypeDescription = {
     displayName: 'SDXL',
     name: 'sdxl',
     icon: { light: 'file:sdxl.svg', dark: 'file:sdxl.dark.svg' },
     group: ['transform'],
     version: 1,
-    subtitle: '={{"Generate Image"}}',
-    description: 'Generate images from text with Stable Diffusion XL 1.0 (hosted API)',
+    subtitle: `={{${JSON.stringify(
+      Object.fromEntries(Object.entries(OPERATIONS).map(([value, { name }]) => [value, name])),
+    )}[$parameter["operation"]]}}`,
+    description: 'Generate, vary, inpaint and upscale images with Stable Diffusion XL (Segmind hosted API)',
     defaults: { name: 'SDXL' },
     usableAsTool: true,
     inputs: [NodeConnectionTypes.Main],
@@ -156,7 +245,7 @@ export class Sdxl implements INodeType {
     // One client for the whole run; its limiter is the account's, shared with every other execution
     // in this n8n process, so items, loop iterations and parallel workflows keep one pace.
     const client = new SdxlClient({
-      transport: createN8nTransport(executeRequester(this)),
+      transport: createN8nTransport(executeRequester(this, credentials.baseUrl)),
       sleep: abortableSleep,
       ...(credentials.baseUrl && { baseUrl: credentials.baseUrl }),
       // The credential adds the key to each request; the client only needs it to redact it.
@@ -171,33 +260,36 @@ export class Sdxl implements INodeType {
       // The client's deadline starts at an item's first attempt and its retries go to the front of
       // the line, so a run paced over many minutes does not use it up; its default bounds each item.
       timeoutMs: run.timeoutMs,
+      // An async job is waited for as long as one call may take; past that the item keeps its request ID.
+      poll: { timeoutMs: run.timeoutMs, ...Sdxl.pollOptions },
     });
 
     const results: INodeExecutionData[][] = items.map(() => []);
     const jobs: Job[] = [];
     // Every item is checked before the first request, so a typo in item 50 costs nothing.
     for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+      let wording: ErrorWording = {};
       try {
-        const job = readJob(this, itemIndex, asTool);
-        client.validate(job.input);
+        const operation = this.getNodeParameter('operation', itemIndex, 'generateImage') as OperationName;
+        if (!Object.hasOwn(OPERATIONS, operation)) {
+          throw new NodeOperationError(node, `Operation: "${String(operation)}" is not known`, { itemIndex });
+        }
+        if (operation !== 'generateImage') wording = { tagItem: true };
+        const job = await readJob(this, items, itemIndex, operation, asTool);
+        wording = job.wording;
+        job.check(client);
         jobs.push(job);
       } catch (error) {
-        if (!continueOnFail) throw toNodeError(node, error, itemIndex, items.length);
-        results[itemIndex] = [
-          failedItem(
-            toNodeError(node, error, itemIndex, items.length),
-            errorCode(error),
-            itemIndex,
-            toErrorOutput,
-          ),
-        ];
+        const nodeError = toNodeError(node, error, itemIndex, items.length, wording);
+        if (!continueOnFail) throw nodeError;
+        results[itemIndex] = [failedItem(nodeError, errorCode(error), itemIndex, toErrorOutput)];
       }
     }
 
     const cancelled = this.getExecutionCancelSignal();
     const stopRun = new AbortController();
     const signal = cancelled ? AbortSignal.any([cancelled, stopRun.signal]) : stopRun.signal;
-    let firstFailure: { itemIndex: number; error: unknown } | undefined;
+    let firstFailure: { job: Job; error: unknown } | undefined;
 
     // Workers, as many as may be in flight, take items in order; the client's limiter paces their
     // starts. A worker takes nothing new once the run has failed, so no credit goes on a lost run.
@@ -208,11 +300,19 @@ export class Sdxl implements INodeType {
         const position = nextJob++;
         const job = jobs[position] as Job;
         try {
-          outcomes[position] = { ok: true, result: await client.generate(job.input, { signal }) };
+          const result = await job.call(client, {
+            signal,
+            api: job.api,
+            // Kept before the first poll: whatever happens next, the item can say how to resume.
+            onSubmitted: (ticket) => {
+              job.wording.submitted = ticket.requestId;
+            },
+          });
+          outcomes[position] = { ok: true, result };
         } catch (error) {
           outcomes[position] = { ok: false, error };
           if (!continueOnFail && !firstFailure && !signal.aborted) {
-            firstFailure = { itemIndex: job.itemIndex, error };
+            firstFailure = { job, error };
             stopRun.abort();
           }
         }
@@ -220,8 +320,21 @@ export class Sdxl implements INodeType {
     };
     await Promise.all(Array.from({ length: Math.min(run.maxInFlight, jobs.length) }, worker));
 
-    if (cancelled?.aborted) throw new NodeOperationError(node, 'The execution was cancelled');
-    if (firstFailure) throw toNodeError(node, firstFailure.error, firstFailure.itemIndex, items.length);
+    if (cancelled?.aborted) {
+      // A submitted async job goes on after the cancel (and is billed): say where to find its images.
+      const submitted = jobs
+        .filter((job) => job.wording.submitted)
+        .map((job) => `item ${job.itemIndex}: ${job.wording.submitted}`);
+      throw new NodeOperationError(node, 'The execution was cancelled', {
+        ...(submitted.length > 0 && {
+          description: `Async requests already submitted go on and are billed when they finish. To fetch their images, run this node with the operation Resume Request and the Request ID (${submitted.join('; ')}) within the hour.`,
+        }),
+      });
+    }
+    if (firstFailure) {
+      const { job, error } = firstFailure;
+      throw toNodeError(node, error, job.itemIndex, items.length, job.wording);
+    }
 
     let lowest: { credits: number; threshold: number } | undefined;
     for (const [position, job] of jobs.entries()) {
@@ -230,10 +343,11 @@ export class Sdxl implements INodeType {
       if (!outcome.ok) {
         results[job.itemIndex] = [
           failedItem(
-            toNodeError(node, outcome.error, job.itemIndex, items.length),
+            toNodeError(node, outcome.error, job.itemIndex, items.length, job.wording),
             errorCode(outcome.error),
             job.itemIndex,
             toErrorOutput,
+            job.wording.submitted,
           ),
         ];
         continue;

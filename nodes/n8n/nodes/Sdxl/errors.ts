@@ -50,7 +50,32 @@ const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: str
     message: 'Could not reach the SDXL API',
     description: 'Check the network and the Base URL in the SDXL credential.',
   },
+  job_failed: {
+    message: 'The SDXL job failed on the API',
+    description:
+      'The API accepted the request, then could not make the image (the reason is below). Jobs that fail are not billed. Check the input image or URL and try again.',
+  },
+  request_expired: {
+    message: 'The SDXL request is no longer known to the API',
+    description:
+      'The API keeps a result for about an hour after the submit; this one has expired (or the request ID is wrong). Run the operation again to make a new one.',
+  },
+  model_retired: {
+    message: 'The SDXL API has retired this model',
+    description:
+      'Nothing was billed. Update the n8n-nodes-sdxl package: a newer version may use another model.',
+  },
 };
+
+/** How errors name fields: the form's words for each field, and whether the message ends with the item. */
+export interface ErrorWording {
+  /** The form's words for a field ("Input Binary Field \"data\""); the generate fields' labels otherwise. */
+  labels?: ReadonlyMap<string, string>;
+  /** Append "[item N]" to the message, as n8n's guidelines ask. */
+  tagItem?: boolean;
+  /** The ID of the async request this item submitted, if it did: the error says how to resume it. */
+  submitted?: string;
+}
 
 /**
  * An SdxlError as JSON for n8n: message, status and request id, and the code as `sdxlCode`; never the
@@ -63,8 +88,8 @@ function errorResponse(error: SdxlError): JsonObject {
 }
 
 /** The client's sentence about a field, naming it as the form does ("Number of Images: 5 …", not "samples: 5 …"). */
-function inFormWords(field: InvalidField): string {
-  const name = displayNameOf(field.field);
+function inFormWords(field: InvalidField, labels?: ReadonlyMap<string, string>): string {
+  const name = labels ? labels.get(field.field) : displayNameOf(field.field);
   return name && field.message.startsWith(field.field)
     ? `${name}${field.message.slice(field.field.length)}`
     : field.message;
@@ -86,22 +111,30 @@ export function toNodeError(
   error: unknown,
   itemIndex: number,
   itemCount = 1,
+  wording: ErrorWording = {},
 ): NodeApiError | NodeOperationError {
   if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
+  const tag = wording.tagItem ? ` [item ${itemIndex}]` : '';
   if (!(error instanceof SdxlError)) {
     const message = error instanceof Error ? error.message : String(error);
-    return new NodeOperationError(node, message, { itemIndex });
+    return new NodeOperationError(node, message + tag, { itemIndex });
   }
   if (error instanceof InvalidRequestError) {
-    return new NodeOperationError(node, error.fields.map(inFormWords).join('; '), {
+    const words = error.fields.map((field) => inFormWords(field, wording.labels)).join('; ');
+    return new NodeOperationError(node, words + tag, {
       itemIndex,
       description: `${ERROR_HINTS.invalid_request} Options are under Options in the node; a value from an expression comes from the input item.`,
     });
   }
+  // A submitted async job goes on whatever happens here: its ID is how to get the images later.
+  const resume = wording.submitted && isResumable(error.code) ? resumeHint(wording.submitted) : '';
   if (error.code === 'aborted') {
-    return new NodeOperationError(node, 'The execution was cancelled', { itemIndex });
+    return new NodeOperationError(node, 'The execution was cancelled' + tag, {
+      itemIndex,
+      ...(resume && { description: resume.trim() }),
+    });
   }
-  const wording =
+  const words =
     error.code === 'server_error' && itemCount > 1
       ? { message: WORDING.server_error?.message ?? error.message, description: SERVER_ERROR_OF_MANY }
       : WORDING[error.code];
@@ -109,14 +142,25 @@ export function toNodeError(
   const detail = error instanceof ApiError ? ` The API said: ${said}.` : ` ${said}.`;
   return new NodeApiError(node, errorResponse(error), {
     itemIndex,
-    message: wording?.message ?? error.message,
-    description: `${wording?.description ?? ERROR_HINTS[error.code]}${detail}`,
+    message: (words?.message ?? error.message) + tag,
+    description: `${words?.description ?? ERROR_HINTS[error.code]}${detail}${resume}`,
     ...(error instanceof ApiError && { httpCode: String(error.status) }),
   });
+}
+
+/** Codes after which a submitted job may still finish: stopped waiting, timed out, or lost on the way. */
+function isResumable(code: string): boolean {
+  return ['aborted', 'timeout', 'connection', 'server_error', 'rate_limited', 'bad_response'].includes(code);
+}
+
+function resumeHint(requestId: string): string {
+  return ` The request ${requestId} was submitted and goes on (it is billed when it finishes): to fetch its images, run this node with the operation Resume Request and that Request ID within the hour.`;
 }
 
 /** The code a failed item reports with Continue On Fail. */
 export function errorCode(error: unknown): string {
   if (error instanceof SdxlError) return error.code;
+  // The node's own refusals (a missing binary field, an empty Request ID): nothing was sent.
+  if (error instanceof NodeOperationError) return 'invalid_request';
   return 'unknown';
 }

@@ -6,10 +6,13 @@ import type {
   NodeExecutionHint,
   NodeOperationError,
 } from 'n8n-workflow';
-import { extensionFor, type GenerateResult } from '@sdxl-kit/client/core';
+import { extensionFor, type ModelResult } from '@sdxl-kit/client/core';
+import type { OperationName } from './properties.ts';
 
 /** How one item's images are handed on. */
 export interface OutputSettings {
+  /** The operation that made them: it names the files and words the agent's answer. */
+  operation: OperationName;
   /** The binary field each image goes in. */
   binaryPropertyName: string;
   /** Put the image in the JSON as base64 instead of a binary file. */
@@ -21,27 +24,69 @@ export interface OutputSettings {
    * base64 would flood the agent's context, so the agent gets a short JSON summary only.
    */
   forAgent: boolean;
+  /** The input image's file name, where it came from a binary field: an upscale keeps it. */
+  inputFileName?: string;
 }
 
+const VERBS: Record<OperationName, string> = {
+  generateImage: 'Generated',
+  varyImage: 'Varied',
+  inpaintImage: 'Inpainted',
+  upscaleImage: 'Upscaled',
+  resumeRequest: 'Fetched',
+};
+
 /** A file name that carries the seed, so a picture can be made again from its name. */
-export function fileNameFor(seed: number, index: number, count: number, extension: string): string {
-  return count > 1 ? `sdxl-${seed}-${index + 1}.${extension}` : `sdxl-${seed}.${extension}`;
+export function fileNameFor(stem: string, index: number, count: number, extension: string): string {
+  return count > 1 ? `${stem}-${index + 1}.${extension}` : `${stem}.${extension}`;
+}
+
+/** The file name's stem: the seed for what SDXL drew, the input's name and the scale for an upscale. */
+function stemFor(result: ModelResult, settings: OutputSettings, seed: number | undefined): string {
+  switch (settings.operation) {
+    case 'generateImage':
+      return `sdxl-${seed}`;
+    case 'upscaleImage': {
+      const base = settings.inputFileName?.replace(/\.[^./]*$/, '').trim() || 'sdxl';
+      return `${base}-x${String(result.request.scale ?? 2)}`;
+    }
+    case 'resumeRequest':
+      return seed === undefined ? `sdxl-${result.requestId ?? 'result'}` : `sdxl-${seed}`;
+    default: {
+      const kind = settings.operation === 'varyImage' ? 'vary' : 'inpaint';
+      return seed === undefined ? `sdxl-${kind}` : `sdxl-${kind}-${seed}`;
+    }
+  }
 }
 
 /** One output item per image, each paired with the input item it came from. */
 export async function imageItems(
   context: IExecuteFunctions,
-  result: GenerateResult,
+  result: ModelResult,
   itemIndex: number,
   settings: OutputSettings,
 ): Promise<INodeExecutionData[]> {
   const items: INodeExecutionData[] = [];
+  const generate = settings.operation === 'generateImage';
+  const async = result.api === 'async';
   for (const image of result.images) {
-    const fileName = fileNameFor(image.seed, image.index, result.images.length, extensionFor(image.mimeType));
+    const seed = image.seed ?? result.seed;
+    const fileName = fileNameFor(
+      stemFor(result, settings, seed),
+      image.index,
+      result.images.length,
+      extensionFor(image.mimeType),
+    );
+    const request = result.request;
     const json: IDataObject = {
-      prompt: result.request.prompt,
-      ...(result.request.negativePrompt && { negativePrompt: result.request.negativePrompt }),
-      seed: image.seed,
+      // Generate Image keeps the fields it always had; the other operations say what they did and with what.
+      ...(generate
+        ? {
+            prompt: request.prompt as string,
+            ...(request.negativePrompt ? { negativePrompt: request.negativePrompt as string } : {}),
+          }
+        : { operation: settings.operation, model: result.model, ...(request as IDataObject) }),
+      ...(seed !== undefined && { seed }),
       index: image.index,
       fileName,
       mimeType: image.mimeType,
@@ -51,11 +96,16 @@ export async function imageItems(
       ...(result.cost !== undefined && { cost: result.cost }),
       ...(result.requestId !== undefined && { requestId: result.requestId }),
       ...(result.generationTime !== undefined && { generationTime: result.generationTime }),
+      ...(async && { api: 'async' }),
     };
     if (settings.forAgent) {
+      const said = [fileName, ...(seed !== undefined ? [`seed ${seed}`] : [])].join(', ');
+      // The client hands back the image, not the address it was fetched from: the request ID is what
+      // an agent can quote (or give to Resume Request within the hour).
+      const where = async && result.requestId ? ` Request ID ${result.requestId}.` : '';
       items.push({
         json: {
-          message: `Generated image ${image.index + 1} of ${result.images.length} (${fileName}, seed ${image.seed}).`,
+          message: `${VERBS[settings.operation]} image ${image.index + 1} of ${result.images.length} (${said}).${where}`,
           ...json,
         },
         pairedItem: { item: itemIndex },
@@ -93,9 +143,12 @@ export function failedItem(
   code: string,
   itemIndex: number,
   toErrorOutput: boolean,
+  requestId?: string,
 ): INodeExecutionData {
   const details: IDataObject = {
     code,
+    // An async request that was submitted goes on: its ID lets Resume Request fetch the images.
+    ...(requestId && { requestId }),
     ...(error.description && { description: error.description }),
     ...('httpCode' in error && error.httpCode && { httpCode: error.httpCode }),
   };

@@ -2,6 +2,7 @@ import { sleep as n8nSleep } from 'n8n-workflow';
 import type { IExecuteFunctions, IHttpRequestOptions } from 'n8n-workflow';
 import {
   AbortedError,
+  DEFAULT_BASE_URL,
   NOT_SENT_CODES,
   TransportError,
   normalizeHeaders,
@@ -46,10 +47,31 @@ export function createN8nTransport(request: HttpRequester): Transport {
   };
 }
 
-/** For executions: requests through `this.helpers.httpRequestWithAuthentication`. */
-export function executeRequester(context: IExecuteFunctions): HttpRequester {
+/**
+ * Whether a URL is the API's own: the credential's Base URL, or Segmind over https. Only those get
+ * the key. The async API hands out public file URLs that may live elsewhere (a storage bucket); the
+ * client sends no key to those, but with n8n the credential, not the client, adds it, so the
+ * transport must choose.
+ */
+export function isApiHost(url: string, baseUrl: string | undefined): boolean {
+  try {
+    const target = new URL(url);
+    if (target.origin === new URL(baseUrl || DEFAULT_BASE_URL).origin) return true;
+    return target.protocol === 'https:' && /(^|\.)segmind\.com$/.test(target.hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For executions: requests to the API through `this.helpers.httpRequestWithAuthentication`, and
+ * downloads from other hosts through `this.helpers.httpRequest`, without the key.
+ */
+export function executeRequester(context: IExecuteFunctions, baseUrl?: string): HttpRequester {
   return async (options) =>
-    await context.helpers.httpRequestWithAuthentication.call(context, CREDENTIAL_TYPE, options);
+    isApiHost(options.url ?? '', baseUrl)
+      ? await context.helpers.httpRequestWithAuthentication.call(context, CREDENTIAL_TYPE, options)
+      : await context.helpers.httpRequest(options);
 }
 
 interface FullResponse {
