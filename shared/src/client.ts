@@ -397,6 +397,8 @@ export class SdxlClient {
     const encoded = await this.encodeImages(request, options);
     if (this.chooseApi(declaration, options.api) === 'async') {
       let ticket: AsyncTicket | undefined;
+      // The job's clock starts when the submit leaves, not when its answer is read.
+      const submittedAt = this.now();
       try {
         ticket = await this.submitPrepared(request, encoded, options);
       } catch (error) {
@@ -405,7 +407,10 @@ export class SdxlClient {
         this.syncOnly.add(declaration.slug);
         this.log('warn', `${declaration.slug} has no async API (404); using the synchronous API`);
       }
-      if (ticket) return this.wait(ticket, request, options);
+      if (ticket) {
+        const firstDelay = this.firstPollDelay(declaration) - (this.now() - submittedAt);
+        return this.wait(ticket, request, options, Math.max(0, firstDelay));
+      }
     }
     return this.runSync(request, encoded, options);
   }
@@ -635,7 +640,9 @@ export class SdxlClient {
     const { signal } = options;
     const giveUpAt = this.now() + this.poll.timeoutMs;
     let delay = firstDelayMs;
-    let interval = this.poll.intervalMs;
+    // Once the first check comes from what the model took last time, the job is close: look again soon.
+    const seen = request && this.poll.firstDelayMs === undefined ? this.seenSeconds.get(request.model.slug) : undefined;
+    let interval = seen === undefined ? this.poll.intervalMs : Math.min(this.poll.intervalMs, Math.max(100, seen * 50));
     let failures = 0;
     let polls = 0;
     const tag = (error: SdxlError) => {
@@ -685,7 +692,8 @@ export class SdxlClient {
   private firstPollDelay(model: ModelDeclaration | undefined): number {
     if (this.poll.firstDelayMs !== undefined) return this.poll.firstDelayMs;
     const seen = model && this.seenSeconds.get(model.slug);
-    if (seen !== undefined) return Math.round(seen * 1020 + 25);
+    // A little past the last job's time, so the one check usually finds this one done.
+    if (seen !== undefined) return Math.round(seen * 1030 + 50);
     return Math.round((model?.typicalSeconds ?? 2) * 500);
   }
 

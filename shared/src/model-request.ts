@@ -234,10 +234,14 @@ export function parseModelRequest(model: ModelDeclaration, input: unknown): Mode
   const { extra, problems } = readExtra(model, extraInput);
   const result = schemaOf(model).safeParse(record ? rest : input);
   if (!result.success) {
-    throw new InvalidRequestError([
-      ...toInvalidFields(model, record ? rest : input, result.error.issues),
-      ...problems,
-    ]);
+    const fields = toInvalidFields(model, record ? rest : input, result.error.issues);
+    // Rules across fields are judged on what was given (defaults filled), so one error names every
+    // problem, not only the first kind.
+    const given: Record<string, unknown> = {};
+    for (const field of model.fields) given[field.name] = rest[field.name] ?? field.default;
+    const named = new Set(fields.map((field) => field.field));
+    const crossField = record ? (model.check?.(given) ?? []).filter((field) => !named.has(field.field)) : [];
+    throw new InvalidRequestError([...fields, ...crossField, ...problems]);
   }
   const values = result.data as Record<string, unknown>;
   const crossField = [...(model.check?.(values) ?? []), ...checkMaskSize(model, values), ...problems];
