@@ -28,7 +28,7 @@ const distRequire = createRequire(`${DIST}nodes/Sdxl/Sdxl.node.js`);
 /** The same n8n-workflow the bundle requires, so `instanceof NodeApiError` means what it means in n8n. */
 export const workflow = distRequire('n8n-workflow') as typeof N8nWorkflow;
 export const { Sdxl } = distRequire('./Sdxl.node.js') as {
-  Sdxl: (new () => INodeType) & { rateWindowMs: number };
+  Sdxl: (new () => INodeType) & { rateWindowMs: number; pollOptions: Record<string, number> };
 };
 export const { SdxlApi } = distRequire('../../credentials/SdxlApi.credentials.js') as {
   SdxlApi: new () => N8nWorkflow.ICredentialType;

@@ -332,3 +332,98 @@ describe('n8n node: refusals before anything is billed', () => {
     );
   });
 });
+
+describe('n8n node: the async API', () => {
+  // Quick polls for the test; the node's defaults follow the model's usual time.
+  Sdxl.pollOptions = { firstDelayMs: 20, intervalMs: 20, maxIntervalMs: 50 };
+  const good = () => fileItem({ data: { bytes: image, fileName: 'photo.png' } });
+  const submits = (slug: string) => posts(`/v2/${slug}`);
+  const polls = () =>
+    sandbox.requests.filter((request) => request.method === 'GET' && /\/status$/.test(request.path));
+
+  it('submits once, polls, and gives items with the request ID', async () => {
+    sandbox.configure({ latencyMs: 150 });
+    const { items } = await run({
+      items: [good()],
+      parameters: { operation: 'varyImage', prompt: 'x', options: { api: 'async', seed: 3 } },
+    });
+    assert.equal(items.length, 1);
+    assert.equal(submits('sdxl-img2img').length, 1);
+    assert.equal(posts('/v1/sdxl-img2img').length, 0);
+    assert.ok(polls().length >= 1, 'polled the status');
+    assert.equal(items[0]?.json.api, 'async');
+    assert.match(String(items[0]?.json.requestId), /^[\w-]+$/);
+    assert.equal(sandbox.billed[0]?.requestId, items[0]?.json.requestId);
+    assert.equal(typeof items[0]?.json.remainingCredits, 'number');
+  });
+
+  it('cancelling during a poll stops at once, names the request ID, never submits again; Resume Request fetches the images', async () => {
+    sandbox.configure({ latencyMs: 1_500 });
+    const controller = new AbortController();
+    const pending = run({
+      signal: controller.signal,
+      items: [good()],
+      parameters: { operation: 'upscaleImage', options: { api: 'async' } },
+    });
+    while (polls().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const cancelledAt = Date.now();
+    controller.abort();
+    const error = await failure(pending);
+    assert.ok(Date.now() - cancelledAt < 1_000, 'the wait stopped without waiting for the job');
+    assert.equal(error.message, 'The execution was cancelled');
+    const [submit] = submits('esrgan');
+    assert.equal(submits('esrgan').length, 1);
+    const id = /Request ID \(item 0: ([\w-]+)\)/.exec(String(error.description))?.[1];
+    assert.ok(id, `the description names the request: ${String(error.description)}`);
+    const pollsAtCancel = polls().length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(polls().length, pollsAtCancel, 'no poll after the cancel');
+
+    const resumed = await run({ parameters: { operation: 'resumeRequest', requestId: id, options: {} } });
+    assert.equal(resumed.items.length, 1);
+    assert.equal(resumed.items[0]?.json.requestId, id);
+    assert.equal(resumed.items[0]?.binary?.data?.mimeType, 'image/jpeg');
+    assert.deepEqual(submits('esrgan'), [submit], 'resuming submitted nothing');
+    assert.equal(sandbox.billed.length, 1, 'billed once');
+  });
+
+  it('a failed job is job_failed, unbilled, and the error item keeps the request ID', async () => {
+    sandbox.configure({ failJobs: [true] });
+    const { items } = await run({
+      continueOnFail: true,
+      items: [good()],
+      parameters: { operation: 'varyImage', prompt: 'x', options: { api: 'async' } },
+    });
+    assert.equal(items[0]?.json.code, 'job_failed');
+    assert.match(String(items[0]?.json.error), /^The SDXL job failed on the API \[item 0\]$/);
+    assert.match(String(items[0]?.json.requestId), /^[\w-]+$/);
+    assert.equal(sandbox.billed.length, 0);
+    assert.equal(submits('sdxl-img2img').length, 1);
+  });
+
+  it('a wait longer than Timeout (Seconds) gives up with the request ID to resume, without a second submit', async () => {
+    sandbox.configure({ latencyMs: 2_500 });
+    const error = await failure(
+      run({
+        items: [good()],
+        parameters: { operation: 'upscaleImage', options: { api: 'async', timeoutSeconds: 1 } },
+      }),
+    );
+    assert.ok(error instanceof workflow.NodeApiError);
+    assert.match(error.message, /did not answer in time \[item 0\]/);
+    assert.match(String(error.description), /The request [\w-]+ was submitted and goes on.*Resume Request/);
+    assert.equal(submits('esrgan').length, 1);
+  });
+
+  it('Resume Request with an unknown ID is request_expired; a malformed one is refused before any request', async () => {
+    const expired = await failure(
+      run({ parameters: { operation: 'resumeRequest', requestId: 'no-such-request-0000', options: {} } }),
+    );
+    assert.match(expired.message, /no longer known to the API \[item 0\]/);
+    const malformed = await failure(
+      run({ parameters: { operation: 'resumeRequest', requestId: 'a b/c', options: {} } }),
+    );
+    assert.ok(malformed instanceof workflow.NodeOperationError);
+    assert.match(malformed.message, /^Request ID: "a b\/c" is not a request ID \[item 0\]$/);
+  });
+});
