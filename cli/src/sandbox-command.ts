@@ -5,8 +5,15 @@ import { numberFlag, parseFlags, positiveIntFlag } from './options.ts';
 
 export const SANDBOX_HELP = `Usage: sdxl sandbox [--port N] [--host H] [--api-key K] [--credits X] [--latency-ms N] [--rpm N]
 
-Runs a local stand-in for the hosted SDXL API: same paths, statuses and headers, real JPEGs,
+Runs a local stand-in for the hosted SDXL API: same paths, statuses and headers, real images,
 no credits spent. Point any sdxl-kit front-end at it with SDXL_BASE_URL and SDXL_API_KEY.
+
+It serves, for sdxl1.0-txt2img, sdxl-img2img, sdxl-inpaint, esrgan, sdxl-controlnet and ssd-1b:
+  POST /v1/<model>                 the image (or base64 JSON), as the hosted v1 API does
+  POST /v2/<model>                 an async job; poll GET /v2/requests/<id>/status, read
+                                   GET /v2/requests/<id> (and GET /v1/requests/<id>)
+  POST /upload-asset               data: URLs in, URLs of /assets/<name> out
+  GET  /v1/get-user-credits        the balance
 
   --port N          port to listen on (default 8787; 0 picks a free one)
   --host H          address to listen on (default 127.0.0.1)
@@ -55,6 +62,7 @@ export async function sandbox(argv: string[], io: Io, interrupt: Interrupt): Pro
   });
   io.stdout.write(
     `SDXL sandbox listening on ${server.url}\n` +
+      `  v1: POST ${server.url}/<model>   v2: POST ${server.origin}/v2/<model>   uploads: POST ${server.origin}/upload-asset\n` +
       `Try: SDXL_BASE_URL=${server.url} SDXL_API_KEY=${apiKey} npx sdxl imagine "a lighthouse at dusk"\n` +
       'Press Ctrl+C to stop.\n',
   );

@@ -170,10 +170,16 @@ test('base64 answers follow base64Shape', async (t) => {
   }
 });
 
-test('unknown paths are 404 JSON, and only under /v1', async (t) => {
+test('unknown paths are 404 JSON, and models only under /v1 (and /v2, the async API)', async (t) => {
   const sandbox = await sandboxFor(t);
   const origin = sandbox.url.replace(/\/v1$/, '');
-  for (const path of ['/v1/sdxl-txt2img', '/sdxl1.0-txt2img', '/v2/sdxl1.0-txt2img', '/']) {
+  for (const path of [
+    '/v1/sdxl-txt2img',
+    '/sdxl1.0-txt2img',
+    '/v2/sdxl-txt2img',
+    '/v3/sdxl1.0-txt2img',
+    '/',
+  ]) {
     const response = await fetch(`${origin}${path}`, { method: 'POST', headers: JSON_HEADERS, body: '{}' });
     assert.equal(response.status, 404, path);
     assert.equal(await errorOf(response), 'The requested model endpoint or URL does not exist.');

@@ -23,6 +23,7 @@ import {
 import type { BilledCall, ResolvedOptions } from './options.ts';
 import type { SlidingRateWindow } from './rate-window.ts';
 import type { FileStore } from './storage.ts';
+import type { AsyncJob } from './async.ts';
 
 /** What the sandbox knows between requests; `configure` swaps `settings`, billing changes `balance`. */
 export interface SandboxState {
@@ -32,10 +33,14 @@ export interface SandboxState {
   /** Uploaded assets and output files, on disk. */
   readonly store: FileStore;
   readonly billed: BilledCall[];
+  /** v2 jobs by request id: small records, swept after `resultTtlMs`. */
+  readonly jobs: Map<string, AsyncJob>;
+  /** Aborted when the sandbox closes: running v2 jobs stop. */
+  readonly lifetime: AbortSignal;
 }
 
 /** Billed calls kept for tests to count: small records, so plenty. */
-const BILLED_LIMIT = 100_000;
+const BILLED_LIMIT = 20_000;
 
 /** The request body as read off the wire. */
 export type ReadBody =
@@ -72,6 +77,7 @@ export function generationEndpoint(model: GenerationModel) {
   return async (state: SandboxState, exchange: Exchange): Promise<Reply> => {
     const refusal = checkApiKey(exchange.headers, state.settings.apiKey);
     if (refusal) return answer(refusal);
+    if (state.settings.retiredModels.includes(model.slug)) return answer(retiredAnswer(model.slug));
     if (!isJsonContentType(exchange.headers['content-type'])) {
       return answer(errorAnswer(406, MESSAGES.invalidContentType));
     }
@@ -86,27 +92,10 @@ export function generationEndpoint(model: GenerationModel) {
     if (!preparation.ok) return answer(errorAnswer(422, preparation.message));
     const job = preparation.job;
 
-    const { settings, rateWindow } = state;
+    const { settings } = state;
     const cost = roundCredits(job.samples * model.costPerImage(settings));
-    const now = Date.now();
-    if (settings.rpm !== undefined) {
-      const verdict = rateWindow.tryAdmit(now, settings.rpm, settings.rateWindowMs);
-      if (!verdict.admitted) {
-        const detail = `Rate limit exceeded: ${settings.rpm} requests per ${settings.rateWindowMs / 1000} s.`;
-        return answer(rateLimitedAnswer(verdict.resetAt, detail));
-      }
-    }
-
-    const scripted = settings.statuses.shift();
-    if (scripted !== undefined && scripted !== 200) {
-      const resetAt = rateWindow.resetAt(now, settings.rateWindowMs);
-      return answer(cannedAnswer(scripted, { balance: state.balance, needed: cost, resetAt }));
-    }
-    // A script is a test's exact plan, so random failures only apply to the unscripted calls.
-    if (scripted === undefined && chance(settings.random, settings.failureRate)) {
-      return answer(errorAnswer(500, MESSAGES.serverError));
-    }
-    if (roundCredits(state.balance - cost) < 0) return answer(insufficientCreditsAnswer(state.balance, cost));
+    const refused = admit(state, cost);
+    if (refused) return answer(refused);
 
     // Charged up front, so concurrent calls cannot overdraw between the check and the answer.
     state.balance = roundCredits(state.balance - cost);
@@ -156,14 +145,47 @@ export function generationEndpoint(model: GenerationModel) {
   };
 }
 
+/**
+ * The checks after the body, shared by v1 calls and v2 submits: how often (rpm), the scripted
+ * statuses and random failures, then whether `cost` can be paid. Undefined admits the call.
+ */
+export function admit(state: SandboxState, cost: number): Answer | undefined {
+  const { settings, rateWindow } = state;
+  const now = Date.now();
+  if (settings.rpm !== undefined) {
+    const verdict = rateWindow.tryAdmit(now, settings.rpm, settings.rateWindowMs);
+    if (!verdict.admitted) return rateLimited(settings, verdict.resetAt);
+  }
+  const scripted = settings.statuses.shift();
+  if (scripted !== undefined && scripted !== 200) {
+    const resetAt = rateWindow.resetAt(now, settings.rateWindowMs);
+    return cannedAnswer(scripted, { balance: state.balance, needed: cost, resetAt });
+  }
+  // A script is a test's exact plan, so random failures only apply to the unscripted calls.
+  if (scripted === undefined && chance(settings.random, settings.failureRate)) {
+    return errorAnswer(500, MESSAGES.serverError);
+  }
+  if (roundCredits(state.balance - cost) < 0) return insufficientCreditsAnswer(state.balance, cost);
+  return undefined;
+}
+
+export function rateLimited(settings: ResolvedOptions, resetAt: number): Answer {
+  const detail = `Rate limit exceeded: ${settings.rpm} requests per ${settings.rateWindowMs / 1000} s.`;
+  return rateLimitedAnswer(resetAt, detail);
+}
+
 /** What a model needs to read image fields: the store, which URLs are ours, the limits. */
-export function prepareContext(state: SandboxState, exchange: Exchange, maxBytes: number): PrepareContext {
-  const { settings } = state;
+export function prepareContext(
+  state: SandboxState,
+  exchange: Pick<Exchange, 'isOwn' | 'signal'>,
+  maxBytes: number,
+  settings = state.settings,
+): PrepareContext {
   return {
     settings,
     images: {
       store: state.store,
-      isOwn: (url) => exchange.isOwn(url),
+      isOwn: exchange.isOwn,
       fetchTimeoutMs: settings.fetchTimeoutMs,
       ttlMs: settings.resultTtlMs,
       maxBytes,
@@ -186,6 +208,11 @@ export function recordBilling(
   if (job.seed !== undefined) call.seed = seed;
   state.billed.push(call);
   if (state.billed.length > BILLED_LIMIT) state.billed.splice(0, state.billed.length - BILLED_LIMIT);
+}
+
+/** A retired model fails fast and is not charged (release notes, 2026-06-14); the body is a guess. */
+export function retiredAnswer(slug: string): Answer {
+  return errorAnswer(410, `Model ${slug} has been retired and is no longer available.`);
 }
 
 export function tooLargeMessage(limit: number): string {

@@ -18,13 +18,13 @@ export interface SandboxOptions {
   costs?: Partial<Record<string, number>>;
   /**
    * Delay before answering a generation POST (any model, v1) that succeeds, in ms; errors come back at
-   * once. Other requests are served meanwhile. @default 0
+   * once. Other requests are served meanwhile. On v2 it is a job's PROCESSING time. @default 0
    */
   latencyMs?: number;
   /**
-   * Scripted statuses: the next generation POSTs (any model, v1) are answered with these statuses in order (200 = behave
-   * normally); consumed as used. A request turned away before the model (bad key, content type or body,
-   * rate limit) does not consume one. A scripted status is never billed.
+   * Scripted statuses: the next generation POSTs (any model, v1 and v2 submits) are answered with these
+   * statuses in order (200 = behave normally); consumed as used. A request turned away before the model
+   * (bad key, content type or body, rate limit) does not consume one. A scripted status is never billed.
    */
   statuses?: number[];
   /** Probability 0..1 that a generation POST is answered 500 (not billed). @default 0 */
@@ -44,7 +44,8 @@ export interface SandboxOptions {
   /**
    * Probability 0..1 that the socket is destroyed after the request was read, before any answer.
    * Rolled for generation POSTs that would succeed, after billing and latency: the job ran, the answer was
-   * lost, which is why a retry after a broken connection may bill twice. @default 0
+   * lost, which is why a retry after a broken connection may bill twice. On a v2 submit it is rolled
+   * once the job exists: the job runs and is billed, the client never learns its id. @default 0
    */
   dropRate?: number;
   /**
@@ -76,7 +77,34 @@ export interface SandboxOptions {
    * whose result would be larger is answered 422. @default 67108864 (8192 x 8192)
    */
   maxOutputPixels?: number;
+  /** v2: how long a job stays QUEUED before PROCESSING, in ms; `latencyMs` is then its processing time. @default 0 */
+  queueMs?: number;
+  /**
+   * v2: scripted answers for the next status and result GETs (`/v2/requests/<id>[/status]`,
+   * `/v1/requests/<id>`), consumed in order: a status (200 = behave normally) or `{ status, body }` with
+   * `body: 'empty'` for an empty body instead of the JSON error. A 429 carries
+   * `x-rate-limit-reset-at-utc` and no Retry-After.
+   */
+  pollStatuses?: PollStatus[];
+  /** v2: probability 0..1 that a status or result GET is answered by dropping the socket. @default 0 */
+  pollDropRate?: number;
+  /** v2: delay before answering a status or result GET, in ms. @default 0 */
+  statusDelayMs?: number;
+  /** Slugs of retired models: v1 and v2 POSTs answer 410 `{"error": ...}`, not billed. @default [] */
+  retiredModels?: string[];
+  /** Slugs that have no async API: `POST /v2/<slug>` answers 404, so a client falls back to v1. @default [] */
+  syncOnlyModels?: string[];
+  /** Whether status and result GETs count toward `rpm` (only POSTs do otherwise). @default false */
+  rpmCountsPolls?: boolean;
+  /**
+   * v2: makes jobs FAILED with a server error after processing (not billed): a probability 0..1, or a
+   * script for the next jobs (true = fail, false = run normally), consumed as jobs finish. @default 0
+   */
+  failJobs?: number | boolean[];
 }
+
+/** A scripted answer to a status or result GET. */
+export type PollStatus = number | { status: number; body?: 'json' | 'empty' };
 
 /** One request as the sandbox saw it. */
 export interface ReceivedRequest {
@@ -124,7 +152,7 @@ export interface Sandbox {
   readonly origin: string;
   /** What was received, in order of arrival: the last `recordLimit` requests. */
   readonly requests: ReceivedRequest[];
-  /** Every billed call, in order of billing (the last 100000). */
+  /** Every billed call, in order of billing (the last 20000, a few MB at most). */
   readonly billed: BilledCall[];
   /** Current balance in credits (settable). */
   credits: number;
@@ -138,9 +166,10 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export type ResolvedOptions = Required<Omit<SandboxOptions, 'rpm' | 'credits' | 'costs'>> & {
+export type ResolvedOptions = Required<Omit<SandboxOptions, 'rpm' | 'credits' | 'costs' | 'pollStatuses'>> & {
   rpm: number | undefined;
   costs: Record<string, number>;
+  pollStatuses: { status: number; body: 'json' | 'empty' }[];
 };
 
 export const DEFAULT_CREDITS = 100;
@@ -164,6 +193,14 @@ export function defaultOptions(): ResolvedOptions {
     resultTtlMs: 3_600_000,
     fetchTimeoutMs: 5000,
     maxOutputPixels: 8192 * 8192,
+    queueMs: 0,
+    pollStatuses: [],
+    pollDropRate: 0,
+    statusDelayMs: 0,
+    retiredModels: [],
+    syncOnlyModels: [],
+    rpmCountsPolls: false,
+    failJobs: 0,
   };
 }
 
@@ -251,7 +288,52 @@ export function applyOptions(current: ResolvedOptions, changes: Partial<SandboxO
     next.fetchTimeoutMs = positive('fetchTimeoutMs', changes.fetchTimeoutMs);
   if (changes.maxOutputPixels !== undefined)
     next.maxOutputPixels = positive('maxOutputPixels', changes.maxOutputPixels);
+  if (changes.queueMs !== undefined) next.queueMs = nonNegative('queueMs', changes.queueMs);
+  if (changes.pollStatuses !== undefined) {
+    if (!Array.isArray(changes.pollStatuses)) throw new TypeError('pollStatuses must be an array');
+    next.pollStatuses = changes.pollStatuses.map((entry) => {
+      const status = typeof entry === 'object' && entry !== null ? entry.status : entry;
+      const body = typeof entry === 'object' && entry !== null ? (entry.body ?? 'json') : 'json';
+      if (
+        !Number.isInteger(status) ||
+        status < 100 ||
+        status > 599 ||
+        (body !== 'json' && body !== 'empty')
+      ) {
+        throw new RangeError(
+          `pollStatuses must hold HTTP statuses (100..599) or { status, body: 'json' | 'empty' }, got ${JSON.stringify(entry)}`,
+        );
+      }
+      return { status, body };
+    });
+  }
+  if (changes.pollDropRate !== undefined)
+    next.pollDropRate = probability('pollDropRate', changes.pollDropRate);
+  if (changes.statusDelayMs !== undefined)
+    next.statusDelayMs = nonNegative('statusDelayMs', changes.statusDelayMs);
+  if (changes.retiredModels !== undefined)
+    next.retiredModels = slugList('retiredModels', changes.retiredModels);
+  if (changes.syncOnlyModels !== undefined)
+    next.syncOnlyModels = slugList('syncOnlyModels', changes.syncOnlyModels);
+  if (changes.rpmCountsPolls !== undefined) {
+    if (typeof changes.rpmCountsPolls !== 'boolean')
+      throw new TypeError('rpmCountsPolls must be true or false');
+    next.rpmCountsPolls = changes.rpmCountsPolls;
+  }
+  if (changes.failJobs !== undefined) {
+    if (Array.isArray(changes.failJobs)) {
+      if (!changes.failJobs.every((entry) => typeof entry === 'boolean')) {
+        throw new TypeError('failJobs as a script must hold true (fail) or false (run normally)');
+      }
+      next.failJobs = [...changes.failJobs];
+    } else next.failJobs = probability('failJobs', changes.failJobs);
+  }
   return next;
+}
+
+function slugList(option: string, slugs: unknown): string[] {
+  if (!Array.isArray(slugs)) throw new TypeError(`${option} must be an array of model slugs`);
+  return slugs.map((slug) => knownSlug(option, slug));
 }
 
 function knownSlug(option: string, slug: unknown): string {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pollEndpoint, submitEndpoint, sweepJobs } from './async.ts';
 import { MESSAGES, errorAnswer, formatCredits, methodNotAllowedAnswer, type Answer } from './answers.ts';
 import {
   generationEndpoint,
@@ -50,6 +51,16 @@ const V1_MODELS = new Map<string, Endpoint>(
   ]),
 );
 
+const V2_MODELS = new Map<string, Endpoint>(
+  [...GENERATION_MODELS.values()].map((model) => [
+    model.slug,
+    { method: 'POST', bodyLimit: model.bodyLimit, handle: submitEndpoint(model) },
+  ]),
+);
+
+const STATUS: Endpoint = { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: pollEndpoint(false) };
+const RESULT: Endpoint = { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: pollEndpoint(true) };
+
 const FILES: Record<string, Endpoint> = {
   assets: { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: fileEndpoint('assets') },
   files: { method: 'GET', bodyLimit: SMALL_BODY_BYTES, handle: fileEndpoint('files') },
@@ -60,10 +71,20 @@ function findRoute(pathname: string): { endpoint: Endpoint; parameter: string } 
   const fixed = STATIC_ROUTES.get(pathname);
   if (fixed) return { endpoint: fixed, parameter: '' };
   const [, first, second, ...rest] = pathname.split('/');
-  if (first === undefined || second === undefined || second === '' || rest.length > 0) return undefined;
-  // Models only under /v1, like the real base URL https://api.segmind.com/v1.
-  if (first === 'v1') {
-    const endpoint = V1_MODELS.get(second);
+  if (first === undefined || second === undefined || second === '') return undefined;
+  // Polls: /v2/requests/<id>/status, /v2/requests/<id>, and the v1 poll_url /v1/requests/<id>.
+  if (second === 'requests' && rest[0]) {
+    const id = rest[0];
+    if (first === 'v2' && rest.length === 2 && rest[1] === 'status')
+      return { endpoint: STATUS, parameter: id };
+    if (first === 'v2' && rest.length === 1) return { endpoint: RESULT, parameter: id };
+    if (first === 'v1' && rest.length === 1) return { endpoint: STATUS, parameter: id };
+    return undefined;
+  }
+  if (rest.length > 0) return undefined;
+  // Models only under /v1 and /v2, like the real base URL https://api.segmind.com/v1.
+  if (first === 'v1' || first === 'v2') {
+    const endpoint = (first === 'v1' ? V1_MODELS : V2_MODELS).get(second);
     return endpoint && { endpoint, parameter: second };
   }
   const files = Object.hasOwn(FILES, first) ? FILES[first] : undefined;
@@ -85,7 +106,16 @@ export async function startSandbox(
   const billed: BilledCall[] = [];
   const inFlight = new Set<AbortController>();
   const store = new FileStore();
-  const state: SandboxState = { settings, balance, rateWindow: new SlidingRateWindow(), store, billed };
+  const lifetime = new AbortController();
+  const state: SandboxState = {
+    settings,
+    balance,
+    rateWindow: new SlidingRateWindow(),
+    store,
+    billed,
+    jobs: new Map(),
+    lifetime: lifetime.signal,
+  };
 
   let boundPort = 0;
   let lastSweep = 0;
@@ -94,6 +124,7 @@ export async function startSandbox(
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
       store.sweep(now, state.settings.resultTtlMs);
+      sweepJobs(state, now);
     }
     const context = { state, requests, inFlight, port: boundPort, listenHost: hostForUrl(host) };
     serve(context, request, response).catch(() => response.destroy());
@@ -134,6 +165,7 @@ export async function startSandbox(
           store.close();
           resolve();
         });
+        lifetime.abort();
         for (const controller of inFlight) controller.abort();
         server.closeAllConnections();
       });
