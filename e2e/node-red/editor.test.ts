@@ -180,6 +180,54 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
   });
 
+  it("shows each operation's fields from the model declarations, and refuses their out-of-range values", async () => {
+    await openEditDialog(NODE_ID);
+    const operation = page.locator('#node-input-operation');
+    assert.equal(await operation.inputValue(), 'generate', 'a flow from before the operations is generate');
+    assert.equal(await page.locator('#node-input-upscaleScale').isVisible(), false);
+    await operation.selectOption('upscale');
+    await page.locator('#node-input-upscaleScale').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#node-input-steps').isVisible(), false, "generate's fields are hidden");
+    assert.deepEqual(await page.locator('#node-input-upscaleScale option').allTextContents(), [
+      'default (2)',
+      '2',
+      '4',
+      '8',
+    ]);
+    assert.equal(await page.locator('#node-input-upscaleQuality').getAttribute('placeholder'), '95');
+    const quality = page.locator('#node-input-upscaleQuality');
+    await quality.fill('5');
+    await quality.blur();
+    await page.waitForFunction(() =>
+      document.querySelector('#node-input-upscaleQuality')?.classList.contains('input-error'),
+    );
+    await quality.hover();
+    await page
+      .locator('.red-ui-popover', {
+        hasText: 'Quality: "5" is not allowed; allowed: a whole number from 10 to 100',
+      })
+      .waitFor({ state: 'visible' });
+    await page.screenshot({ path: `${SCREENSHOTS}upscale-fields.png` });
+    await quality.fill('');
+    await quality.blur();
+    await page.mouse.move(0, 0);
+
+    await operation.selectOption('inpaint');
+    await page.locator('#node-input-inpaintMaskProperty').waitFor({ state: 'visible' });
+    // Empty (a node saved before the operations) reads msg.mask, as the placeholder says.
+    assert.equal(await page.locator('#node-input-inpaintMaskProperty').getAttribute('placeholder'), 'mask');
+    // A field whose default the contract does not know says so rather than inventing one.
+    assert.equal(
+      await page.locator('#node-input-inpaintStrength').getAttribute('placeholder'),
+      'unknown (the server decides)',
+    );
+    await operation.selectOption('vary');
+    await page.locator('#node-input-varyPrompt').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#node-input-inpaintStrength').isVisible(), false);
+    await page.locator('#node-dialog-cancel').click();
+    await page.locator('#node-input-operation').waitFor({ state: 'detached' });
+  });
+
   it("shows the node's help in the help panel", async () => {
     await page.locator(`#${NODE_ID}`).click();
     await page.keyboard.press('Control+g');
