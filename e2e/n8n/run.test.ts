@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+import { maskImage, pngImage } from '../../test/support/images.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const N8N_DIR = process.env.N8N_DIR ?? '';
@@ -110,7 +112,10 @@ async function n8n(...args: string[]) {
 
 /** `n8n start`, the server behind the editor, for what only its REST API does (the credential Test button). */
 async function withServer<T>(
-  use: (call: (path: string, body: unknown) => Promise<Response>) => Promise<T>,
+  use: (
+    call: (path: string, body: unknown) => Promise<Response>,
+    get: (path: string) => Promise<Response>,
+  ) => Promise<T>,
 ): Promise<T> {
   const port = await freePort();
   const server = spawn(join(NODE24_BIN, 'node'), [N8N_CLI, 'start'], {
@@ -149,10 +154,20 @@ async function withServer<T>(
       lastName: 'Owner',
       password: 'E2e-Passw0rd-Long',
     });
-    assert.equal(setup.status, 200, await setup.clone().text());
-    cookie = (setup.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    // A second start finds the owner set up already: it signs in instead.
+    const signedIn =
+      setup.status === 200
+        ? setup
+        : await call('/rest/login', {
+            emailOrLdapLoginId: 'owner@example.com',
+            password: 'E2e-Passw0rd-Long',
+          });
+    assert.equal(signedIn.status, 200, await signedIn.clone().text());
+    cookie = (signedIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     assert.match(cookie, /^n8n-auth=/, 'the owner setup signed the owner in');
-    return await use(call);
+    const get = (path: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'browser-id': 'sdxl-e2e', cookie } });
+    return await use(call, get);
   } finally {
     server.kill('SIGTERM');
     await exited;
@@ -254,6 +269,32 @@ const severalItems = workflow(
   chain('Start', 'Prompts', 'Split', 'SDXL'),
 );
 
+/** Another node of the workflow: an SDXL node with its own name and place, or any n8n node. */
+function node(name: string, index: number, type: string, parameters: Record<string, unknown>, extra = {}) {
+  return {
+    id: `e2e00000-0000-4000-8000-0000000001${String(index).padStart(2, '0')}`,
+    name,
+    type,
+    typeVersion: 1,
+    position: [150 * index, 200],
+    parameters,
+    ...extra,
+  };
+}
+
+function sdxlNamed(name: string, index: number, parameters: Record<string, unknown>) {
+  return node(name, index, 'n8n-nodes-sdxl.sdxl', parameters, { credentials: { sdxlApi: CREDENTIAL } });
+}
+
+/** Read/Write Files reading one file into a binary field; it keeps the binary fields the item had. */
+function readFileNode(name: string, index: number, path: string, field = 'data') {
+  return node(name, index, 'n8n-nodes-base.readWriteFile', {
+    operation: 'read',
+    fileSelector: path,
+    options: field === 'data' ? {} : { dataPropertyName: field },
+  });
+}
+
 /** The shipped example with its Schedule Trigger swapped for a Manual Trigger the CLI can start. */
 function exampleWorkflow() {
   const example = JSON.parse(
@@ -282,7 +323,9 @@ describe(
       work = await mkdtemp(join(tmpdir(), 'sdxl-n8n-e2e-'));
       userFolder = join(work, 'user');
       brokerPort = await freePort();
-      await mkdir(join(work, 'files'), { recursive: true });
+      await mkdir(join(work, 'files/in'), { recursive: true });
+      await writeFile(join(work, 'files/in/photo.png'), await pngImage(64, 48));
+      await writeFile(join(work, 'files/in/mask.png'), await maskImage(64, 48, [16, 8, 24, 24]));
 
       // Exactly what npm would publish, where n8n loads community packages from.
       const packed = await run('npm', ['pack', '-w', 'nodes/n8n', '--pack-destination', work, '--silent'], {
@@ -353,6 +396,75 @@ describe(
             chain('Start', 'SDXL'),
           ),
           exampleWorkflow(),
+          workflow(
+            'sdxlE2eWfChain01',
+            'SDXL e2e generate then upscale',
+            [
+              start,
+              sdxlNode({ prompt: 'a lighthouse', options: { seed: 42 } }),
+              sdxlNamed('Upscale', 2, { operation: 'upscaleImage', options: { scale: 2 } }),
+            ],
+            chain('Start', 'SDXL', 'Upscale'),
+          ),
+          workflow(
+            'sdxlE2eWfVary001',
+            'SDXL e2e vary a file',
+            [
+              start,
+              readFileNode('Read photo', 1, join(work, 'files/in/photo.png')),
+              sdxlNamed('Vary', 2, {
+                operation: 'varyImage',
+                prompt: 'as a watercolour',
+                options: { strength: 0.5, seed: 5 },
+              }),
+            ],
+            chain('Start', 'Read photo', 'Vary'),
+          ),
+          workflow(
+            'sdxlE2eWfInpaint',
+            'SDXL e2e inpaint with a mask',
+            [
+              start,
+              readFileNode('Read photo', 1, join(work, 'files/in/photo.png')),
+              readFileNode('Read mask', 2, join(work, 'files/in/mask.png'), 'mask'),
+              // Read/Write Files makes a new item per file: Merge by position puts both files on one item.
+              node(
+                'Merge',
+                3,
+                'n8n-nodes-base.merge',
+                { mode: 'combine', combineBy: 'combineByPosition', options: {} },
+                { typeVersion: 3 },
+              ),
+              sdxlNamed('Inpaint', 4, {
+                operation: 'inpaintImage',
+                prompt: 'a red hat',
+                options: { seed: 8 },
+              }),
+            ],
+            {
+              Start: {
+                main: [
+                  [
+                    { node: 'Read photo', type: 'main', index: 0 },
+                    { node: 'Read mask', type: 'main', index: 0 },
+                  ],
+                ],
+              },
+              'Read photo': { main: [[{ node: 'Merge', type: 'main', index: 0 }]] },
+              'Read mask': { main: [[{ node: 'Merge', type: 'main', index: 1 }]] },
+              Merge: { main: [[{ node: 'Inpaint', type: 'main', index: 0 }]] },
+            },
+          ),
+          workflow(
+            'sdxlE2eWfCancel1',
+            'SDXL e2e cancel during a poll',
+            [
+              start,
+              readFileNode('Read photo', 1, join(work, 'files/in/photo.png')),
+              sdxlNamed('Upscale', 2, { operation: 'upscaleImage', options: { api: 'async' } }),
+            ],
+            chain('Start', 'Read photo', 'Upscale'),
+          ),
         ]),
       );
       const workflows = await n8n('import:workflow', `--input=${join(work, 'workflows.json')}`);
@@ -456,12 +568,91 @@ describe(
       assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
       const written = sdxlItems(execution, 'Write image to disk');
       assert.equal(written.length, 2);
-      const files = (await readdir(join(work, 'files'))).sort();
+      const files = (await readdir(join(work, 'files'))).filter((name) => name !== 'in').sort();
       assert.equal(files.length, 2);
       for (const file of files) {
         assert.match(file, /^sdxl-\d+-[12]\.jpg$/);
         const bytes = await readFile(join(work, 'files', file));
         assert.deepEqual(bytes.subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+      }
+    });
+
+    it('chains Generate Image → Upscale Image: the generated file flows to the next node and comes out twice the size', async () => {
+      const { code, execution } = await execute('sdxlE2eWfChain01');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const [generated] = sdxlItems(execution) as [Item];
+      const items = sdxlItems(execution, 'Upscale');
+      assert.equal(items.length, 1);
+      const [item] = items as [Item];
+      assert.equal(item.binary?.data?.fileName, 'sdxl-42-x2.jpg');
+      assert.equal(item.json.model, 'esrgan');
+      assert.deepEqual(item.pairedItem, { item: 0 });
+      const before = await sharp(await storedFile(generated)).metadata();
+      const after = await sharp(await storedFile(item)).metadata();
+      assert.deepEqual([after.width, after.height], [(before.width ?? 0) * 2, (before.height ?? 0) * 2]);
+    });
+
+    it('varies the image a Read/Write Files node read', async () => {
+      const before = sandbox.requests.length;
+      const { code, execution } = await execute('sdxlE2eWfVary001');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const [item] = sdxlItems(execution, 'Vary') as [Item];
+      assert.equal(item.binary?.data?.fileName, 'sdxl-vary-5.jpg');
+      assert.deepEqual((await storedFile(item)).subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+      const posts = sandbox.requests.slice(before).filter((received) => received.method === 'POST');
+      assert.deepEqual(
+        posts.map((received) => received.path),
+        ['/v1/sdxl-img2img'],
+      );
+      assert.equal((posts[0]?.body as { strength?: number }).strength, 0.5);
+    });
+
+    it('inpaints with the image and the mask read into two binary fields', async () => {
+      const before = sandbox.requests.length;
+      const { code, execution } = await execute('sdxlE2eWfInpaint');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const [item] = sdxlItems(execution, 'Inpaint') as [Item];
+      assert.equal(item.binary?.data?.fileName, 'sdxl-inpaint-8.jpg');
+      const posts = sandbox.requests.slice(before).filter((received) => received.method === 'POST');
+      assert.deepEqual(
+        posts.map((received) => received.path),
+        ['/upload-asset', '/v1/sdxl-inpaint'],
+      );
+    });
+
+    it('cancelling the execution during a poll stops it; nothing is submitted twice', async () => {
+      sandbox.configure({ latencyMs: 30_000 });
+      const before = sandbox.requests.length;
+      const since = () => sandbox.requests.slice(before);
+      try {
+        await withServer(async (call) => {
+          // What the editor's "Execute workflow" sends for a workflow saved with a Manual Trigger.
+          const started = await call('/rest/workflows/sdxlE2eWfCancel1/run', {
+            triggerToStartFrom: { name: 'Start' },
+          });
+          assert.equal(started.status, 200, await started.clone().text());
+          const { data } = (await started.json()) as { data: { executionId: string } };
+          const deadline = Date.now() + 60_000;
+          while (!since().some((received) => received.method === 'GET' && /\/status$/.test(received.path))) {
+            assert.ok(Date.now() < deadline, 'the node submitted and polled within a minute');
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          const stopped = await call(`/rest/executions/${data.executionId}/stop`, {});
+          assert.equal(stopped.status, 200, await stopped.clone().text());
+          const pollsAtStop = since().filter((received) => received.method === 'GET').length;
+          await new Promise((resolve) => setTimeout(resolve, 3_000));
+          assert.equal(
+            since().filter((received) => received.method === 'GET').length,
+            pollsAtStop,
+            'no poll after the stop',
+          );
+        });
+        const submits = since().filter(
+          (received) => received.method === 'POST' && received.path === '/v2/esrgan',
+        );
+        assert.equal(submits.length, 1, 'one submit, never a second');
+      } finally {
+        sandbox.configure({ latencyMs: 0 });
       }
     });
 
