@@ -1,14 +1,17 @@
 import {
   CLIENT_DEFAULTS,
   InvalidRequestError,
+  type ApiChoice,
   type GenerateInput,
-  type GenerateResult,
+  type ModelResult,
   type SdxlClient,
 } from '@sdxl-kit/client';
 import { Calls } from './calls.ts';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor, type HintContext } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
+import { JOURNAL_FILE, Journal, promptKey, type JournalEntry, type JournaledImage } from './journal.ts';
+import { announceSubmit } from './operations.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
 import { readPrompts, readStdin, sourceName, type PromptLine } from './prompts-file.ts';
@@ -42,14 +45,25 @@ Request:
 
 Output and pacing:
   -o, --out DIR                folder for the images (default ./out)
-  --prompts FILE               one prompt a line ("-" reads stdin); blank lines and # comments skipped
+  --prompts FILE               one prompt a line ("-" reads stdin); blank lines and # comments skipped;
+                               a .jsonl file holds one object a line: {"prompt": "...", "seed": 7, ...}
+                               with any request option (camelCase) for that line
   --json                       stdout carries only JSON (one object a prompt with --prompts)
+  --async                      use Segmind's async API: submit, then poll by request id (a batch's
+                               default: a crash loses nothing, see below)
+  --sync                       use the synchronous API (a single prompt's default)
+  --no-journal                 keep no journal in --out (a batch run again then bills every prompt)
   --rpm N                      requests per minute (default $SDXL_RPM or 5, the free plan's limit)
   --concurrency N              requests in flight (default 2)
   --timeout SECONDS            how long one attempt may take, 1 to 600 (default $SDXL_TIMEOUT or 120)
   --sandbox                    use a local sandbox: real images, no key, no credits (only an
                                explicit --rpm paces it; not with --base-url)
   --base-url URL               API base URL (default $SDXL_BASE_URL or the hosted API)
+
+A --prompts batch keeps a journal in --out (${JOURNAL_FILE}): run the same command again after a
+crash, kill -9 or reboot and it collects what was submitted and skips what was saved, so no prompt
+is billed twice and no billed image is lost (results are kept by Segmind for an hour). With --sync
+a call cut off mid-way cannot be collected: the journal then only skips what was saved.
 
 Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM,
 SDXL_TIMEOUT.
@@ -58,22 +72,36 @@ Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough 
 interrupted. The first interrupt sends nothing more and lets calls already sent finish and save;
 a second aborts them (they may have been billed).`;
 
-interface ImageJson {
-  path: string;
-  seed: number;
-  index: number;
-  bytes: number;
-  mimeType: string;
+/** An image as `--json` prints it (and the journal keeps it). */
+function imageJson(image: ModelResult['images'][number], path: string): JournaledImage {
+  return {
+    path,
+    seed: image.seed ?? null,
+    index: image.index,
+    bytes: image.bytes.length,
+    mimeType: image.mimeType,
+  };
 }
 
 interface Outcome {
   /** The prompt's place in the batch, from 0. */
   index: number;
   prompt: string;
-  result?: GenerateResult;
+  result?: Pick<ModelResult, 'remainingCredits' | 'lowCredits' | 'seed' | 'requestId'>;
   /** Where each image went; with a `write_failed` error, some may be missing or kept elsewhere. */
-  saved?: SavedImage[];
+  saved?: SavedImage<ModelResult['images'][number]>[];
+  /** Images a run before this one saved, as its journal recorded them. */
+  journaled?: JournaledImage[];
+  /** Something the user should know although the prompt succeeded. */
+  warning?: string;
   error?: unknown;
+}
+
+/** One prompt of a run: its text, its own options (a .jsonl line's) and its journal key. */
+export interface PromptJob {
+  prompt: string;
+  options: Record<string, unknown>;
+  key: string;
 }
 
 /** Errors after which every other prompt would fail the same way, so the batch stops spending calls. */
@@ -121,6 +149,10 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         ? timeoutSeconds('SDXL_TIMEOUT', envTimeout)
         : CLIENT_DEFAULTS.timeoutMs / 1000;
   const outDir = values.out ?? 'out';
+  if (values.async && values.sync) throw new UsageError('--async and --sync do not go together: choose one.');
+  const batch = values.prompts !== undefined;
+  // A batch goes async by default: its journal can then collect a job that a crash interrupted.
+  const api: ApiChoice = values.async ? 'async' : values.sync ? 'sync' : batch ? 'async' : 'auto';
 
   // Stops the batch the moment such an answer arrives, before the next queued call can go out.
   const calls = new Calls((error) => (STOPS_BATCH.has(error.code) ? stopReason(error) : undefined));
@@ -132,14 +164,19 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
   });
   try {
     // Every prompt is checked before the first call, so a bad line costs nothing.
-    for (const { prompt, line } of prompts) {
+    for (const { prompt, line, options } of prompts) {
       try {
-        connection.client.validate({ ...base, prompt });
+        connection.client.validate({ ...base, ...options, prompt } as GenerateInput);
       } catch (error) {
         if (!(error instanceof InvalidRequestError)) throw error;
         const where =
           promptsFile === undefined ? 'the prompt' : `--prompts ${sourceName(promptsFile)} line ${line}`;
-        throw usageErrorFrom(error, where);
+        // A field a .jsonl line set is named by its key on that line, not by a flag.
+        throw usageErrorFrom(
+          error,
+          where,
+          options ? { source: where, keys: Object.keys(options) } : undefined,
+        );
       }
     }
     try {
@@ -149,23 +186,49 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         `--out: cannot write images to "${outDir}" (${(error as Error).message}). Nothing was sent.`,
       );
     }
-    return await run(
-      connection.client,
-      prompts.map(({ prompt }) => prompt),
-      base,
-      {
+    const journal = batch && !values['no-journal'] ? await Journal.open(outDir) : undefined;
+    try {
+      return await run(connection.client, jobsOf(prompts), base, {
         io,
         json,
         outDir,
         interrupt,
         calls,
         hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
-        batch: values.prompts !== undefined,
-      },
-    );
+        batch,
+        api,
+        ...(journal && { journal }),
+      });
+    } finally {
+      await journal?.close();
+    }
   } finally {
     await connection.close();
   }
+}
+
+/** What a prompt aborted on the wire reports: it may be billed, and an async job can still be collected. */
+function abortedOutcome(error: unknown, signal: string, journaled: boolean): object {
+  const requestId = (error as { requestId?: string }).requestId;
+  const message = `Aborted by a second ${signal} while the request was under way: it may have been billed, and no image was saved.`;
+  if (!requestId) return { code: 'aborted', message };
+  const collect = journaled ? 'run the same command again, or sdxl resume' : 'sdxl resume';
+  return {
+    code: 'aborted',
+    requestId,
+    message: `${message} It was submitted as ${requestId}: ${collect} ${requestId} collects it.`,
+  };
+}
+
+/** Each prompt with its journal key: which copy of the same request in the batch it is counts too. */
+function jobsOf(prompts: readonly PromptLine[]): PromptJob[] {
+  const copies = new Map<string, number>();
+  return prompts.map(({ prompt, options = {} }) => {
+    const identity = promptKey({ ...options, prompt }, 0);
+    const copy = copies.get(identity) ?? 0;
+    copies.set(identity, copy + 1);
+    return { prompt, options, key: promptKey({ ...options, prompt }, copy) };
+  });
 }
 
 /**
@@ -216,7 +279,7 @@ class Tally {
  */
 export async function run(
   client: SdxlClient,
-  prompts: readonly string[],
+  prompts: readonly PromptJob[],
   base: Omit<GenerateInput, 'prompt'>,
   context: {
     io: Io;
@@ -226,8 +289,11 @@ export async function run(
     calls: Calls;
     batch: boolean;
     hints: HintContext;
+    api: ApiChoice;
+    journal?: Journal;
   },
 ): Promise<number> {
+  const { journal } = context;
   const { io, json, outDir, batch, interrupt, calls } = context;
   const progress = new Progress(io.stderr, !json);
   const tally = new Tally();
@@ -260,15 +326,55 @@ export async function run(
 
   /** Sends one prompt and saves its images. After a stop, a prompt is cancelled before it is sent. */
   const runPrompt = async (index: number): Promise<Outcome> => {
-    const request: GenerateInput = { ...base, prompt: prompts[index]! };
+    const job = prompts[index]!;
+    const request = { ...base, ...job.options, prompt: job.prompt } as GenerateInput;
     const outcome: Outcome = { index, prompt: request.prompt };
+    const recorded: JournalEntry | undefined = journal?.entry(job.key);
+    if (recorded?.saved) {
+      // Saved by an earlier run of this batch: nothing is sent, and the line says where it went.
+      outcome.journaled = recorded.saved;
+      outcome.result = { remainingCredits: recorded.remainingCredits ?? undefined, lowCredits: false };
+      return outcome;
+    }
     const call = calls.open(interrupt.abort);
+    if (recorded?.sending && !recorded.requestId) {
+      outcome.warning =
+        'An earlier run was stopped while sending this prompt, before the API answered: if the API had accepted it, that call was billed too.';
+    }
+    let announced = false;
     try {
-      const result = await client.generate(request, call.options).finally(() => call.settle());
+      // A job an earlier run submitted is collected, never submitted again: it is billed already.
+      const result = await (
+        recorded?.requestId
+          ? client.resume(recorded.requestId, { ...call.options, model: 'sdxl1.0-txt2img' })
+          : client.generate(request, {
+              ...call.options,
+              // Recorded as it goes out (not awaited: the request must not wait for the disk).
+              onAttempt: (attempt) => {
+                call.options.onAttempt?.(attempt);
+                if (journal && !announced) {
+                  announced = true;
+                  journal.sending(job.key).catch(() => {});
+                }
+              },
+              api: context.api,
+              onSubmitted: async (ticket) => {
+                if (journal) await journal.submitted(job.key, ticket.requestId);
+                else if (!context.batch) announceSubmit(io, json, ticket.requestId);
+              },
+            })
+      ).finally(() => call.settle());
       outcome.result = result;
       const { saved, error } = await saveImages(outDir, request.prompt, result.images);
       outcome.saved = saved;
       if (error) outcome.error = error;
+      else if (journal) {
+        await journal.saved(
+          job.key,
+          saved.map(({ image, path }) => imageJson(image, path)),
+          result.remainingCredits ?? null,
+        );
+      }
       if (result.lowCredits && !warnedLow && result.remainingCredits !== undefined) {
         warnedLow = true;
         progress.clear();
@@ -286,10 +392,7 @@ export async function run(
                 message: `Not retried after "${call.lastError?.message}": ${calls.stopped}.`,
               }
             : call.sent && interrupt.abort.aborted
-              ? {
-                  code: 'aborted',
-                  message: `Aborted by a second ${signalName(interrupt.abort)} while the request was under way: it may have been billed, and no image was saved.`,
-                }
+              ? abortedOutcome(error, signalName(interrupt.abort), context.journal !== undefined)
               : error;
       // The batch already stopped when this answer arrived (Calls.attemptFailed); this is its cause.
       const code = (error as { code?: string }).code;
@@ -305,7 +408,10 @@ export async function run(
   const worker = async () => {
     while (next < total) ended(await runPrompt(next++));
   };
-  const window = Math.min(total, client.limiter.maxInFlight + WINDOW_MARGIN);
+  // On the async API a prompt holds its job from submit to saved image, so --concurrency counts jobs
+  // (a submit frees its slot in the limiter at once; without this the margin would become more jobs).
+  const open = client.limiter.maxInFlight + (context.api === 'async' ? 0 : WINDOW_MARGIN);
+  const window = Math.min(total, open);
   await Promise.all(Array.from({ length: window }, worker));
   interrupt.stop.removeEventListener('abort', onStop);
   progress.clear();
@@ -328,26 +434,28 @@ function report(
   const { result, saved = [], error } = outcome;
   if (json) {
     const line: Record<string, unknown> = batch ? { prompt: outcome.prompt } : {};
-    line.images = saved.map(({ image, path }): ImageJson => ({
-      path,
-      seed: image.seed,
-      index: image.index,
-      bytes: image.bytes.length,
-      mimeType: image.mimeType,
-    }));
+    line.images = outcome.journaled ?? saved.map(({ image, path }) => imageJson(image, path));
     if (result) {
       line.remainingCredits = result.remainingCredits ?? null;
       line.lowCredits = result.lowCredits;
     }
     if (error !== undefined) line.error = errorJson(error);
+    if (outcome.warning) line.warning = outcome.warning;
     io.stdout.write(`${JSON.stringify(line)}\n`);
     return;
   }
   progress.clear();
   const prefix = batch ? `${outcome.prompt}: ` : '';
+  if (outcome.warning) io.stderr.write(`${prefix}Warning: ${outcome.warning}\n`);
+  if (outcome.journaled) {
+    const noun = outcome.journaled.length === 1 ? 'image' : 'images';
+    io.stdout.write(`${prefix}saved ${outcome.journaled.length} ${noun} in an earlier run:\n`);
+    for (const { path } of outcome.journaled) io.stdout.write(`  ${path}\n`);
+  }
   if (result && saved.length > 0) {
     const noun = saved.length === 1 ? 'image' : 'images';
-    io.stdout.write(`${prefix}${batch ? 'saved' : 'Saved'} ${saved.length} ${noun} (seed ${result.seed}):\n`);
+    const seed = result.seed !== undefined ? ` (seed ${result.seed})` : '';
+    io.stdout.write(`${prefix}${batch ? 'saved' : 'Saved'} ${saved.length} ${noun}${seed}:\n`);
     for (const { path } of saved) io.stdout.write(`  ${path}\n`);
   }
   if (error !== undefined) {

@@ -24,6 +24,9 @@ export const IMAGINE_FLAGS = {
   concurrency: { type: 'string' },
   timeout: { type: 'string' },
   'base-url': { type: 'string' },
+  async: { type: 'boolean' },
+  sync: { type: 'boolean' },
+  'no-journal': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -164,11 +167,21 @@ export function flagFor(field: string): string | undefined {
 
 /**
  * The client's validation error in the words of the command line: each field is named by the flag
- * that set it, and the prompt by where it came from (`promptSource`, e.g. a line of --prompts).
+ * that set it, and the prompt by where it came from (`promptSource`, e.g. a line of --prompts); a
+ * field a .jsonl line set (`line.keys`) by that line and its key.
  */
-export function usageErrorFrom(error: InvalidRequestError, promptSource?: string): UsageError {
+export function usageErrorFrom(
+  error: InvalidRequestError,
+  promptSource?: string,
+  line?: { source: string; keys: readonly string[] },
+): UsageError {
   const fields = error.fields.map((field) => {
-    const name = flagFor(field.field) ?? (field.field === 'prompt' ? promptSource : undefined) ?? field.field;
+    const fromLine = line?.keys.includes(field.field) ? `${line.source}: ${field.field}` : undefined;
+    const name =
+      fromLine ??
+      flagFor(field.field) ??
+      (field.field === 'prompt' ? promptSource : undefined) ??
+      field.field;
     const message = field.message.startsWith(field.field)
       ? `${name}${field.message.slice(field.field.length)}`
       : `${name}: ${field.message}`;

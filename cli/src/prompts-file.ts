@@ -5,6 +5,38 @@ import { UsageError } from './exit.ts';
 export interface PromptLine {
   prompt: string;
   line: number;
+  /** A `.jsonl` line's own request options (camelCase, as the client names them), over the flags. */
+  options?: Record<string, unknown>;
+}
+
+/** Whether a prompts file is JSON lines: one object a line with "prompt" and any request option. */
+export function isJsonLines(file: string): boolean {
+  return /\.(jsonl|ndjson)$/i.test(file);
+}
+
+/** One `.jsonl` line as a prompt with its options; a malformed line is a usage error naming it. */
+function jsonLine(text: string, line: number, file: string): PromptLine {
+  const where = `--prompts: ${sourceName(file)} line ${line}`;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `${where} is not valid JSON (${(error as Error).message}). Each line must be one object such as {"prompt": "a fox", "seed": 7}.`,
+    );
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(
+      `${where} is not a JSON object. Each line must be one object such as {"prompt": "a fox", "seed": 7}.`,
+    );
+  }
+  const { prompt, ...options } = value as Record<string, unknown>;
+  if (typeof prompt !== 'string' || prompt.trim() === '') {
+    throw new UsageError(
+      `${where} has no "prompt" text. Each line must be one object such as {"prompt": "a fox", "seed": 7}.`,
+    );
+  }
+  return { prompt: prompt.trim(), line, options };
 }
 
 /** How `--prompts` names its source in messages. */
@@ -48,7 +80,10 @@ function decodeUtf8(bytes: Buffer, file: string): string {
   return new TextDecoder('utf-8').decode(bytes);
 }
 
-/** The prompts of a file ("-" reads stdin): one a line, blank lines and `#` comments skipped. */
+/**
+ * The prompts of a file ("-" reads stdin): one a line, blank lines and `#` comments skipped; a
+ * `.jsonl` file holds one JSON object a line, with "prompt" and that line's own request options.
+ */
 export async function readPrompts(file: string, stdin: () => Promise<Buffer>): Promise<PromptLine[]> {
   let bytes: Buffer;
   try {
@@ -58,10 +93,13 @@ export async function readPrompts(file: string, stdin: () => Promise<Buffer>): P
       `--prompts: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
     );
   }
-  const prompts = decodeUtf8(bytes, file)
+  const lines = decodeUtf8(bytes, file)
     .split(/\r?\n/)
-    .map((text, index) => ({ prompt: text.trim(), line: index + 1 }))
-    .filter(({ prompt }) => prompt && !prompt.startsWith('#'));
+    .map((text, index) => ({ text: text.trim(), line: index + 1 }))
+    .filter(({ text }) => text && !text.startsWith('#'));
+  const prompts = isJsonLines(file)
+    ? lines.map(({ text, line }) => jsonLine(text, line, file))
+    : lines.map(({ text, line }) => ({ prompt: text, line }));
   if (prompts.length === 0) throw new UsageError(`--prompts: ${sourceName(file)} holds no prompts.`);
   return prompts;
 }

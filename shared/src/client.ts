@@ -11,6 +11,7 @@ import {
 } from './async-api.ts';
 import {
   AbortedError,
+  ApiError,
   BadResponseError,
   ConnectionError,
   InvalidRequestError,
@@ -641,8 +642,10 @@ export class SdxlClient {
     const giveUpAt = this.now() + this.poll.timeoutMs;
     let delay = firstDelayMs;
     // Once the first check comes from what the model took last time, the job is close: look again soon.
-    const seen = request && this.poll.firstDelayMs === undefined ? this.seenSeconds.get(request.model.slug) : undefined;
-    let interval = seen === undefined ? this.poll.intervalMs : Math.min(this.poll.intervalMs, Math.max(100, seen * 50));
+    const seen =
+      request && this.poll.firstDelayMs === undefined ? this.seenSeconds.get(request.model.slug) : undefined;
+    let interval =
+      seen === undefined ? this.poll.intervalMs : Math.min(this.poll.intervalMs, Math.max(100, seen * 50));
     let failures = 0;
     let polls = 0;
     const tag = (error: SdxlError) => {
@@ -709,25 +712,21 @@ export class SdxlClient {
   ): Promise<{ status: JobStatus; body: Record<string, unknown> }> {
     try {
       const response = await this.send(
-        { method: 'GET', url, idempotent: true, accept: 'application/json' },
+        {
+          method: 'GET',
+          url,
+          idempotent: true,
+          accept: 'application/json',
+          refine: (error) => jobError(error, requestId),
+        },
         options,
       );
       const body = readJson(response.body, 'status');
       return { status: readStatus(body, requestId), body };
     } catch (error) {
-      if (error instanceof SdxlError && 'status' in error) {
-        const status = (error as { status: number }).status;
-        const apiError = error as NotFoundError;
-        if (status === 422 && apiError.serverMessage) {
-          const words = failedWords(apiError);
-          if (words !== undefined) return { status: { requestId, state: 'FAILED', error: words }, body: {} };
-        }
-        if (status === 404) {
-          throw new RequestExpiredError('request_expired', 404, apiError.serverMessage, {
-            ...apiError.headers,
-            'x-request-id': requestId,
-          });
-        }
+      // A FAILED job answers 422 on its status and result: a state to report, not a transport failure.
+      if (error instanceof JobFailedError) {
+        return { status: { requestId, state: 'FAILED', error: error.serverError }, body: {} };
       }
       throw error;
     }
@@ -841,7 +840,8 @@ export class SdxlClient {
       } catch (raw) {
         // Told while this call still holds its place in the line: a batch that must stop (a refused
         // key, an empty account) can cancel the queued calls before the next one goes out.
-        const error = this.toSdxlError(raw, signal);
+        const converted = this.toSdxlError(raw, signal);
+        const error = exchange.refine?.(converted) ?? converted;
         options.onAttemptFailed?.(error);
         throw error;
       }
@@ -932,6 +932,25 @@ interface Exchange {
   /** Send the key (to the API's own hosts only). @default true */
   auth?: boolean;
   accept?: string;
+  /** What a failed attempt means for this address, before `onAttemptFailed` hears of it. */
+  refine?: (error: SdxlError) => SdxlError;
+}
+
+/**
+ * On a job's status and result URLs, 422 is a FAILED job and 404 an expired or unknown request id,
+ * not an invalid value or a wrong address (which would stop a whole batch).
+ */
+function jobError(error: SdxlError, requestId: string): SdxlError {
+  if (!(error instanceof ApiError)) return error;
+  if (error.status === 422)
+    return new JobFailedError(422, failedWords(error) ?? 'no reason given', error.headers, requestId);
+  if (error.status === 404) {
+    return new RequestExpiredError('request_expired', 404, error.serverMessage, {
+      ...error.headers,
+      'x-request-id': requestId,
+    });
+  }
+  return error;
 }
 
 /** The path of a URL for log lines (never its query, which could carry anything). */

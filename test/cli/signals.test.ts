@@ -10,7 +10,10 @@ describe('sdxl imagine: signals', () => {
   before(() => world.start());
   after(() => world.close());
 
-  /** A --json batch, two calls in flight, each answered after `latencyMs`; images go to `out`. */
+  /**
+   * A --json batch on the synchronous API (one connection a call, so requests count calls), two calls
+   * in flight, each answered after `latencyMs`; images go to `out`.
+   */
   async function startBatch(prompts: string[], out: string, latencyMs: number) {
     const file = path.join(world.dir, `${out}.txt`);
     await writeFile(file, `${prompts.join('\n')}\n`);
@@ -25,6 +28,7 @@ describe('sdxl imagine: signals', () => {
       '2',
       '--rpm',
       '60',
+      '--sync',
       '-o',
       path.join(world.dir, out),
     ]);
@@ -102,5 +106,46 @@ describe('sdxl imagine: signals', () => {
     assert.equal(run.code, 143, run.stderr);
     assert.match(run.stderr, /1 call was already sent/);
     assert.equal(jsonLines(run.stdout).filter((line) => !line.error).length, 3, run.stdout);
+  });
+
+  it('on the async API (the default of a batch) a signal lets submitted jobs finish and save, submits nothing more, and a run again collects what a second signal cut off', async () => {
+    const file = path.join(world.dir, 'async.txt');
+    await writeFile(file, 'one\ntwo\nthree\nfour\n');
+    world.sandbox.configure({ latencyMs: 1500 });
+    const submits = () =>
+      world.sandbox.requests.filter((request) => request.path === '/v2/sdxl1.0-txt2img').length;
+    const before = submits();
+    const out = path.join(world.dir, 'async');
+    const args = ['imagine', '--prompts', file, '--json', '--concurrency', '2', '--rpm', '60', '-o', out];
+    const first = world.spawn(args);
+    await until(() => submits() === before + 2, 'two jobs submitted');
+    first.child.kill('SIGTERM');
+    const run = await first.done;
+    assert.equal(run.code, 143, run.stderr);
+    assert.equal(submits(), before + 2, 'nothing submitted after the signal');
+    const lines = jsonLines(run.stdout);
+    assert.equal(lines.filter((line) => !line.error && line.images.length === 1).length, 2, run.stdout);
+    assert.equal(lines.filter((line) => line.error?.code === 'skipped').length, 2, run.stdout);
+
+    // Two signals: the jobs on the wire are cut off, reported with their request ids, and collected
+    // by the same command run again, without a second submit.
+    world.sandbox.configure({ latencyMs: 3000 });
+    const second = world.spawn([...args.slice(0, -1), `${out}-2`]);
+    await until(() => submits() === before + 4, 'two more jobs submitted');
+    second.child.kill('SIGINT');
+    await until(() => /finish/.test(second.stderr()), 'the first signal to be acknowledged');
+    second.child.kill('SIGINT');
+    const cut = jsonLines((await second.done).stdout).filter((line) => line.error?.code === 'aborted');
+    assert.equal(cut.length, 2);
+    for (const line of cut)
+      assert.match(line.error!.message, /submitted as [0-9a-f-]{36}: run the same command again/);
+    world.sandbox.configure({ latencyMs: 0 });
+    const again = await world.run([...args.slice(0, -1), `${out}-2`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(
+      submits(),
+      before + 6,
+      'the two cut off were collected; only the two never sent were submitted',
+    );
   });
 });

@@ -64,7 +64,7 @@ describe('sdxl imagine --prompts: a batch streams through a bounded window of pr
     const stderr = sink();
     const done = run(
       client,
-      prompts,
+      prompts.map((prompt) => ({ prompt, options: {}, key: prompt })),
       { seed: 7 },
       {
         io: { stdout, stderr, env: {} },
@@ -74,6 +74,7 @@ describe('sdxl imagine --prompts: a batch streams through a bounded window of pr
         calls: new Calls(),
         batch: true,
         hints: { baseUrl: 'SDXL_BASE_URL', timeoutSeconds: 120 },
+        api: 'sync',
       },
     );
     return { done, stdout, stderr, interrupt };
