@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SANDBOX_DEFAULT_API_KEY, startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 
@@ -16,6 +16,10 @@ const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 
 export const EXAMPLE_FLOW = join(packageDir, 'examples', 'generate-images.json');
+/** The other examples `npm run node-red` deploys beside it, each on its own tab. */
+export const MORE_EXAMPLE_FLOWS = ['generate-then-upscale.json', 'inpaint-with-mask.json'].map((name) =>
+  join(packageDir, 'examples', name),
+);
 export const EXAMPLE_ACCOUNT_ID = 'sdxl-example-account';
 export const EXAMPLE_INJECT_ID = 'sdxl-example-inject';
 
@@ -35,6 +39,11 @@ export interface LaunchOptions {
    * and install the tarball, so only what would be published is there. @default 'link'
    */
   install?: 'link' | 'tarball';
+  /**
+   * Also deploy the generate → upscale and inpaint examples, their files in Node-RED's user folder
+   * (a photo and a mask to inpaint are written there). @default false
+   */
+  moreExamples?: boolean;
 }
 
 export interface RunningNodeRed {
@@ -138,12 +147,20 @@ export async function launchNodeRed(options: LaunchOptions = {}): Promise<Runnin
     await started.finally(() => clearTimeout(timeout));
 
     const editorUrl = `http://127.0.0.1:${port}/`;
-    const flow = JSON.parse(await readFile(EXAMPLE_FLOW, 'utf8')) as Record<string, unknown>[];
+    const files = options.moreExamples ? [EXAMPLE_FLOW, ...MORE_EXAMPLE_FLOWS] : [EXAMPLE_FLOW];
+    const flow: Record<string, unknown>[] = [];
+    for (const file of files)
+      flow.push(...(JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>[]));
+    if (options.moreExamples) await writeExampleImages(userDir);
     for (const node of flow) {
-      if (node.id === EXAMPLE_ACCOUNT_ID) {
+      if (node.type === 'sdxl-config') {
         node.baseUrl = sandbox.url;
         // Credentials travel with the deploy and are stored apart from the flow, encrypted.
         node.credentials = { apiKey };
+      }
+      // The examples read and write /tmp/sdxl-*; here they use Node-RED's own folder.
+      if ((node.type === 'file' || node.type === 'file in') && typeof node.filename === 'string') {
+        node.filename = join(userDir, basename(node.filename));
       }
     }
     const deployed = await fetch(`${editorUrl}flows`, {
@@ -160,6 +177,24 @@ export async function launchNodeRed(options: LaunchOptions = {}): Promise<Runnin
     await stop();
     throw error;
   }
+}
+
+/** A photo and a mask (white repaints the left half) for the inpaint example to read. */
+async function writeExampleImages(userDir: string): Promise<void> {
+  const { default: sharp } = await import('sharp');
+  const size = 512;
+  const photo = Buffer.alloc(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) photo.set([(x * 255) / size, (y * 255) / size, 160], (y * size + x) * 3);
+  }
+  const mask = Buffer.alloc(size * size);
+  for (let y = 0; y < size; y++) mask.fill(255, y * size, y * size + size / 2);
+  await sharp(photo, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(join(userDir, 'sdxl-photo.png'));
+  await sharp(mask, { raw: { width: size, height: size, channels: 1 } })
+    .png()
+    .toFile(join(userDir, 'sdxl-mask.png'));
 }
 
 /** Packs the workspace as npm would publish it and installs the tarball, offline (it has no dependencies). */

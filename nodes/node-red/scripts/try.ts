@@ -3,7 +3,7 @@
 import { launchNodeRed, pressInject } from './launch.ts';
 
 const port = Number(process.env.PORT ?? 1880);
-const running = await launchNodeRed({ port, sandboxLatencyMs: 1500 });
+const running = await launchNodeRed({ port, sandboxLatencyMs: 1500, moreExamples: true });
 await pressInject(running.editorUrl);
 
 process.stdout.write(`
@@ -14,7 +14,9 @@ Node-RED is running with node-red-contrib-sdxl and the example flow, against a l
   Newest image:  ${running.editorUrl}sdxl/latest
 
 The example has already run once. Press the inject node's button to make two more images; watch the
-SDXL node's status and the debug sidebar. Press Ctrl+C to stop.
+SDXL node's status and the debug sidebar. Two more tabs show the other operations: generate → upscale
+×4 → write a file, and inpaint a photo with a mask read from files (both in Node-RED's user folder).
+Press Ctrl+C to stop.
 `);
 
 let stopping = false;
