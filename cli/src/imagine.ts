@@ -1,5 +1,4 @@
 import {
-  CLIENT_DEFAULTS,
   InvalidRequestError,
   type ApiChoice,
   type GenerateInput,
@@ -20,7 +19,7 @@ import {
   IMAGINE_NUMERIC_FLAGS,
   parseFlags,
   positiveIntFlag,
-  timeoutSeconds,
+  pacing,
   requestFromFlags,
   usageErrorFrom,
 } from './options.ts';
@@ -135,19 +134,8 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
   const promptsFile = values.prompts;
   const prompts: PromptLine[] =
     promptsFile !== undefined ? await readPrompts(promptsFile, readStdin) : [{ prompt: positional, line: 1 }];
-  const envRpm = io.env.SDXL_RPM?.trim() || undefined;
-  const requestsPerMinute =
-    values.rpm !== undefined
-      ? positiveIntFlag('--rpm', values.rpm, 5)
-      : positiveIntFlag('SDXL_RPM', envRpm, 5);
   const maxInFlight = positiveIntFlag('--concurrency', values.concurrency, 2);
-  const envTimeout = io.env.SDXL_TIMEOUT?.trim() || undefined;
-  const timeout =
-    values.timeout !== undefined
-      ? timeoutSeconds('--timeout', values.timeout)
-      : envTimeout !== undefined
-        ? timeoutSeconds('SDXL_TIMEOUT', envTimeout)
-        : CLIENT_DEFAULTS.timeoutMs / 1000;
+  const { timeout, ...paced } = pacing(values, io.env);
   const outDir = values.out ?? 'out';
   if (values.async && values.sync) throw new UsageError('--async and --sync do not go together: choose one.');
   const batch = values.prompts !== undefined;
@@ -156,12 +144,7 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
 
   // Stops the batch the moment such an answer arrives, before the next queued call can go out.
   const calls = new Calls((error) => (STOPS_BATCH.has(error.code) ? stopReason(error) : undefined));
-  const connection = await connect(io, values, {
-    maxInFlight,
-    timeoutMs: timeout * 1000,
-    // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
-    ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
-  });
+  const connection = await connect(io, values, { maxInFlight, timeoutMs: timeout * 1000, ...paced });
   try {
     // Every prompt is checked before the first call, so a bad line costs nothing.
     for (const { prompt, line, options } of prompts) {

@@ -3,7 +3,6 @@
 import { readFile } from 'node:fs/promises';
 import type { ParseArgsConfig } from 'node:util';
 import {
-  CLIENT_DEFAULTS,
   InvalidRequestError,
   esrgan,
   parseModelRequest,
@@ -18,7 +17,7 @@ import { EXIT, UsageError, describeError, exitCodeFor } from './exit.ts';
 import { prepareFolder, saveImages } from './files.ts';
 import type { Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
-import { numberFlag, parseFlags, positiveIntFlag, timeoutSeconds } from './options.ts';
+import { numberFlag, pacing, parseFlags } from './options.ts';
 
 /** A flag whose name is not the field's own, where the issue or habit names it otherwise. */
 const FLAG_NAMES: Record<string, string> = { outputFormat: 'format', samples: 'samples' };
@@ -210,30 +209,6 @@ function usageFrom(command: Command, error: InvalidRequestError): UsageError {
     return { ...field, flag, message };
   });
   return new UsageError(`${fields.map((field) => field.message).join('; ')}. Nothing was sent.`, fields);
-}
-
-/** Requests per minute and the attempt timeout, from flags or the environment, as imagine reads them. */
-export function pacing(
-  values: { rpm?: string | undefined; timeout?: string | undefined; sandbox?: boolean | undefined },
-  env: NodeJS.ProcessEnv,
-) {
-  const envRpm = env.SDXL_RPM?.trim() || undefined;
-  const requestsPerMinute =
-    values.rpm !== undefined
-      ? positiveIntFlag('--rpm', values.rpm, 5)
-      : positiveIntFlag('SDXL_RPM', envRpm, 5);
-  const envTimeout = env.SDXL_TIMEOUT?.trim() || undefined;
-  const timeout =
-    values.timeout !== undefined
-      ? timeoutSeconds('--timeout', values.timeout)
-      : envTimeout !== undefined
-        ? timeoutSeconds('SDXL_TIMEOUT', envTimeout)
-        : CLIENT_DEFAULTS.timeoutMs / 1000;
-  return {
-    timeout,
-    // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
-    ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
-  };
 }
 
 /** The JSON line of a result, as `sdxl imagine --json` writes it, plus the request id. */

@@ -1,5 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { REQUEST_FIELDS, type GenerateInput, type InvalidRequestError } from '@sdxl-kit/client';
+import {
+  CLIENT_DEFAULTS,
+  REQUEST_FIELDS,
+  type GenerateInput,
+  type InvalidRequestError,
+} from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 
 /** Flags of `sdxl imagine`: one per request field, then output and pacing. */
@@ -188,4 +193,28 @@ export function usageErrorFrom(
     return { ...field, flag: name, message };
   });
   return new UsageError(`${fields.map((field) => field.message).join('; ')}.`, fields);
+}
+
+/** Requests per minute and the attempt timeout, from flags or the environment (SDXL_RPM, SDXL_TIMEOUT). */
+export function pacing(
+  values: { rpm?: string | undefined; timeout?: string | undefined; sandbox?: boolean | undefined },
+  env: NodeJS.ProcessEnv,
+) {
+  const envRpm = env.SDXL_RPM?.trim() || undefined;
+  const requestsPerMinute =
+    values.rpm !== undefined
+      ? positiveIntFlag('--rpm', values.rpm, 5)
+      : positiveIntFlag('SDXL_RPM', envRpm, 5);
+  const envTimeout = env.SDXL_TIMEOUT?.trim() || undefined;
+  const timeout =
+    values.timeout !== undefined
+      ? timeoutSeconds('--timeout', values.timeout)
+      : envTimeout !== undefined
+        ? timeoutSeconds('SDXL_TIMEOUT', envTimeout)
+        : CLIENT_DEFAULTS.timeoutMs / 1000;
+  return {
+    timeout,
+    // The sandbox has no plan to respect: only an explicit --rpm paces it, not SDXL_RPM.
+    ...((!values.sandbox || values.rpm !== undefined) && { requestsPerMinute }),
+  };
 }

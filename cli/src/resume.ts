@@ -5,8 +5,8 @@ import { EXIT, UsageError, describeError, exitCodeFor } from './exit.ts';
 import { prepareFolder } from './files.ts';
 import type { Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
-import { deliver, pacing } from './operations.ts';
-import { parseFlags } from './options.ts';
+import { deliver } from './operations.ts';
+import { pacing, parseFlags } from './options.ts';
 
 export const RESUME_HELP = `Usage: sdxl resume REQUEST_ID [--out DIR] [--json] [--base-url URL]
 
