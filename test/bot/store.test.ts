@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import type { JobRecord } from '../../bot/src/store/job-store.ts';
 import { SqliteJobStore } from '../../bot/src/store/sqlite-job-store.ts';
@@ -16,6 +20,37 @@ const job = (id: string, changes: Partial<JobRecord> = {}): JobRecord => ({
 });
 
 describe('the SQLite job store', () => {
+  it('keeps what a V or Upscale job does, also in a store made before that column existed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sdxl-store-'));
+    try {
+      const path = join(dir, 'old.sqlite');
+      const old = new DatabaseSync(path);
+      old.exec(`CREATE TABLE jobs (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, guild_id TEXT, channel_id TEXT,
+        input TEXT NOT NULL, samples INTEGER NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+        finished_at INTEGER, seed INTEGER, remaining_credits REAL, error TEXT)`);
+      old
+        .prepare(
+          `INSERT INTO jobs VALUES ('old', 'u1', 'g', 'c', '{"prompt":"x"}', 1, 'done', 1, NULL, NULL, NULL, NULL)`,
+        )
+        .run();
+      old.close();
+      const store = new SqliteJobStore(path);
+      try {
+        assert.equal((await store.get('old'))?.operation, undefined, 'an old job is a txt2img job');
+        const operation = { kind: 'upscale', sourceJobId: 'old', sourceIndex: 0, scale: 4 } as const;
+        await store.createWithinQuota(job('up', { operation, samples: 1 }), { since: 0, limit: 10 });
+        assert.deepEqual((await store.get('up'))?.operation, operation);
+        const vary = { kind: 'vary', sourceJobId: 'up', sourceIndex: 0, strength: 0.35 } as const;
+        await store.update('up', { operation: vary });
+        assert.deepEqual((await store.get('up'))?.operation, vary);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps jobs, their images and settings', async () => {
     const store = new SqliteJobStore(':memory:');
     try {

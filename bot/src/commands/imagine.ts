@@ -8,6 +8,7 @@ import {
 } from 'discord.js';
 import { checkAccess } from '../access.ts';
 import type { BotContext } from '../context.ts';
+import type { JobOperation } from '../store/job-store.ts';
 import { BotRefusal } from '../errors.ts';
 import { parsePromptFlags } from '../prompt-flags.ts';
 import { addImagineOptions, readImagineOptions, suggestionsFor } from './imagine-options.ts';
@@ -34,10 +35,18 @@ export function applyPromptFlags(input: GenerateInput): GenerateInput {
   return next;
 }
 
-/** Access rules, then the job: shared by the command, 🔄 and the edit-prompt modal. */
-export async function imagine(interaction: RepliableInteraction, input: GenerateInput, context: BotContext) {
+/**
+ * Access rules, then the job: shared by the command, 🔄, the edit-prompt modal, V1–V4 and the image row
+ * (`operation` says which stored image to vary or upscale).
+ */
+export async function imagine(
+  interaction: RepliableInteraction,
+  input: GenerateInput,
+  context: BotContext,
+  operation?: JobOperation,
+) {
   checkAccess(interaction, context.config);
-  await context.imagine.submit(interaction, input);
+  await context.imagine.submit(interaction, input, operation);
 }
 
 export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {

@@ -14,9 +14,10 @@ import { MAX_PROMPT_LENGTH } from '../commands/imagine-options.ts';
 import type { BotContext } from '../context.ts';
 import { BotRefusal } from '../errors.ts';
 import { fitImage } from '../jobs/images.ts';
-import { DEFAULT_ATTACHMENT_LIMIT, parametersText } from '../jobs/render.ts';
+import { STRONG_STRENGTH, SUBTLE_STRENGTH, operationLabel } from '../jobs/operations.ts';
+import { DEFAULT_ATTACHMENT_LIMIT, imageRow, parametersText } from '../jobs/render.ts';
 import { deferPublicly } from '../jobs/replies.ts';
-import type { JobRecord } from '../store/job-store.ts';
+import type { JobOperation, JobRecord } from '../store/job-store.ts';
 import { decodeCustomId, EDIT_MODAL_PREFIX, EDIT_PROMPT_FIELD } from './custom-id.ts';
 
 /** A stored job the buttons may still act on, or a refusal saying it expired. */
@@ -32,7 +33,7 @@ export async function liveJob(context: BotContext, jobId: string): Promise<JobRe
   return job;
 }
 
-/** Handles the result buttons: 🔄 ✏️ U1–U4 🗑 ℹ️. Their state is the custom_id plus the stored job. */
+/** Handles the result buttons: 🔄 ✏️ U1–U4 V1–V4 🗑 ℹ️, Upscale 2x/4x, Vary (Subtle/Strong). Their state is the custom_id plus the stored job. */
 export async function handleButton(interaction: ButtonInteraction, context: BotContext): Promise<void> {
   const state = decodeCustomId(interaction.customId);
   if (!state) return;
@@ -65,7 +66,12 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
   switch (state.action) {
     case 'info':
       await interaction.reply({
-        content: parametersText(job, context.sdxl.validate(job.input)),
+        content: parametersText(
+          job,
+          context.sdxl.validate(job.input),
+          job.operation &&
+            `${operationLabel(job.operation)} of job \`${job.operation.sourceJobId}\` (${job.operation.kind === 'vary' ? `sdxl-img2img, strength ${job.operation.strength}` : 'esrgan'})`,
+        ),
         flags: MessageFlags.Ephemeral,
       });
       return;
@@ -86,8 +92,31 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       return;
     }
     case 'reroll':
-      await imagine(interaction, { ...job.input, seed: -1 }, context);
+      // A variation runs again as a variation of the same image, with a new seed.
+      await imagine(interaction, { ...job.input, seed: -1 }, context, job.operation);
       return;
+    case 'vary':
+    case 'subtle':
+    case 'strong':
+    case 'up2':
+    case 'up4': {
+      const index = state.index ?? 0;
+      // Refused before anything is queued or billed when the source image is gone.
+      if (!(await context.store.image(job.id, index)))
+        throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
+      const source = { sourceJobId: job.id, sourceIndex: index };
+      const operation: JobOperation =
+        state.action === 'up2' || state.action === 'up4'
+          ? { kind: 'upscale', ...source, scale: state.action === 'up2' ? 2 : 4 }
+          : {
+              kind: 'vary',
+              ...source,
+              strength: state.action === 'subtle' ? SUBTLE_STRENGTH : STRONG_STRENGTH,
+            };
+      // A new job through the same queue, quotas and rules as /imagine, with a new seed.
+      await imagine(interaction, { ...job.input, seed: -1 }, context, operation);
+      return;
+    }
     case 'upscale': {
       // It posts publicly like /imagine, so the same servers, channels and roles rules apply.
       checkAccess(interaction, context.config);
@@ -102,6 +131,7 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       await interaction.editReply({
         content: `**U${index + 1}** \u2014 **${String(job.input.prompt).slice(0, 300)}** (seed \`${image.seed}\`) \u2014 <@${interaction.user.id}>`,
         files: [new AttachmentBuilder(bytes, { name })],
+        components: [imageRow(job.id, index)],
         allowedMentions: { parse: [] },
       });
       return;

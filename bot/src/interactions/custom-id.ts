@@ -1,10 +1,25 @@
-/** What a result button does. */
-export type ButtonAction = 'reroll' | 'edit' | 'upscale' | 'delete' | 'info';
+/**
+ * What a result button does. `upscale` is U1–U4 (post that image with its own row); `vary` is V1–V4;
+ * `subtle`, `strong`, `up2` and `up4` are that row's Vary (Subtle), Vary (Strong), Upscale 2x and 4x.
+ */
+export type ButtonAction =
+  'reroll' | 'edit' | 'upscale' | 'delete' | 'info' | 'vary' | 'subtle' | 'strong' | 'up2' | 'up4';
 
-const ACTIONS: readonly ButtonAction[] = ['reroll', 'edit', 'upscale', 'delete', 'info'];
+const ACTIONS: readonly ButtonAction[] = [
+  'reroll',
+  'edit',
+  'upscale',
+  'delete',
+  'info',
+  'vary',
+  'subtle',
+  'strong',
+  'up2',
+  'up4',
+];
 const PREFIX = 'sdxl';
 
-/** A button's state: the action and the stored job it acts on (plus the image for U1–U4). */
+/** A button's state: the action and the stored job it acts on (plus the image for U1–U4, V1–V4 and the image row). */
 export interface ButtonState {
   action: ButtonAction;
   jobId: string;

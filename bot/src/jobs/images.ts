@@ -45,3 +45,24 @@ export async function composeGrid(images: readonly Buffer[], maxBytes: number): 
     .toBuffer();
   return fitImage(grid, maxBytes);
 }
+
+/** JPEG qualities tried, best first, when an upscale is over the upload limit: never smaller in pixels. */
+const UPSCALE_QUALITIES: readonly number[] = [90, 80, 70, 60, 50, 40, 30];
+
+/**
+ * An upscale as is when it fits `maxBytes`, else re-encoded as JPEG at the best quality that fits (the
+ * size in pixels is what was asked for, so it is kept); undefined when even the lowest quality is too large.
+ */
+export async function fitUpscale(
+  bytes: Buffer,
+  maxBytes: number,
+): Promise<{ bytes: Buffer; quality?: number } | undefined> {
+  if (bytes.length <= maxBytes) return { bytes };
+  for (const quality of UPSCALE_QUALITIES) {
+    const smaller = await sharp(bytes, { limitInputPixels: false })
+      .jpeg({ quality, mozjpeg: true })
+      .toBuffer();
+    if (smaller.length <= maxBytes) return { bytes: smaller, quality };
+  }
+  return undefined;
+}

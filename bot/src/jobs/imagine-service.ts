@@ -1,20 +1,29 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import type { GenerateInput } from '@sdxl-kit/client';
+import type { GenerateInput, GeneratedImage } from '@sdxl-kit/client';
 import type { RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
 import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
-import type { JobRecord } from '../store/job-store.ts';
-import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply } from './render.ts';
+import type { JobOperation, JobRecord } from '../store/job-store.ts';
+import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly } from './replies.ts';
 
 /** Position edits for one job are spaced at least this far apart (interaction webhooks are rate limited). */
 const POSITION_EDIT_SPACING_MS = 3_000;
 
 type StopReason = 'deadline' | 'shutdown';
+
+/** What any of the bot's calls gives back, images with their seeds. */
+interface Produced {
+  images: GeneratedImage[];
+  seed: number;
+  remainingCredits?: number;
+  cost?: number;
+  lowCredits: boolean;
+}
 
 /** A job this process is serving: the interaction to answer and how to stop it. */
 interface LiveJob {
@@ -70,10 +79,16 @@ export class ImagineService {
    * private reply; the rest run after `deferReply`.
    * @throws {BotRefusal} or the client's `invalid_request` error, for the error boundary to word.
    */
-  async submit(interaction: RepliableInteraction, input: GenerateInput): Promise<void> {
+  async submit(
+    interaction: RepliableInteraction,
+    input: GenerateInput,
+    operation?: JobOperation,
+  ): Promise<void> {
     const { config, sdxl, store, queue, credits, logger } = this.deps;
     if (this.closing) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
     const request = sdxl.validate(input);
+    // An upscale makes one image whatever the source job asked for.
+    const samples = operation?.kind === 'upscale' ? 1 : request.samples;
     checkBannedWords(request.prompt, config.bannedWords);
     await deferPublicly(interaction);
 
@@ -96,9 +111,10 @@ export class ImagineService {
       guildId: interaction.guildId,
       channelId: interaction.channelId,
       input,
-      samples: request.samples,
+      samples,
       status: 'queued',
       createdAt: now,
+      ...(operation && { operation }),
     };
     const quota = await store.createWithinQuota(job, {
       since: utcMidnight(now),
@@ -108,7 +124,7 @@ export class ImagineService {
       const resets = Math.floor((utcMidnight(now) + 86_400_000) / 1000);
       throw new BotRefusal(
         'daily_quota',
-        `\ud83d\udcc5 Daily limit: you have made ${quota.used} of your ${config.userDailyImages} images today and this asks for ${request.samples}. The limit resets <t:${resets}:R>.`,
+        `\ud83d\udcc5 Daily limit: you have made ${quota.used} of your ${config.userDailyImages} images today and this asks for ${samples}. The limit resets <t:${resets}:R>.`,
       );
     }
     const controller = new AbortController();
@@ -132,7 +148,10 @@ export class ImagineService {
         `\u270b You already have ${queued.userJobs} job${queued.userJobs === 1 ? '' : 's'} in line (the limit is ${config.userQueueLimit} per person). Wait for one to finish, then try again.`,
       );
     }
-    logger.info({ jobId: job.id, userId, samples: job.samples, position: queued.position }, 'job queued');
+    logger.info(
+      { jobId: job.id, userId, samples: job.samples, operation: operation?.kind, position: queued.position },
+      'job queued',
+    );
     // Position 0 (out of line at once) is shown by the queue only if the job then waits for the pace.
     if (queued.position > 0) this.showPosition(job.id, queued.position);
   }
@@ -146,13 +165,15 @@ export class ImagineService {
       await this.answerStopped(live, live.controller.signal.reason as StopReason);
       return;
     }
-    const { store, sdxl, credits, config, logger } = this.deps;
+    const { store, credits, config, logger } = this.deps;
     const { job, interaction, controller } = live;
     clearTimeout(live.positionTimer);
     try {
       await store.update(job.id, { status: 'running' });
-      await this.edit(live, { content: generatingText(String(job.input.prompt), job.samples) });
-      const result = await sdxl.generate(job.input, { signal: controller.signal });
+      await this.edit(live, {
+        content: generatingText(String(job.input.prompt), job.samples, job.operation),
+      });
+      const result = await this.produce(job, controller.signal);
       job.seed = result.seed;
       job.remainingCredits = result.remainingCredits;
       const low =
@@ -176,13 +197,17 @@ export class ImagineService {
         finishedAt: Date.now(),
         ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
       });
-      const reply = await resultReply(job, result.images, {
+      const details = {
         remainingCredits: result.remainingCredits,
         lowCredits: low,
         spoiler: config.spoiler,
         adminsTold: Boolean(config.adminChannelId),
         attachmentLimit: interaction.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT,
-      });
+      };
+      const reply =
+        job.operation?.kind === 'upscale'
+          ? await upscaleReply(job, result.images[0]!, { ...details, scale: job.operation.scale })
+          : await resultReply(job, result.images, details);
       await interaction.editReply(reply);
       logger.info(
         { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits },
@@ -214,6 +239,50 @@ export class ImagineService {
     } finally {
       this.forget(job.id);
     }
+  }
+
+  /**
+   * One billed call: txt2img for /imagine, img2img (V1–V4, Vary) or esrgan (Upscale) of a stored image,
+   * which goes to the client as a Buffer.
+   */
+  private async produce(job: JobRecord, signal: AbortSignal): Promise<Produced> {
+    const { sdxl, store } = this.deps;
+    const operation = job.operation;
+    if (!operation) return sdxl.generate(job.input, { signal });
+    const source = await store.image(operation.sourceJobId, operation.sourceIndex);
+    if (!source)
+      throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
+    if (operation.kind === 'upscale') {
+      const result = await sdxl.upscale({ image: source.bytes, scale: operation.scale }, { signal });
+      return {
+        ...result,
+        seed: source.seed,
+        images: result.images.map((image) => ({ ...image, seed: source.seed })),
+      };
+    }
+    const input = job.input;
+    // The settings of the source job that apply to img2img, as the user chose them; a new seed unless one is set.
+    const seed = input.seed === undefined || input.seed === -1 ? randomInt(0, 2 ** 31) : input.seed;
+    const result = await sdxl.vary(
+      {
+        image: source.bytes,
+        prompt: input.prompt,
+        strength: operation.strength,
+        seed,
+        ...(input.negativePrompt !== undefined && { negativePrompt: input.negativePrompt }),
+        ...(input.samples !== undefined && { samples: input.samples }),
+        ...(input.scheduler !== undefined && { scheduler: input.scheduler }),
+        ...(input.steps !== undefined && { steps: input.steps }),
+        ...(input.guidanceScale !== undefined && { guidanceScale: input.guidanceScale }),
+      },
+      { signal },
+    );
+    const used = result.seed ?? seed;
+    return {
+      ...result,
+      seed: used,
+      images: result.images.map((image) => ({ ...image, seed: image.seed ?? used })),
+    };
   }
 
   /** Jobs this process is serving right now. */

@@ -3,8 +3,9 @@ import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, EmbedB
 import { IMAGINE_OPTIONS } from '../commands/imagine-options.ts';
 import { formatCredits } from '../credits.ts';
 import { encodeCustomId } from '../interactions/custom-id.ts';
-import type { JobRecord } from '../store/job-store.ts';
-import { composeGrid, fitImage } from './images.ts';
+import type { JobOperation, JobRecord } from '../store/job-store.ts';
+import { composeGrid, fitImage, fitUpscale } from './images.ts';
+import { operationLabel } from './operations.ts';
 
 /** Discord's default upload limit per attachment when the interaction does not say. */
 export const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
@@ -27,20 +28,48 @@ function fileName(job: JobRecord, label: string, spoiler: boolean): string {
   return `${spoiler ? 'SPOILER_' : ''}sdxl-${job.id.slice(0, 8)}-${label}.jpg`;
 }
 
-/** The buttons under a result: U1–U4 when there are several images, then 🔄 ✏️ ℹ️ 🗑. */
+/**
+ * The row of one image (under a U1–U4 post, or under a one-image result): Upscale 2x / 4x, Vary
+ * (Subtle), Vary (Strong). The custom_ids name the job and image the click acts on.
+ */
+export function imageRow(jobId: string, index: number): ActionRowBuilder<ButtonBuilder> {
+  const button = (action: 'up2' | 'up4' | 'subtle' | 'strong', label: string) =>
+    new ButtonBuilder()
+      .setCustomId(encodeCustomId({ action, jobId, index }))
+      .setLabel(label)
+      .setStyle(ButtonStyle.Secondary);
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    button('up2', 'Upscale 2x'),
+    button('up4', 'Upscale 4x'),
+    button('subtle', 'Vary (Subtle)'),
+    button('strong', 'Vary (Strong)'),
+  );
+}
+
+/**
+ * The buttons under a result: U1–U4 and V1–V4 when there are several images (the image row when there
+ * is one), then 🔄 ✏️ ℹ️ 🗑.
+ */
 export function resultButtons(job: JobRecord, imageCount: number): ActionRowBuilder<ButtonBuilder>[] {
   const rows: ActionRowBuilder<ButtonBuilder>[] = [];
   if (imageCount > 1) {
-    const upscale = new ActionRowBuilder<ButtonBuilder>();
-    for (let index = 0; index < imageCount; index++) {
-      upscale.addComponents(
-        new ButtonBuilder()
-          .setCustomId(encodeCustomId({ action: 'upscale', jobId: job.id, index }))
-          .setLabel(`U${index + 1}`)
-          .setStyle(ButtonStyle.Secondary),
-      );
+    for (const [action, letter] of [
+      ['upscale', 'U'],
+      ['vary', 'V'],
+    ] as const) {
+      const row = new ActionRowBuilder<ButtonBuilder>();
+      for (let index = 0; index < imageCount; index++) {
+        row.addComponents(
+          new ButtonBuilder()
+            .setCustomId(encodeCustomId({ action, jobId: job.id, index }))
+            .setLabel(`${letter}${index + 1}`)
+            .setStyle(ButtonStyle.Secondary),
+        );
+      }
+      rows.push(row);
     }
-    rows.push(upscale);
+  } else if (imageCount === 1) {
+    rows.push(imageRow(job.id, 0));
   }
   const button = (action: 'reroll' | 'edit' | 'info' | 'delete', emoji: string, label: string) =>
     new ButtonBuilder()
@@ -57,6 +86,60 @@ export function resultButtons(job: JobRecord, imageCount: number): ActionRowBuil
     ),
   );
   return rows;
+}
+
+/** Bytes as "3.2 MB" (MiB, as Discord counts its limits). */
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/**
+ * An upscale's message: the image (re-encoded as JPEG at a lower quality if it is over the limit, and
+ * the message says so), what it is, and 🗑. Undefined when it cannot fit even then.
+ */
+export async function upscaleReply(
+  job: JobRecord,
+  image: { bytes: Buffer },
+  details: ResultDetails & { scale: number },
+) {
+  const fitted = await fitUpscale(image.bytes, details.attachmentLimit);
+  const label = job.operation ? operationLabel(job.operation) : `Upscaled ${details.scale}x`;
+  const notes: string[] = [];
+  if (!fitted) {
+    notes.push(
+      `\u26a0\ufe0f The ${details.scale}x image (${megabytes(image.bytes.length)}) is too large to upload here (the limit is ${megabytes(details.attachmentLimit)}), even compressed. Try Upscale 2x.`,
+    );
+  } else if (fitted.quality !== undefined) {
+    notes.push(
+      `\ud83d\udddc\ufe0f Re-encoded as JPEG at quality ${fitted.quality} to fit the ${megabytes(details.attachmentLimit)} upload limit here (the upscale was ${megabytes(image.bytes.length)}); same size in pixels.`,
+    );
+  }
+  if (details.lowCredits) {
+    notes.push(
+      `\u26a0\ufe0f Credits are running low${details.remainingCredits === undefined ? '' : ` (${formatCredits(details.remainingCredits)} left)`}; ${details.adminsTold ? 'the admins have been told' : 'an admin needs to top up the account'}.`,
+    );
+  }
+  const files = fitted
+    ? [new AttachmentBuilder(fitted.bytes, { name: fileName(job, `${details.scale}x`, details.spoiler) })]
+    : [];
+  return {
+    content: [
+      `**${label}** \u2014 **${shorten(String(job.input.prompt), 300)}** \u2014 <@${job.userId}>`,
+      ...notes,
+    ].join('\n'),
+    embeds: [],
+    files,
+    components: [
+      new ActionRowBuilder<ButtonBuilder>().addComponents(
+        new ButtonBuilder()
+          .setCustomId(encodeCustomId({ action: 'delete', jobId: job.id }))
+          .setEmoji('\ud83d\uddd1\ufe0f')
+          .setLabel('Delete')
+          .setStyle(ButtonStyle.Danger),
+      ),
+    ],
+    allowedMentions: { parse: [] },
+  };
 }
 
 /**
@@ -111,7 +194,10 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
   }
   if (skipped > 0) notes.push(`${skipped} image(s) were too large to upload here even after compressing.`);
   return {
-    content: [`**${shorten(prompt, 300)}** \u2014 <@${job.userId}>`, ...notes].join('\n'),
+    content: [
+      `${job.operation ? `**${operationLabel(job.operation)}** \u2014 ` : ''}**${shorten(prompt, 300)}** \u2014 <@${job.userId}>`,
+      ...notes,
+    ].join('\n'),
     embeds: [embed],
     files,
     components: resultButtons(job, images.length),
@@ -123,7 +209,7 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
  * Every parameter a job sent, for the ℹ️ button: the validated request with the defaults filled in,
  * named as the /imagine options are and with the seed actually used, so the result can be made again.
  */
-export function parametersText(job: JobRecord, request: GenerateRequest): string {
+export function parametersText(job: JobRecord, request: GenerateRequest, heading?: string): string {
   const sent: [string, unknown][] = [
     ...IMAGINE_OPTIONS.map(({ option, field }): [string, unknown] => [option, request[field]]),
     // Not options of the command, but sent all the same.
@@ -135,7 +221,8 @@ export function parametersText(job: JobRecord, request: GenerateRequest): string
     .map(([name, value]) => `${name}: ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
     .join('\n');
   const created = Math.floor(job.createdAt / 1000);
-  return shorten(`**Parameters** (job \`${job.id}\`, <t:${created}:R>)\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
+  const head = `**Parameters** (job \`${job.id}\`, <t:${created}:R>)${heading ? `\n${heading}` : ''}`;
+  return shorten(`${head}\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
 }
 
 /** The status while a job waits, with the pace that makes it wait; position 0 waits for the pace only. */
@@ -153,6 +240,8 @@ export function queuedText(
   );
 }
 
-export function generatingText(prompt: string, samples: number): string {
-  return `\ud83c\udfa8 **${shorten(prompt, 200)}** \u2014 making ${samples} image${samples === 1 ? '' : 's'}\u2026`;
+export function generatingText(prompt: string, samples: number, operation?: JobOperation): string {
+  if (operation?.kind === 'upscale')
+    return `\ud83d\udd0d **${shorten(prompt, 200)}** \u2014 upscaling ${operation.scale}x\u2026`;
+  return `\ud83c\udfa8 **${shorten(prompt, 200)}** \u2014 making ${samples} ${operation ? 'variation' : 'image'}${samples === 1 ? '' : 's'}\u2026`;
 }

@@ -3,6 +3,14 @@ import type { GenerateInput } from '@sdxl-kit/client';
 /** Where a job is in its life. `refused` jobs never count against a quota; `failed` ones are not billed. */
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'refused' | 'deleted';
 
+/**
+ * What a job does to a stored image instead of making one from the prompt: a variation (sdxl-img2img)
+ * or an upscale (esrgan) of image `sourceIndex` of job `sourceJobId`.
+ */
+export type JobOperation =
+  | { kind: 'vary'; sourceJobId: string; sourceIndex: number; strength: number }
+  | { kind: 'upscale'; sourceJobId: string; sourceIndex: number; scale: 2 | 4 };
+
 /** A job as kept between restarts: enough to replay it and to answer its buttons. */
 export interface JobRecord {
   id: string;
@@ -21,6 +29,8 @@ export interface JobRecord {
   remainingCredits?: number;
   /** The short reason a job failed, as the user was told. */
   error?: string;
+  /** Absent for /imagine (sdxl1.0-txt2img); set for V1–V4, Vary and Upscale. */
+  operation?: JobOperation;
 }
 
 /** One image of a finished job. */

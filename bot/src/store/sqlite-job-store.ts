@@ -14,7 +14,8 @@ const SCHEMA = `
     finished_at INTEGER,
     seed INTEGER,
     remaining_credits REAL,
-    error TEXT
+    error TEXT,
+    operation TEXT
   );
   CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
   CREATE TABLE IF NOT EXISTS images (
@@ -41,6 +42,7 @@ interface JobRow {
   seed: number | null;
   remaining_credits: number | null;
   error: string | null;
+  operation: string | null;
 }
 
 const COLUMNS: Record<string, string> = {
@@ -53,7 +55,11 @@ const COLUMNS: Record<string, string> = {
   samples: 'samples',
   guildId: 'guild_id',
   channelId: 'channel_id',
+  operation: 'operation',
 };
+
+/** Columns stored as JSON text. */
+const JSON_COLUMNS = new Set(['input', 'operation']);
 
 function fromRow(row: JobRow): JobRecord {
   return {
@@ -69,6 +75,8 @@ function fromRow(row: JobRow): JobRecord {
     ...(row.seed !== null && { seed: row.seed }),
     ...(row.remaining_credits !== null && { remainingCredits: row.remaining_credits }),
     ...(row.error !== null && { error: row.error }),
+    ...(row.operation !== null &&
+      row.operation !== undefined && { operation: JSON.parse(row.operation) as JobRecord['operation'] }),
   };
 }
 
@@ -85,6 +93,10 @@ export class SqliteJobStore implements JobStore {
       'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
     );
     this.db.exec(SCHEMA);
+    // A store made before V1–V4 and the upscale buttons has no operation column: add it in place.
+    const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+    if (!columns.some((column) => column.name === 'operation'))
+      this.db.exec('ALTER TABLE jobs ADD COLUMN operation TEXT');
   }
 
   async createWithinQuota(
@@ -101,8 +113,8 @@ export class SqliteJobStore implements JobStore {
       }
       this.db
         .prepare(
-          `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at, operation)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           job.id,
@@ -113,6 +125,7 @@ export class SqliteJobStore implements JobStore {
           job.samples,
           job.status,
           job.createdAt,
+          job.operation ? JSON.stringify(job.operation) : null,
         );
       this.db.exec('COMMIT');
       return { created: true };
@@ -134,7 +147,11 @@ export class SqliteJobStore implements JobStore {
       const column = COLUMNS[key];
       if (!column) continue;
       sets.push(`${column} = ?`);
-      values.push(key === 'input' ? JSON.stringify(value) : ((value as string | number | undefined) ?? null));
+      values.push(
+        JSON_COLUMNS.has(key) && value !== undefined
+          ? JSON.stringify(value)
+          : ((value as string | number | undefined) ?? null),
+      );
     }
     if (sets.length === 0) return;
     this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);

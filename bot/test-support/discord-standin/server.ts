@@ -97,6 +97,8 @@ export interface DiscordStandin {
     options?: Record<string, string | number | boolean>,
   ): Promise<{ name: string; value: string | number }[]>;
   clickButton(actor: Actor, message: StandinMessage, customId: string): InteractionRecord;
+  /** Changes the attachment size limit for interactions and uploads from now on (a server losing its boost). */
+  setAttachmentSizeLimit(bytes: number): void;
   submitModal(
     actor: Actor,
     customId: string,
@@ -131,7 +133,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     avatar: null,
   };
   const guilds = options.guilds ?? [{ id: snowflake(), channels: [snowflake()] }];
-  const sizeLimit = options.attachmentSizeLimit ?? DEFAULT_SIZE_LIMIT;
+  let sizeLimit = options.attachmentSizeLimit ?? DEFAULT_SIZE_LIMIT;
   const ackDeadlineMs = options.ackDeadlineMs ?? 3_000;
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
   const messages: StandinMessage[] = [];
@@ -587,6 +589,9 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     },
     clickButton(actor, message, customId) {
       return dispatchInteraction(3, actor, { custom_id: customId, component_type: 2 }, message);
+    },
+    setAttachmentSizeLimit(bytes) {
+      sizeLimit = bytes;
     },
     submitModal(actor, customId, fields, source) {
       const components = Object.entries(fields).map(([id, value]) => ({
