@@ -74,6 +74,8 @@ async function batch(url: string, prompts: number): Promise<BatchRun> {
         SDXL_API_KEY: KEY,
         SDXL_BASE_URL: url,
         BENCH_PEAK_FILE: peakFile,
+        // To compare V8 heap settings: NODE_OPTIONS='--max-semi-space-size=1' npm run bench:batch
+        ...(process.env.NODE_OPTIONS && { NODE_OPTIONS: process.env.NODE_OPTIONS }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -100,7 +102,7 @@ async function batch(url: string, prompts: number): Promise<BatchRun> {
       );
     }
     const peakKb = Number(await readFile(peakFile, 'utf8'));
-    const images = (await readdir(out)).length;
+    const images = (await readdir(out)).filter((name) => /\.(jpg|png|webp)$/.test(name)).length;
     return { prompts, peakMb: peakKb / 1024, seconds, images };
   } finally {
     await rm(dir, { recursive: true, force: true });
