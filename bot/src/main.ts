@@ -1,5 +1,6 @@
 import { createBot, type Bot } from './bot.ts';
 import { ConfigError, loadConfig, type BotConfig } from './config.ts';
+import { flushLogger } from './logger.ts';
 
 /** Error codes of a connection that could not be made (Node's, and undici's under fetch). */
 const UNREACHABLE = new Set([
@@ -55,11 +56,12 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     bot.context.logger.info({ signal }, 'signal received');
+    // The last lines are flushed for at most 2 s: a reader that does not read must not keep the bot up.
     stopping ??= bot.stop().then(
-      () => process.exit(0),
+      () => flushLogger(bot.context.logger).then(() => process.exit(0)),
       (error: unknown) => {
         bot.context.logger.error({ err: error }, 'unclean stop');
-        process.exit(1);
+        return flushLogger(bot.context.logger).then(() => process.exit(1));
       },
     );
   };

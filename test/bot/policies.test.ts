@@ -174,25 +174,23 @@ describe('money: low credits, out of credits, API failures', () => {
     assert.equal(adminPosts(world).length, 2);
   });
 
-  it('out of credits: a clear message, admins told once, no retry', async () => {
+  it('out of credits: a clear private message, admins told once, no retry', async () => {
     world.sandbox.credits = 0;
     const before = world.sandbox.requests.length;
-    const record = world.imagine(alice, { prompt: 'broke' });
-    const message = await world.standin.waitFor(() => {
-      const original = world.standin.original(record);
-      return original && /out of image credits/.test(original.content) ? original : undefined;
-    }, 'the out-of-credits message');
+    // The last balance seen was low: the free balance call runs first and the refusal is private.
+    const message = await world.privateReply(world.imagine(alice, { prompt: 'broke' }));
+    assert.match(message.content, /out of image credits/);
     assert.equal(message.attachments.length, 0);
     assert.equal(
       world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST').length,
-      1,
+      0,
     );
     const again = await world.privateReply(world.imagine(bob, { prompt: 'still broke' }));
     assert.match(again.content, /out of image credits/);
     assert.equal(
       world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST').length,
-      1,
-      'the second job is refused before any billed call',
+      0,
+      'neither job reached a billed call',
     );
     assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
   });
@@ -290,14 +288,9 @@ describe('a balance left below the price of one image', () => {
     const world = await startWorld({ SDXL_LOW_CREDITS: '1' }, { credits: 0.012 });
     try {
       await world.result(world.imagine(alice, { prompt: 'the last one' }));
-      const broke = world.imagine(bob, { prompt: 'first refused by the API' });
-      await world.standin.waitFor(
-        () => /out of image credits/.test(world.standin.original(broke)?.content ?? ''),
-        'the out-of-credits message',
-      );
       const posts = () => world.sandbox.requests.filter((request) => request.method === 'POST').length;
       const billed = posts();
-      for (const prompt of ['two', 'three']) {
+      for (const prompt of ['first refused', 'two', 'three']) {
         const refusal = await world.privateReply(world.imagine(bob, { prompt }));
         assert.match(refusal.content, /out of image credits/);
       }
@@ -318,15 +311,62 @@ describe('credit messages without an admin channel', () => {
       const low = await world.result(world.imagine(alice, { prompt: 'low' }));
       assert.match(low.content, /running low \(0\.492 left\); an admin needs to top up the account/);
       world.sandbox.credits = 0;
-      const broke = world.imagine(alice, { prompt: 'broke' });
-      const refused = await world.standin.waitFor(() => {
-        const original = world.standin.original(broke);
-        return original && /out of image credits/.test(original.content) ? original : undefined;
-      }, 'the out-of-credits message');
+      const refused = await world.privateReply(world.imagine(alice, { prompt: 'broke' }));
+      assert.match(refused.content, /out of image credits/);
       const again = await world.privateReply(world.imagine(bob, { prompt: 'still broke' }));
       for (const message of [low, refused, again])
         assert.doesNotMatch(message.content, /admins have been told/);
       assert.match(again.content, /An admin needs to top up the account/);
+    } finally {
+      await world.close();
+    }
+  });
+});
+
+describe('the first request the account cannot pay for', () => {
+  /** Messages anyone in the channel can read: not ephemeral, not deleted. */
+  const publicMessages = (world: World) =>
+    world.standin.messages.filter((message) => !message.ephemeral && !message.deleted);
+
+  it('right after a start (balance unknown) is refused privately, never as a public "thinking…"', async () => {
+    const world = await startWorld({ SDXL_LOW_CREDITS: '1' }, { credits: 0 });
+    try {
+      const record = world.imagine(alice, { prompt: 'the very first' });
+      const refusal = await world.privateReply(record);
+      assert.match(refusal.content, /out of image credits/);
+      assert.equal(refusal.ephemeral, true);
+      assert.ok(
+        record.callbacks.every(
+          (callback) => callback.type !== 5 || (Number(callback.data?.flags) & 64) !== 0,
+        ),
+        'never acknowledged with a public "is thinking…"',
+      );
+      assert.deepEqual(
+        publicMessages(world).filter((message) => message.channelId === CHANNEL),
+        [],
+        'nothing public left in the channel',
+      );
+      assert.equal(world.sandbox.requests.filter((request) => request.method === 'POST').length, 0);
+      assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('with a healthy balance last seen, refused by the API: the public reply is removed, the refusal is private', async () => {
+    const world = await startWorld({ SDXL_LOW_CREDITS: '1' }, { credits: 50 });
+    try {
+      await world.result(world.imagine(alice, { prompt: 'paid for' }));
+      // Spent elsewhere: the bot still believes the balance is healthy.
+      world.sandbox.credits = 0;
+      const record = world.imagine(bob, { prompt: 'refused by the API' });
+      const refusal = await world.privateReply(record);
+      assert.match(refusal.content, /out of image credits/);
+      await world.standin.waitFor(() => world.standin.original(record)?.deleted, 'the public reply removed');
+      assert.ok(
+        publicMessages(world).every((message) => !/out of image credits|thinking/i.test(message.content)),
+        'no public refusal or "thinking…" left',
+      );
     } finally {
       await world.close();
     }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { startSandbox } from '@sdxl-kit/sandbox';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
-import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice } from './world.ts';
+import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice, bob } from './world.ts';
 
 const MAIN = new URL('../../bot/src/main.ts', import.meta.url).pathname;
 
@@ -130,4 +130,64 @@ describe('npm start names the variable to fix when starting fails, in one line w
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+it('SIGTERM stops the bot even when its stdout is a pipe nobody reads (a full pipe does not block the logger)', async () => {
+  const sandbox = await startSandbox({ apiKey: API_KEY, latencyMs: 60_000 });
+  const standin = await startDiscordStandin({
+    token: BOT_TOKEN,
+    guilds: [{ id: GUILD, channels: [CHANNEL] }],
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'sdxl-bot-pipe-'));
+  const child = spawn(process.execPath, ['--no-warnings', MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      DISCORD_TOKEN: BOT_TOKEN,
+      DISCORD_API_URL: standin.apiUrl,
+      SDXL_API_KEY: API_KEY,
+      SDXL_BASE_URL: sandbox.url,
+      BOT_DATABASE: join(dir, 'jobs.sqlite'),
+      BOT_SHUTDOWN_GRACE_MS: '0',
+      BOT_BANNED_WORDS: 'forbidden',
+      LOG_LEVEL: 'trace',
+    },
+    // stdout is a pipe that is never read: once its 64 KiB are full, every write to it would block.
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    await standin.waitForGateway();
+    // A job kept running (the sandbox answers in a minute), then a burst of refusals: each logs a
+    // line, together far more than the pipe's 64 KiB.
+    const running = standin.slash({ ...alice, guildId: GUILD, channelId: CHANNEL }, 'imagine', {
+      prompt: 'a quiet harbour',
+    });
+    await standin.waitFor(() => standin.original(running)?.history.length, 'the job to start');
+    // ~200 bytes a line: 3,000 lines fill even a socket pair's larger buffer many times over.
+    const records = Array.from({ length: 3_000 }, (_, index) =>
+      standin.slash({ ...bob, guildId: GUILD, channelId: CHANNEL }, 'imagine', {
+        prompt: `a forbidden harbour, take ${index}`,
+      }),
+    );
+    // Until every request is answered, or none more is for 2 s (a logger blocked on the pipe blocks the bot).
+    let answered = -1;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const now = records.filter((record) => record.callbacks.length > 0).length;
+      if (now === records.length || now === answered) break;
+      answered = now;
+    }
+    child.kill('SIGTERM');
+    const code = await Promise.race([
+      exited,
+      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000)),
+    ]);
+    assert.equal(code, 0, 'the bot exited on SIGTERM within 15 s');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await standin.close();
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,7 @@ import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import type { JobOperation, JobRecord } from '../store/job-store.ts';
 import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
-import { deferPublicly } from './replies.ts';
+import { deferPublicly, replyPrivately } from './replies.ts';
 
 /** Position edits for one job are spaced at least this far apart (interaction webhooks are rate limited). */
 const POSITION_EDIT_SPACING_MS = 3_000;
@@ -39,6 +39,9 @@ interface LiveJob {
 
 /** Everything a bot process has, except the service itself. */
 type ServiceDeps = Omit<BotContext, 'imagine'>;
+
+/** How long a request waits for the free balance call before its acknowledgement. */
+const CREDIT_CHECK_MS = 1_500;
 
 function utcMidnight(now: number): number {
   const date = new Date(now);
@@ -84,26 +87,17 @@ export class ImagineService {
     input: GenerateInput,
     operation?: JobOperation,
   ): Promise<void> {
-    const { config, sdxl, store, queue, credits, logger } = this.deps;
+    const { config, sdxl, store, queue, logger } = this.deps;
     if (this.closing) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
     const request = sdxl.validate(input);
     // An upscale makes one image whatever the source job asked for.
     const samples = operation?.kind === 'upscale' ? 1 : request.samples;
     checkBannedWords(request.prompt, config.bannedWords);
+    await this.checkCredits();
     await deferPublicly(interaction);
 
     const userId = interaction.user.id;
     const now = Date.now();
-    if (await credits.isOut()) {
-      // The balance call is free: check whether an admin topped up since the last refusal.
-      const balance = await sdxl.getCredits().catch(() => undefined);
-      if (!balance || !(await credits.balanceChecked(balance.total))) {
-        throw new BotRefusal(
-          'out_of_credits',
-          `\ud83d\udcb8 ${outOfCreditsMessage(Boolean(config.adminChannelId))}`,
-        );
-      }
-    }
 
     const job: JobRecord = {
       id: randomUUID().replaceAll('-', ''),
@@ -154,6 +148,30 @@ export class ImagineService {
     );
     // Position 0 (out of line at once) is shown by the queue only if the job then waits for the pace.
     if (queued.position > 0) this.showPosition(job.id, queued.position);
+  }
+
+  /**
+   * Before the public "is thinking…": a deferred reply cannot turn private later, so a request the
+   * account cannot pay for is refused privately here. The balance call is free; it is made while the
+   * balance is unknown (a fresh start), low, or out, and waits at most `CREDIT_CHECK_MS` so the
+   * acknowledgement stays inside Discord's 3 seconds. Unanswered: the job goes on, as before, unless
+   * the API already said the account is out.
+   */
+  private async checkCredits(): Promise<void> {
+    const { config, sdxl, credits } = this.deps;
+    const out = await credits.isOut();
+    const known = credits.lastKnown;
+    if (!out && known !== undefined && known >= config.lowCreditsThreshold) return;
+    const balance = await Promise.race([
+      sdxl.getCredits().catch(() => undefined),
+      wait(CREDIT_CHECK_MS, undefined, { ref: false }),
+    ]);
+    if (balance ? await credits.balanceChecked(balance.total) : !out) return;
+    if (balance) await credits.outOfCredits().catch(() => undefined);
+    throw new BotRefusal(
+      'out_of_credits',
+      `\ud83d\udcb8 ${outOfCreditsMessage(Boolean(config.adminChannelId))}`,
+    );
   }
 
   /** The queue's worker: generates, stores and posts one job. */
@@ -219,14 +237,24 @@ export class ImagineService {
       const code = (error as { code?: string }).code;
       if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
       logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
-      await this.edit(live, {
-        content: stopped
-          ? STOP_MESSAGES[reason]
-          : userMessage(error, { adminsTold: Boolean(config.adminChannelId) }),
-        embeds: [],
-        components: [],
-        files: [],
-      });
+      if (code === 'insufficient_credits' && interaction.isRepliable()) {
+        // Credits ran out after the request was accepted: the refusal goes to the requester only,
+        // and the public "is thinking…" (or position) is removed.
+        await replyPrivately(
+          interaction,
+          userMessage(error, { adminsTold: Boolean(config.adminChannelId) }),
+        ).catch((replyError: unknown) =>
+          logger.warn({ jobId: job.id, err: replyError }, 'could not tell the user'),
+        );
+      } else
+        await this.edit(live, {
+          content: stopped
+            ? STOP_MESSAGES[reason]
+            : userMessage(error, { adminsTold: Boolean(config.adminChannelId) }),
+          embeds: [],
+          components: [],
+          files: [],
+        });
       await store
         .update(job.id, {
           status: 'failed',
