@@ -175,9 +175,32 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     assert.equal(flows.find((node) => node.id === NODE_ID)?.steps, '', 'the running flow kept its value');
 
     await openEditDialog(NODE_ID);
+    // The dialog is ready once it shows the node's value; a value typed before that can be overwritten.
+    await page.waitForFunction(
+      () => (document.querySelector('#node-input-steps') as HTMLInputElement | null)?.value === '500',
+    );
     await page.locator('#node-input-steps').fill('');
+    await page.locator('#node-input-steps').blur();
+    await page.waitForFunction(
+      () => !document.querySelector('#node-input-steps')?.classList.contains('input-error'),
+    );
     await page.locator('#node-dialog-ok').click();
-    await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
+    try {
+      await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
+    } catch (error) {
+      const why = await page.evaluate((id) => {
+        const red = (window as unknown as { RED: { nodes: { node(id: string): Record<string, unknown> } } })
+          .RED;
+        const node = red.nodes.node(id);
+        return JSON.stringify({
+          valid: node.valid,
+          errors: node.validationErrors,
+          steps: node.steps,
+          operation: node.operation,
+        });
+      }, NODE_ID);
+      throw new Error(`the node stayed invalid: ${why}`, { cause: error });
+    }
   });
 
   it("shows each operation's fields from the model declarations, and refuses their out-of-range values", async () => {
