@@ -759,15 +759,7 @@ export class SdxlClient {
     if (result.cost !== undefined) metadata.cost = result.cost;
     if (seed !== undefined) metadata.seed = seed;
     if (result.inferenceTime !== undefined) metadata.generationTime = result.inferenceTime;
-    return this.finish(
-      request?.values && Object.keys(request.values).length
-        ? request
-        : model && { model, values: {}, extra: {} },
-      images,
-      metadata,
-      'async',
-      polls,
-    );
+    return this.finish(request, images, metadata, 'async', polls);
   }
 
   private async sleepOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -943,7 +935,7 @@ interface Exchange {
 function jobError(error: SdxlError, requestId: string): SdxlError {
   if (!(error instanceof ApiError)) return error;
   if (error.status === 422)
-    return new JobFailedError(422, failedWords(error) ?? 'no reason given', error.headers, requestId);
+    return new JobFailedError(422, error.serverMessage.trim() || 'no reason given', error.headers, requestId);
   if (error.status === 404) {
     return new RequestExpiredError('request_expired', 404, error.serverMessage, {
       ...error.headers,
@@ -965,11 +957,6 @@ function displayPath(url: string): string {
 /** What a status check may run into and still try again: the job itself is fine. */
 function isPollRetryable(error: SdxlError): boolean {
   return ['rate_limited', 'server_error', 'connection', 'timeout', 'bad_response'].includes(error.code);
-}
-
-/** The server's error text of a FAILED job's 422 body, or undefined when the 422 is not a FAILED body. */
-function failedWords(error: { serverMessage: string }): string | undefined {
-  return error.serverMessage.trim() || undefined;
 }
 
 function describeText(value: unknown): string {
