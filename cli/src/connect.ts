@@ -8,6 +8,7 @@ import {
 } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 import type { Io } from './io.ts';
+import { sharedPace } from './shared-pace.ts';
 
 export interface Connection {
   client: SdxlClient;
@@ -76,13 +77,19 @@ export async function connect(
   if (baseUrl !== undefined && !/^https?:\/\/[^\s]+$/i.test(baseUrl)) {
     throw new UsageError(`Base URL: "${baseUrl}" is not allowed; allowed: an http:// or https:// address.`);
   }
+  // Only commands that send billed calls are paced (a poll, a resume or a balance check is not).
+  const redisUrl = options.requestsPerMinute !== undefined ? io.env.SDXL_REDIS_URL?.trim() : undefined;
+  const pace = redisUrl
+    ? await sharedPace(redisUrl, { apiKey: env.apiKey, baseUrl: baseUrl ?? DEFAULT_BASE_URL }, options)
+    : undefined;
   return {
     client: createClient({
       ...common,
       apiKey: env.apiKey,
       ...(baseUrl !== undefined && { baseUrl }),
+      ...(pace && { limiter: pace.limiter }),
     }),
     baseUrlSource: source,
-    close: async () => undefined,
+    close: async () => pace?.close(),
   };
 }

@@ -56,3 +56,4 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvSettin
   }
   return settings;
 }
+export { RedisStartWindow, type RedisEval, type RedisStartWindowOptions } from './redis-window.ts';

@@ -3,6 +3,47 @@ import { AbortedError } from './errors.ts';
 /** Waits `ms`; rejects when `signal` aborts. Injected so hosts that forbid their own timers (n8n) supply theirs. */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
+/**
+ * Where the starts of an account are counted. The default counts this process's starts; a shared one
+ * (see `RedisStartWindow`) lets several processes or machines on one key keep one pace.
+ */
+export interface StartWindow {
+  /** Counts a start and returns 0 when the window has room; otherwise the ms to wait before asking again. */
+  tryStart(now: number): number | Promise<number>;
+  /** Tells every user of the window to hold starts until `time` (ms since epoch); best effort. */
+  pauseUntil?(time: number): void | Promise<void>;
+}
+
+/**
+ * How far past the window a start still counts: the server counts arrivals, and a request that left
+ * early can arrive late on a busy machine or network.
+ */
+export function windowSpan(windowMs: number): number {
+  return windowMs + Math.max(windowMs * 0.02, 250);
+}
+
+/** Counts starts in this process: a sliding log of the last window's start times. */
+export class LocalStartWindow implements StartWindow {
+  private readonly starts: number[] = [];
+  private readonly limit: number;
+  private readonly span: number;
+
+  constructor(requestsPerMinute: number, windowMs: number) {
+    this.limit = requestsPerMinute;
+    this.span = windowSpan(windowMs);
+  }
+
+  tryStart(now: number): number {
+    if (this.limit === Infinity) return 0;
+    while (this.starts.length > 0 && (this.starts[0] as number) <= now - this.span) this.starts.shift();
+    if (this.starts.length < this.limit) {
+      this.starts.push(now);
+      return 0;
+    }
+    return (this.starts[0] as number) + this.span - now;
+  }
+}
+
 export interface LimiterOptions {
   /** Requests that may start in any window. @default Infinity (no limit) */
   requestsPerMinute?: number;
@@ -10,6 +51,11 @@ export interface LimiterOptions {
   maxInFlight?: number;
   /** The window `requestsPerMinute` counts over, in ms (tests shorten it). @default 60000 */
   windowMs?: number;
+  /**
+   * Where starts are counted, when not in this process alone: e.g. a `RedisStartWindow` shared by
+   * every process on the account. It counts `requestsPerMinute` itself.
+   */
+  window?: StartWindow;
   sleep: Sleep;
   now?: () => number;
 }
@@ -40,7 +86,7 @@ export class RequestLimiter {
   readonly windowMs: number;
   private readonly sleep: Sleep;
   private readonly now: () => number;
-  private readonly starts: number[] = [];
+  private readonly window: StartWindow;
   private readonly waiters: Waiter[] = [];
   private running = 0;
   private windowTurn: Promise<void> = Promise.resolve();
@@ -54,6 +100,7 @@ export class RequestLimiter {
     this.now = options.now ?? Date.now;
     if (!(this.requestsPerMinute > 0)) throw new RangeError('requestsPerMinute must be above 0');
     if (!(this.maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
+    this.window = options.window ?? new LocalStartWindow(this.requestsPerMinute, this.windowMs);
   }
 
   /** Requests running now. */
@@ -69,6 +116,10 @@ export class RequestLimiter {
   /** Holds every request until `time` (ms since epoch), e.g. when the API said its limit resets then. */
   pauseUntil(time: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, time);
+    // Shared windows pass it on, so other processes stop too; if that fails this one still waits.
+    void Promise.resolve()
+      .then(() => this.window.pauseUntil?.(time))
+      .catch(() => undefined);
   }
 
   /**
@@ -129,15 +180,9 @@ export class RequestLimiter {
         await this.pause(this.pausedUntil - now, signal);
         continue;
       }
-      // A margin keeps us clear of the server's window: it counts arrivals, and a request that left
-      // early can arrive late on a busy machine or network.
-      const span = this.windowMs + Math.max(this.windowMs * 0.02, 250);
-      while (this.starts.length > 0 && (this.starts[0] as number) <= now - span) this.starts.shift();
-      if (this.starts.length < this.requestsPerMinute) {
-        this.starts.push(now);
-        return;
-      }
-      await this.pause((this.starts[0] as number) + span - now, signal);
+      const wait = await this.window.tryStart(now);
+      if (wait <= 0) return;
+      await this.pause(wait, signal);
     }
   }
 
