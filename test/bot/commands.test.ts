@@ -39,7 +39,7 @@ describe('/imagine options', () => {
       ['guidance', 'guidanceScale'],
       ['seed', 'seed'],
       ['high_noise_fraction', 'highNoiseFraction'],
-      ['strength', 'strength'],
+      ['refiner_strength', 'strength'],
     ] as const) {
       assert.equal(option(optionName).min_value, spec(field).min, `${optionName} min`);
       assert.equal(option(optionName).max_value, spec(field).max, `${optionName} max`);

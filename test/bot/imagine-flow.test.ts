@@ -103,7 +103,7 @@ describe('/imagine through a real discord.js client', () => {
       ['guidance', 'guidance_scale'],
       ['refiner', 'refiner'],
       ['high_noise_fraction', 'high_noise_fraction'],
-      ['strength', 'strength'],
+      ['refiner_strength', 'strength'],
       ['width', 'img_width'],
       ['height', 'img_height'],
     ]) {

@@ -1,5 +1,12 @@
-import { fieldSpec, type FieldName, type GenerateInput } from '@sdxl-kit/client';
+import {
+  fieldSpec,
+  sdxlImg2Img,
+  type FieldName,
+  type GenerateInput,
+  type ModelField,
+} from '@sdxl-kit/client';
 import type { ChatInputCommandInteraction, SlashCommandBuilder } from 'discord.js';
+import { DEFAULT_SOURCE_STRENGTH } from '../jobs/operations.ts';
 
 /** Discord option names (snake_case, as users see them) for each request field the command offers. */
 export const IMAGINE_OPTIONS: readonly { option: string; field: FieldName }[] = [
@@ -13,7 +20,8 @@ export const IMAGINE_OPTIONS: readonly { option: string; field: FieldName }[] = 
   { option: 'seed', field: 'seed' },
   { option: 'refiner', field: 'refiner' },
   { option: 'high_noise_fraction', field: 'highNoiseFraction' },
-  { option: 'strength', field: 'strength' },
+  // `strength` is how far a variation moves from an attached image; the refiner's own strength is this one.
+  { option: 'refiner_strength', field: 'strength' },
 ];
 
 const OPTION_BY_FIELD = new Map(IMAGINE_OPTIONS.map((entry) => [entry.field as string, entry.option]));
@@ -74,6 +82,45 @@ export function addImagineOptions(builder: SlashCommandBuilder): SlashCommandBui
         break;
     }
   }
+  return builder;
+}
+
+/** The attachment option of /imagine: an image to vary instead of starting from noise. */
+export const IMAGE_OPTION = 'image';
+/** How far the variation of an attached image moves from it, bounded as sdxl-img2img declares it. */
+export const STRENGTH_OPTION = 'strength';
+export const IMAGE_STRENGTH_FIELD: ModelField = sdxlImg2Img.fields.find(
+  (field) => field.name === 'strength',
+)!;
+
+/**
+ * The options sdxl-img2img (an attached image) has no use for: typed with an image, they are refused
+ * by name rather than silently dropped.
+ */
+export const TXT2IMG_ONLY_OPTIONS: readonly string[] = [
+  'style',
+  'refiner',
+  'high_noise_fraction',
+  'refiner_strength',
+];
+
+/** Adds `image` and its `strength` after the request fields. */
+export function addImageOptions(builder: SlashCommandBuilder): SlashCommandBuilder {
+  builder
+    .addAttachmentOption((o) =>
+      o
+        .setName(IMAGE_OPTION)
+        .setDescription('An image to vary (JPEG, PNG or WebP up to 10 MB) instead of starting from noise'),
+    )
+    .addNumberOption((o) =>
+      o
+        .setName(STRENGTH_OPTION)
+        .setDescription(
+          `With an image: how far to move from it, 0 keeps it, 1 ignores it (default ${DEFAULT_SOURCE_STRENGTH})`,
+        )
+        .setMinValue(IMAGE_STRENGTH_FIELD.min!)
+        .setMaxValue(IMAGE_STRENGTH_FIELD.max!),
+    );
   return builder;
 }
 

@@ -70,7 +70,9 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
           job,
           context.sdxl.validate(job.input),
           job.operation &&
-            `${operationLabel(job.operation)} of job \`${job.operation.sourceJobId}\` (${job.operation.kind === 'vary' ? `sdxl-img2img, strength ${job.operation.strength}` : 'esrgan'})`,
+            (job.operation.kind === 'vary' && job.operation.sourceName !== undefined
+              ? `${operationLabel(job.operation)}, attached by the requester (sdxl-img2img)`
+              : `${operationLabel(job.operation)} of job \`${job.operation.sourceJobId}\` (${job.operation.kind === 'vary' ? `sdxl-img2img, strength ${job.operation.strength}` : 'esrgan'})`),
         ),
         flags: MessageFlags.Ephemeral,
       });

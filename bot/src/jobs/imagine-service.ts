@@ -7,9 +7,18 @@ import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
 import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
-import type { JobOperation, JobRecord } from '../store/job-store.ts';
+import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly, replyPrivately } from './replies.ts';
+import type { BroughtImage } from './source-image.ts';
+
+/** What else a request may carry besides its input and operation. */
+export interface SubmitOptions {
+  /** An image the member attached or uploaded: the job varies it (sdxl-img2img) at its strength. */
+  brought?: BroughtImage;
+  /** Answer only the member (their /settings say results are private). */
+  private?: boolean;
+}
 
 /** Position edits for one job are spaced at least this far apart (interaction webhooks are rate limited). */
 const POSITION_EDIT_SPACING_MS = 3_000;
@@ -85,22 +94,37 @@ export class ImagineService {
   async submit(
     interaction: RepliableInteraction,
     input: GenerateInput,
-    operation?: JobOperation,
+    given?: JobOperation,
+    options: SubmitOptions = {},
   ): Promise<void> {
     const { config, sdxl, store, queue, logger } = this.deps;
     if (this.closing) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
     const request = sdxl.validate(input);
     // An upscale makes one image whatever the source job asked for.
-    const samples = operation?.kind === 'upscale' ? 1 : request.samples;
+    const samples = given?.kind === 'upscale' ? 1 : request.samples;
     checkBannedWords(request.prompt, config.bannedWords);
     await this.checkCredits();
-    await deferPublicly(interaction);
+    await deferPublicly(interaction, { private: options.private });
+    // A file that turns out not to be an image is refused here: after the acknowledgement (a download may
+    // take longer than Discord's 3 seconds), before anything is stored, queued or billed.
+    const source = options.brought && (await options.brought.image);
 
     const userId = interaction.user.id;
     const now = Date.now();
+    const id = randomUUID().replaceAll('-', '');
+    const operation: JobOperation | undefined =
+      source && options.brought
+        ? {
+            kind: 'vary',
+            sourceJobId: id,
+            sourceIndex: SOURCE_IMAGE_INDEX,
+            strength: options.brought.strength,
+            sourceName: source.name,
+          }
+        : given;
 
     const job: JobRecord = {
-      id: randomUUID().replaceAll('-', ''),
+      id,
       userId,
       guildId: interaction.guildId,
       channelId: interaction.channelId,
@@ -120,6 +144,12 @@ export class ImagineService {
         'daily_quota',
         `\ud83d\udcc5 Daily limit: you have made ${quota.used} of your ${config.userDailyImages} images today and this asks for ${samples}. The limit resets <t:${resets}:R>.`,
       );
+    }
+    if (source) {
+      // Kept with the job, so 🔄 and ✏️ can vary the same image again, after a restart too.
+      await store.saveImages([
+        { jobId: id, index: SOURCE_IMAGE_INDEX, seed: 0, mimeType: source.mimeType, bytes: source.bytes },
+      ]);
     }
     const controller = new AbortController();
     const remaining = interaction.createdTimestamp + config.jobDeadlineMs - Date.now();

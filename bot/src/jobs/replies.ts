@@ -3,8 +3,18 @@ import { MessageFlags, type RepliableInteraction } from 'discord.js';
 /** Interactions this bot answered with a public "is thinking…" reply of its own (not a deferUpdate). */
 const publicDeferrals = new WeakSet<RepliableInteraction>();
 
-/** Acknowledges at once with a public "is thinking…" reply that the job's status and result replace. */
-export async function deferPublicly(interaction: RepliableInteraction): Promise<void> {
+/**
+ * Acknowledges at once with a public "is thinking…" reply that the job's status and result replace; with
+ * `private` (a member whose /settings keep results to themselves) only the member sees it.
+ */
+export async function deferPublicly(
+  interaction: RepliableInteraction,
+  options: { private?: boolean | undefined } = {},
+): Promise<void> {
+  if (options.private) {
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    return;
+  }
   await interaction.deferReply();
   publicDeferrals.add(interaction);
 }

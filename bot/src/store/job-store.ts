@@ -4,11 +4,18 @@ import type { GenerateInput } from '@sdxl-kit/client';
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'refused' | 'deleted';
 
 /**
+ * The image index under which a job keeps the image a member brought (an /imagine attachment or a file
+ * uploaded in the ✏️ form): its results use 0 and up, so the two never meet.
+ */
+export const SOURCE_IMAGE_INDEX = -1;
+
+/**
  * What a job does to a stored image instead of making one from the prompt: a variation (sdxl-img2img)
- * or an upscale (esrgan) of image `sourceIndex` of job `sourceJobId`.
+ * or an upscale (esrgan) of image `sourceIndex` of job `sourceJobId`. A variation of an image a member
+ * brought has `sourceIndex` {@link SOURCE_IMAGE_INDEX} and `sourceName`, the file's name.
  */
 export type JobOperation =
-  | { kind: 'vary'; sourceJobId: string; sourceIndex: number; strength: number }
+  | { kind: 'vary'; sourceJobId: string; sourceIndex: number; strength: number; sourceName?: string }
   | { kind: 'upscale'; sourceJobId: string; sourceIndex: number; scale: 2 | 4 };
 
 /** A job as kept between restarts: enough to replay it and to answer its buttons. */

@@ -61,6 +61,31 @@ export interface InteractionRecord {
   missedAck?: boolean;
 }
 
+/** A file a user attaches to a command option or uploads in a modal. */
+export interface StandinUpload {
+  filename: string;
+  bytes: Buffer;
+  /** What Discord reports; it guesses from the name, so a test may make it lie. @default image/png */
+  contentType?: string;
+  /** The size Discord reports. @default the real size */
+  size?: number;
+}
+
+/** An uploaded file as a command option value or modal field value: served by the stand-in's CDN. */
+export interface AttachmentRef {
+  readonly attachmentId: string;
+  readonly url: string;
+}
+
+/** A GET the stand-in's CDN served, with the headers it came with (to show no secret was sent). */
+export interface CdnRecord {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** A value typed or picked for a command option. */
+export type OptionValue = string | number | boolean | AttachmentRef;
+
 /** A REST call the stand-in received (method, route and whether it carried files). */
 export interface RestRecord {
   method: string;
@@ -78,15 +103,19 @@ export interface DiscordStandin {
   readonly messages: StandinMessage[];
   readonly interactions: Map<string, InteractionRecord>;
   readonly rest: RestRecord[];
+  /** Downloads of uploaded files from the stand-in's CDN. */
+  readonly cdn: CdnRecord[];
   /** Commands registered with PUT, by scope: 'global' or the guild id. */
   readonly commands: Map<string, Record<string, unknown>[]>;
   /** Resolves once a client has identified and received its guilds; rejects after `timeoutMs` (10 s). */
   waitForGateway(timeoutMs?: number): Promise<void>;
+  /** A file as the user attaches it: pass the result as an attachment option's or a file upload's value. */
+  upload(file: StandinUpload): AttachmentRef;
   /** Types a slash command: `options` are the values as the user filled them in. */
   slash(
     actor: Actor,
     name: string,
-    options?: Record<string, string | number | boolean>,
+    options?: Record<string, OptionValue>,
     subcommand?: string,
   ): InteractionRecord;
   /** Focuses an option while typing; resolves with the choices the bot offered. */
@@ -99,10 +128,14 @@ export interface DiscordStandin {
   clickButton(actor: Actor, message: StandinMessage, customId: string): InteractionRecord;
   /** Changes the attachment size limit for interactions and uploads from now on (a server losing its boost). */
   setAttachmentSizeLimit(bytes: number): void;
+  /**
+   * Submits a modal: text for text inputs, uploads for file uploads. The answer is shaped as the modal the
+   * bot showed with that custom_id (fields inside Labels or in action rows), as Discord does.
+   */
   submitModal(
     actor: Actor,
     customId: string,
-    fields: Record<string, string>,
+    fields: Record<string, string | AttachmentRef[]>,
     source?: StandinMessage,
   ): InteractionRecord;
   message(id: string): StandinMessage | undefined;
@@ -113,9 +146,41 @@ export interface DiscordStandin {
   close(): Promise<void>;
 }
 
+/**
+ * What Discord would refuse in a modal: a text input or file upload must sit in an action row or (file
+ * uploads only in) a Label with a label; a file upload takes 0–10 files.
+ */
+function modalProblem(data: Record<string, unknown>): string | undefined {
+  const components = (data.components ?? []) as Record<string, unknown>[];
+  if (components.length < 1 || components.length > 5) return 'a modal has 1 to 5 components';
+  for (const component of components) {
+    if (component.type === 1) {
+      const inner = (component.components ?? []) as Record<string, unknown>[];
+      if (inner.some((field) => field.type !== 4)) return 'an action row in a modal holds text inputs only';
+    } else if (component.type === 18) {
+      const label = component.label;
+      if (typeof label !== 'string' || label.length < 1 || label.length > 45)
+        return 'a Label needs a label of 1 to 45 characters';
+      const inner = component.component as Record<string, unknown> | undefined;
+      if (!inner || ![3, 4, 5, 6, 7, 8, 19].includes(Number(inner.type)))
+        return 'a Label holds one interactive component';
+      if (inner.type === 4 && 'label' in inner) return 'a text input inside a Label has no label of its own';
+      if (inner.type === 19) {
+        const min = Number(inner.min_values ?? 1);
+        const max = Number(inner.max_values ?? 1);
+        if (min < 0 || max > 10 || min > max) return 'a file upload takes 0 to 10 files';
+      }
+    } else if (component.type !== 10) {
+      return `component type ${String(component.type)} is not allowed at the top of a modal`;
+    }
+  }
+  return undefined;
+}
+
 const API_PREFIX = '/api/v10';
 const DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024;
 const GATEWAY_PATH = '/gateway';
+const CDN_PATH = '/cdn/attachments/';
 const DISCORD_EPOCH = 1_420_070_400_000n;
 
 /** Starts a Discord stand-in on 127.0.0.1: REST (JSON and multipart) and the WebSocket gateway. */
@@ -141,6 +206,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   const byToken = new Map<string, InteractionRecord>();
   const rest: RestRecord[] = [];
   const commands = new Map<string, Record<string, unknown>[]>();
+  const cdn: CdnRecord[] = [];
+  const uploads = new Map<string, Required<StandinUpload> & { id: string }>();
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
   const sessions = new Set<{ socket: WebSocket; sequence: number; ready: boolean }>();
@@ -306,14 +373,57 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     return record;
   }
 
-  function commandOptions(values: Record<string, string | number | boolean>, focused?: string) {
+  function isRef(value: unknown): value is AttachmentRef {
+    return typeof value === 'object' && value !== null && 'attachmentId' in value;
+  }
+
+  function commandOptions(values: Record<string, OptionValue>, focused?: string) {
     return Object.entries(values).map(([name, value]) => ({
       name,
-      type:
-        typeof value === 'boolean' ? 5 : typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : 3,
-      value,
+      type: isRef(value)
+        ? 11
+        : typeof value === 'boolean'
+          ? 5
+          : typeof value === 'number'
+            ? Number.isInteger(value)
+              ? 4
+              : 10
+            : 3,
+      value: isRef(value) ? value.attachmentId : value,
       ...(name === focused && { focused: true }),
     }));
+  }
+
+  /** `resolved.attachments` for the uploads among the values, as Discord sends them with the interaction. */
+  function resolvedAttachments(refs: readonly AttachmentRef[]) {
+    if (refs.length === 0) return undefined;
+    const attachments: Record<string, unknown> = {};
+    for (const ref of refs) {
+      const file = uploads.get(ref.attachmentId)!;
+      attachments[file.id] = {
+        id: file.id,
+        filename: file.filename,
+        size: file.size,
+        content_type: file.contentType,
+        url: ref.url,
+        proxy_url: ref.url,
+        ephemeral: true,
+      };
+    }
+    return { attachments };
+  }
+
+  function serveCdn(request: IncomingMessage, response: ServerResponse, path: string): void {
+    cdn.push({ path, headers: { ...request.headers } });
+    const file = uploads.get(path.slice(CDN_PATH.length).split('/')[0] ?? '');
+    if (!file || request.method !== 'GET') {
+      send(response, 404, { message: 'Not Found' });
+    } else {
+      response
+        .writeHead(200, { 'content-type': file.contentType, 'content-length': file.bytes.length })
+        .end(file.bytes);
+    }
+    changed();
   }
 
   function newMessage(channelId: string, interactionToken?: string): StandinMessage {
@@ -385,6 +495,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
 
   async function handleRest(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', origin);
+    // The CDN: no authorization at all, as Discord's attachment URLs need none.
+    if (url.pathname.startsWith(CDN_PATH)) return serveCdn(request, response, url.pathname);
     const path = url.pathname.startsWith(API_PREFIX) ? url.pathname.slice(API_PREFIX.length) : url.pathname;
     const method = request.method ?? 'GET';
     const { payload, files, multipart } = await readBody(request);
@@ -442,6 +554,10 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
             },
           });
         }
+      }
+      if (type === 9) {
+        const problem = modalProblem(data ?? {});
+        if (problem) return reply(400, { code: 50035, message: `Invalid Form Body (${problem})` });
       }
       record.callbacks.push({ type, data, at: Date.now() });
       let message: StandinMessage | undefined;
@@ -563,6 +679,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     messages,
     interactions,
     rest,
+    cdn,
     commands,
     async waitForGateway(timeoutMs) {
       await standin.waitFor(
@@ -571,11 +688,29 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
         timeoutMs,
       );
     },
+    upload(file) {
+      const id = snowflake();
+      uploads.set(id, {
+        id,
+        filename: file.filename,
+        bytes: file.bytes,
+        contentType: file.contentType ?? 'image/png',
+        size: file.size ?? file.bytes.length,
+      });
+      return { attachmentId: id, url: `${origin}${CDN_PATH}${id}/${encodeURIComponent(file.filename)}` };
+    },
     slash(actor, name, values = {}, subcommand) {
       const options = subcommand
         ? [{ name: subcommand, type: 1, options: commandOptions(values) }]
         : commandOptions(values);
-      return dispatchInteraction(2, actor, { id: snowflake(), name, type: 1, options });
+      const resolved = resolvedAttachments(Object.values(values).filter(isRef));
+      return dispatchInteraction(2, actor, {
+        id: snowflake(),
+        name,
+        type: 1,
+        options,
+        ...(resolved && { resolved }),
+      });
     },
     async autocomplete(actor, name, focused, values = {}) {
       const record = dispatchInteraction(4, actor, {
@@ -594,11 +729,32 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       sizeLimit = bytes;
     },
     submitModal(actor, customId, fields, source) {
-      const components = Object.entries(fields).map(([id, value]) => ({
-        type: 1,
-        components: [{ type: 4, custom_id: id, value }],
-      }));
-      return dispatchInteraction(5, actor, { custom_id: customId, components }, source);
+      const shown = [...interactions.values()]
+        .flatMap((record) => record.callbacks)
+        .filter((callback) => callback.type === 9 && callback.data?.custom_id === customId)
+        .at(-1);
+      const inLabels = ((shown?.data?.components ?? []) as { type: number }[]).some(
+        (component) => component.type === 18,
+      );
+      const components = Object.entries(fields).map(([id, value]) => {
+        const field =
+          typeof value === 'string'
+            ? { type: 4, custom_id: id, value }
+            : { type: 19, custom_id: id, values: value.map((ref) => ref.attachmentId) };
+        // Discord answers in the layout it was shown: a field inside a Label comes back inside one.
+        return inLabels || field.type === 19
+          ? { type: 18, component: field }
+          : { type: 1, components: [field] };
+      });
+      const resolved = resolvedAttachments(
+        Object.values(fields).flatMap((value) => (typeof value === 'string' ? [] : value)),
+      );
+      return dispatchInteraction(
+        5,
+        actor,
+        { custom_id: customId, components, ...(resolved && { resolved }) },
+        source,
+      );
     },
     message: (id) => messages.find((candidate) => candidate.id === id),
     original: (record) => messages.find((candidate) => candidate.id === record.originalMessageId),
