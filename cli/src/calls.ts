@@ -13,11 +13,19 @@ export class TrackedCall {
   private onWire = false;
   private settled = false;
   private readonly calls: Calls;
+  private readonly abortAll: AbortSignal;
+  private readonly abortNow = () => this.controller.abort(this.abortAll.reason);
 
   constructor(calls: Calls, abortAll: AbortSignal) {
     this.calls = calls;
+    this.abortAll = abortAll;
+    // Not `AbortSignal.any`: once anything listens to such a signal, `abortAll` keeps a reference to
+    // it (and two finalization records) until a full garbage collection, which a batch seldom has,
+    // so every call of a batch piled up there; this listener goes with the call.
+    if (abortAll.aborted) this.abortNow();
+    else abortAll.addEventListener('abort', this.abortNow, { once: true });
     this.options = {
-      signal: AbortSignal.any([abortAll, this.controller.signal]),
+      signal: this.controller.signal,
       // The client calls this synchronously just before an attempt goes to the transport.
       onAttempt: () => {
         this.onWire = true;
@@ -35,6 +43,7 @@ export class TrackedCall {
 
   /** The client has answered or failed: nothing of this call is on the wire any more. */
   settle(): void {
+    this.abortAll.removeEventListener('abort', this.abortNow);
     this.settled = true;
     this.onWire = false;
     this.calls.settled(this);
@@ -42,7 +51,7 @@ export class TrackedCall {
 
   /** Cancels the call unless an attempt is on the wire or it has settled; returns whether it did. */
   cancel(): boolean {
-    if (this.settled || this.onWire || this.controller.signal.aborted) return false;
+    if (this.settled || this.onWire || this.cancelled !== undefined) return false;
     this.cancelled = this.lastError ? 'not-retried' : 'unsent';
     this.controller.abort();
     return true;
@@ -50,7 +59,7 @@ export class TrackedCall {
 
   /** Whether an attempt is on the wire now. */
   get sending(): boolean {
-    return this.onWire && !this.controller.signal.aborted;
+    return this.onWire && this.cancelled === undefined;
   }
 }
 

@@ -26,15 +26,14 @@ export function createAxiosTransport(options: AxiosTransportOptions = {}): Trans
 
   return {
     async request(request: TransportRequest): Promise<TransportResponse> {
-      const timeout = AbortSignal.timeout(request.timeoutMs);
-      const { signal, release } = eitherSignal(request.signal, timeout);
+      const attempt = abortable(request.signal, request.timeoutMs);
       try {
         const response = await instance.request<ArrayBuffer>({
           method: request.method,
           url: request.url,
           headers: request.headers,
           data: request.body,
-          signal,
+          signal: attempt.signal,
           responseType: 'arraybuffer',
           transformResponse: [(data: unknown) => data],
           validateStatus: () => true,
@@ -47,41 +46,54 @@ export function createAxiosTransport(options: AxiosTransportOptions = {}): Trans
           body: new Uint8Array(response.data ?? new ArrayBuffer(0)),
         };
       } catch (error) {
-        throw toTransportError(error, request, timeout);
+        throw toTransportError(error, request, attempt.timedOut);
       } finally {
-        release();
+        attempt.release();
       }
     },
   };
 }
 
 /**
- * A signal that aborts when either does. Not `AbortSignal.any`: Node-RED 4 may run this bundle on a
- * Node without it (it came in 20.3), where every call would fail as a confusing connection error.
- * `release` stops listening, so a long-lived caller signal does not collect one listener per call.
+ * A signal that aborts when the caller's does or the attempt's time is up. Not `AbortSignal.timeout`:
+ * its timer stays armed for the whole timeout (two minutes) after the answer came, so a batch kept
+ * thousands of them alive, each outliving a young-generation collection into the old one; this timer
+ * is cleared with the answer. Not `AbortSignal.any`: Node-RED 4 may run this bundle on a Node without
+ * it (it came in 20.3), where every call would fail as a confusing connection error. `release` stops
+ * listening, so a long-lived caller signal does not collect one listener per call.
  */
-function eitherSignal(
+function abortable(
   caller: AbortSignal | undefined,
-  timeout: AbortSignal,
-): { signal: AbortSignal; release: () => void } {
-  if (!caller) return { signal: timeout, release: () => undefined };
+  timeoutMs: number,
+): { signal: AbortSignal; timedOut: () => boolean; release: () => void } {
   const controller = new AbortController();
+  let expired = false;
   const abort = () => controller.abort();
-  if (caller.aborted || timeout.aborted) abort();
-  caller.addEventListener('abort', abort, { once: true });
-  timeout.addEventListener('abort', abort, { once: true });
+  const timer = setTimeout(() => {
+    expired = true;
+    abort();
+  }, timeoutMs);
+  // Like AbortSignal.timeout's, the timer alone does not keep a process alive.
+  timer.unref();
+  if (caller?.aborted) abort();
+  caller?.addEventListener('abort', abort, { once: true });
   return {
     signal: controller.signal,
+    timedOut: () => expired,
     release: () => {
-      caller.removeEventListener('abort', abort);
-      timeout.removeEventListener('abort', abort);
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', abort);
     },
   };
 }
 
-function toTransportError(error: unknown, request: TransportRequest, timeout: AbortSignal): TransportError {
+function toTransportError(
+  error: unknown,
+  request: TransportRequest,
+  timedOut: () => boolean,
+): TransportError {
   if (request.signal?.aborted) return new TransportError('aborted', 'The request was aborted.');
-  if (timeout.aborted) {
+  if (timedOut()) {
     return new TransportError('timeout', `No complete answer within ${request.timeoutMs} ms.`);
   }
   const code = (error as { code?: unknown } | null)?.code;
