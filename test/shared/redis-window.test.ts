@@ -101,7 +101,7 @@ describe('a start window shared through Redis', { skip: skipWithoutRedis }, () =
     const dump =
       JSON.stringify(keys) +
       JSON.stringify(
-        await Promise.all(keys.filter((k) => k.endsWith(':starts')).map((k) => connect().zrange(k, 0, -1))),
+        await Promise.all(keys.filter((k) => k.endsWith(':starts')).map((k) => connect().zrange(k, 0, '-1'))),
       );
     assert.ok(!dump.includes(KEY), dump);
   });
