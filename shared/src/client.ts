@@ -41,7 +41,6 @@ import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from './retry.ts'
 import {
   parseRequest,
   randomSeed,
-  toWireRequest,
   type GenerateInput,
   type ResolvedRequest,
 } from './schema.ts';
@@ -541,13 +540,11 @@ export class SdxlClient {
 
   private wireBody(request: ModelRequest, encoded: Record<string, string>, api: 'sync' | 'async'): string {
     const { model, values } = request;
-    const wire: Record<string, unknown> =
-      model === sdxlTxt2Img ? toWireRequest(values as ResolvedRequest) : toModelWire(request, encoded);
+    const wire = toModelWire(request, encoded);
     const count = model.output.countField ? Number(values[model.output.countField] ?? 1) : 1;
     // v1 returns several images only as base64 JSON; v2 returns image URLs whatever base64 says.
     if (api === 'sync' && count > 1 && model.output.base64) wire.base64 = true;
-    if (api === 'async' && model.output.base64 && model === sdxlTxt2Img) wire.base64 = false;
-    return JSON.stringify({ ...wire, ...request.extra });
+    return JSON.stringify(wire);
   }
 
   private requestSummary(request: ModelRequest): Record<string, unknown> {
