@@ -38,12 +38,7 @@ import { RequestLimiter, type Sleep } from './limiter.ts';
 import { checkClientOptions } from './options.ts';
 import { extractImages, readMetadata, type ImageMimeType, type ResponseMetadata } from './response.ts';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from './retry.ts';
-import {
-  parseRequest,
-  randomSeed,
-  type GenerateInput,
-  type ResolvedRequest,
-} from './schema.ts';
+import { parseRequest, randomSeed, type GenerateInput, type ResolvedRequest } from './schema.ts';
 import { TransportError, type Transport, type TransportResponse } from './transport.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.segmind.com/v1';
