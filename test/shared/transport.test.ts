@@ -34,7 +34,9 @@ describe('axios transport over real sockets', () => {
   it('gives up after the timeout when the server never answers, without a retry that could bill twice', async () => {
     const server = await rawServer(() => undefined);
     servers.push(server);
-    const client = createClient({ apiKey: KEY, baseUrl: server.url, timeoutMs: 150 });
+    // A second is long enough for the server to see the request even on a loaded machine (at 150 ms,
+    // under a load of 25 on two cores, the client sometimes gave up before the server had read it).
+    const client = createClient({ apiKey: KEY, baseUrl: server.url, timeoutMs: 1_000 });
     const error = await failure(client.generate({ prompt: 'slow' }));
     assert.equal(error.code, 'timeout');
     assert.equal(server.count, 1);
