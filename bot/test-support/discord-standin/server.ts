@@ -107,7 +107,7 @@ export interface DiscordStandin {
   readonly cdn: CdnRecord[];
   /** Commands registered with PUT, by scope: 'global' or the guild id. */
   readonly commands: Map<string, Record<string, unknown>[]>;
-  /** Resolves once a client has identified and received its guilds; rejects after `timeoutMs` (10 s). */
+  /** Resolves once a client has identified and received its guilds; rejects after `timeoutMs` (30 s). */
   waitForGateway(timeoutMs?: number): Promise<void>;
   /** A file as the user attaches it: pass the result as an attachment option's or a file upload's value. */
   upload(file: StandinUpload): AttachmentRef;
@@ -141,7 +141,10 @@ export interface DiscordStandin {
   message(id: string): StandinMessage | undefined;
   /** The message an interaction's `@original` points at. */
   original(interaction: InteractionRecord): StandinMessage | undefined;
-  /** Resolves with the predicate's first truthy value, re-checked on every change; rejects after `timeoutMs`. */
+  /**
+   * Resolves with the predicate's first truthy value, re-checked on every change; rejects after
+   * `timeoutMs` (30 s: generous, so a test on a loaded machine is slow rather than failing).
+   */
   waitFor<T>(predicate: () => T | undefined | false | null, what: string, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
 }
@@ -758,7 +761,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     },
     message: (id) => messages.find((candidate) => candidate.id === id),
     original: (record) => messages.find((candidate) => candidate.id === record.originalMessageId),
-    waitFor(predicate, what, timeoutMs = 10_000) {
+    waitFor(predicate, what, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const value = predicate();
