@@ -251,6 +251,49 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.locator('#node-input-operation').waitFor({ state: 'detached' });
   });
 
+  it("does not let a value left in another operation's field block deploy", async () => {
+    await openEditDialog(NODE_ID);
+    const operation = page.locator('#node-input-operation');
+    await operation.selectOption('upscale');
+    const quality = page.locator('#node-input-upscaleQuality');
+    await quality.waitFor({ state: 'visible' });
+    await quality.fill('5');
+    await quality.blur();
+    await page.waitForFunction(() =>
+      document.querySelector('#node-input-upscaleQuality')?.classList.contains('input-error'),
+    );
+    // Back to generate: the upscale value stays in the node, unused, and is not judged.
+    await operation.selectOption('generate');
+    await page.locator('#node-input-steps').waitFor({ state: 'visible' });
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('#node-input-operation').waitFor({ state: 'detached' });
+    const state = () =>
+      page.evaluate((id) => {
+        const red = (window as unknown as { RED: { nodes: { node(id: string): Record<string, unknown> } } })
+          .RED;
+        const node = red.nodes.node(id);
+        return { valid: node.valid, quality: node.upscaleQuality, operation: node.operation };
+      }, NODE_ID);
+    assert.deepEqual(await state(), { valid: true, quality: '5', operation: 'generate' });
+    assert.equal(await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).isVisible(), false);
+
+    // Chosen again, the operation's value is judged again.
+    await openEditDialog(NODE_ID);
+    await page.locator('#node-input-operation').selectOption('upscale');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'visible' });
+    await page.locator(`#${NODE_ID}`).dblclick();
+    await quality.waitFor({ state: 'visible' });
+    await page.waitForFunction(
+      () => (document.querySelector('#node-input-upscaleQuality') as HTMLInputElement | null)?.value === '5',
+    );
+    await quality.fill('');
+    await quality.blur();
+    await page.locator('#node-input-operation').selectOption('generate');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
+  });
+
   it("shows the node's help in the help panel", async () => {
     await page.locator(`#${NODE_ID}`).click();
     await page.keyboard.press('Control+g');

@@ -58,17 +58,17 @@ function renderGenerateDefaults(): string {
     const said = `${js(LABELS[field.name])}, ${js(field.allowed)}`;
     if (field.name === 'highNoiseFraction') {
       // The API refuses 1 unless the refiner is off, and the refiner is on by default.
-      validate = `, validate: function (v, opt) { return sdxlNoiseFraction(v, this, ${field.min}, ${field.max}, ${said}); }`;
+      validate = `, validate: function (v, opt) { return sdxlIdle(this, 'generate') || sdxlNoiseFraction(v, this, ${field.min}, ${field.max}, ${said}); }`;
     } else if (
       (field.kind === 'integer' || field.kind === 'number') &&
       field.min !== undefined &&
       field.max !== undefined
     ) {
-      validate = `, validate: function (v, opt) { return sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}, ${said}); }`;
+      validate = `, validate: function (v, opt) { return sdxlIdle(this, 'generate') || sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}, ${said}); }`;
     } else if (field.values && field.kind !== 'choice') {
-      validate = `, validate: function (v, opt) { return sdxlOneOf(v, ${js(field.values.map(String))}, ${said}); }`;
+      validate = `, validate: function (v, opt) { return sdxlIdle(this, 'generate') || sdxlOneOf(v, ${js(field.values.map(String))}, ${said}); }`;
     } else if (field.kind === 'boolean') {
-      validate = `, validate: function (v, opt) { return sdxlOneOf(v, ['true', 'false'], ${said}); }`;
+      validate = `, validate: function (v, opt) { return sdxlIdle(this, 'generate') || sdxlOneOf(v, ['true', 'false'], ${said}); }`;
     }
     return `${field.name}: { value: ''${validate} },`;
   }).join('\n        ');
@@ -135,23 +135,25 @@ function otherOperations() {
   }));
 }
 
-function validatorFor(field: ModelField): string {
+function validatorFor(operation: string, field: ModelField): string {
   const said = `${js(field.label)}, ${js(field.allowed)}`;
+  // A field of another operation is kept but unused: a value left there must not block deploy.
+  const idle = `sdxlIdle(this, ${js(operation)}) || `;
   if (
     (field.kind === 'integer' || field.kind === 'number') &&
     field.min !== undefined &&
     field.max !== undefined
   ) {
-    return `, validate: function (v, opt) { return sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}, ${said}); }`;
+    return `, validate: function (v, opt) { return ${idle}sdxlInRange(v, ${field.min}, ${field.max}, ${field.kind === 'integer'}, ${said}); }`;
   }
   if (field.kind === 'integer' || field.kind === 'number') {
-    return `, validate: function (v, opt) { return sdxlInRange(v, -Infinity, Infinity, ${field.kind === 'integer'}, ${said}); }`;
+    return `, validate: function (v, opt) { return ${idle}sdxlInRange(v, -Infinity, Infinity, ${field.kind === 'integer'}, ${said}); }`;
   }
   if (field.kind === 'choice' && field.values && !field.open) {
-    return `, validate: function (v, opt) { return sdxlOneOf(v, ${js(field.values.map(String))}, ${said}); }`;
+    return `, validate: function (v, opt) { return ${idle}sdxlOneOf(v, ${js(field.values.map(String))}, ${said}); }`;
   }
   if (field.kind === 'boolean') {
-    return `, validate: function (v, opt) { return sdxlOneOf(v, ['true', 'false'], ${said}); }`;
+    return `, validate: function (v, opt) { return ${idle}sdxlOneOf(v, ['true', 'false'], ${said}); }`;
   }
   return '';
 }
@@ -167,7 +169,7 @@ function renderOperationDefaults(): string {
         }
         continue;
       }
-      entries.push(`${propertyFor(operation, field)}: { value: ''${validatorFor(field)} },`);
+      entries.push(`${propertyFor(operation, field)}: { value: ''${validatorFor(operation, field)} },`);
     }
   }
   return entries.join('\n        ');
