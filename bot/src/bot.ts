@@ -75,7 +75,16 @@ export function createBot(
       }
     },
   });
-  const imagine = new ImagineService({ config, sdxl, store, queue, limiter, credits, logger });
+  const imagine = new ImagineService({
+    config,
+    sdxl,
+    store,
+    queue,
+    limiter,
+    credits,
+    logger,
+    discord: client,
+  });
   const context: BotContext = { config, sdxl, store, queue, limiter, credits, imagine, logger };
 
   client.on(interactionCreate.name, (interaction) => void interactionCreate.execute(interaction, context));
@@ -93,15 +102,15 @@ export function createBot(
     client,
     context,
     async start() {
-      const interrupted = await imagine.recoverAfterRestart();
-      if (interrupted > 0)
-        logger.warn({ interrupted }, 'jobs interrupted by the last stop were marked failed');
       await purge();
       purgeTimer = setInterval(() => void purge().catch(() => undefined), PURGE_EVERY_MS).unref();
       imagine.start();
       const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
       await client.login(config.discordToken);
       await ready;
+      // Logged in, so a result whose reply can no longer be edited can be posted in its channel.
+      const unfinished = await imagine.recoverUnfinished();
+      if (unfinished > 0) logger.warn({ unfinished }, 'jobs the last process left unfinished were picked up');
     },
     async stop() {
       clearInterval(purgeTimer);

@@ -50,6 +50,12 @@ export interface BotConfig {
    * the user hears about it before Discord's 15-minute interaction token expires. @default 840000
    */
   jobDeadlineMs: number;
+  /**
+   * BOT_POLL_FIRST_MS: the first status check of a submitted job, in ms after the submit (later checks
+   * follow every 0.5 s, growing to 4 s). @default unset: half the model's typical time, then the time
+   * its last job took, so one check usually finds the job done
+   */
+  pollFirstMs: number | undefined;
   /** BOT_SHUTDOWN_GRACE_MS: on SIGTERM, how long running jobs may take to finish. @default 30000 */
   shutdownGraceMs: number;
   /** LOG_LEVEL @default 'info' */
@@ -170,6 +176,8 @@ export function loadConfig(
     databasePath: text('BOT_DATABASE') ?? './sdxl-bot.sqlite',
     jobTtlHours: whole('BOT_JOB_TTL_HOURS', 168, 1),
     jobDeadlineMs: whole('BOT_JOB_DEADLINE_MS', FIFTEEN_MINUTES - 60_000, 1_000, FIFTEEN_MINUTES - 1_000),
+    pollFirstMs:
+      text('BOT_POLL_FIRST_MS') === undefined ? undefined : whole('BOT_POLL_FIRST_MS', 0, 0, 600_000),
     shutdownGraceMs: whole('BOT_SHUTDOWN_GRACE_MS', 30_000, 0),
     logLevel,
   };

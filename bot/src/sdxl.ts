@@ -17,6 +17,7 @@ export function createSdxlClient(config: BotConfig, logger: Logger): SdxlClient 
     lowCreditsThreshold: config.lowCreditsThreshold,
     // One call must end before the job's deadline does.
     deadlineMs: config.jobDeadlineMs,
+    ...(config.pollFirstMs !== undefined && { poll: { firstDelayMs: config.pollFirstMs } }),
     secrets: [config.discordToken],
     logger: {
       debug: (message, data) => logger.debug({ ...data, source: 'sdxl' }, message),

@@ -44,7 +44,7 @@ describe('restarts, deadlines, shutdown and limits', () => {
     }
   });
 
-  it('a job that cannot finish before the deadline is stopped and the user told', async () => {
+  it('at the deadline a waiting job is stopped and told; a submitted one is billed, so it is seen through and posted', async () => {
     const world = await startWorld(
       { BOT_JOB_DEADLINE_MS: '1000', BOT_MAX_IN_FLIGHT: '1' },
       { latencyMs: 2500 },
@@ -52,13 +52,18 @@ describe('restarts, deadlines, shutdown and limits', () => {
     try {
       const running = world.imagine(alice, { prompt: 'slow one' });
       const waiting = world.imagine(bob, { prompt: 'slow two' });
-      for (const record of [running, waiting]) {
-        const message = await world.standin.waitFor(() => {
-          const original = world.standin.original(record);
-          return original && /15-minute window/.test(original.content) ? original : undefined;
-        }, 'the deadline message');
-        assert.equal(message.attachments.length, 0);
-      }
+      const stopped = await world.standin.waitFor(() => {
+        const original = world.standin.original(waiting);
+        return original && /15-minute window/.test(original.content) ? original : undefined;
+      }, 'the deadline message');
+      assert.equal(stopped.attachments.length, 0);
+      const posted = await world.result(running);
+      assert.match(posted.content, /slow one/);
+      assert.deepEqual(
+        world.sandbox.billed.map((call) => call.prompt),
+        ['slow one'],
+        'the submitted job billed once, the stopped one never',
+      );
     } finally {
       await world.close();
     }

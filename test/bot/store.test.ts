@@ -20,7 +20,7 @@ const job = (id: string, changes: Partial<JobRecord> = {}): JobRecord => ({
 });
 
 describe('the SQLite job store', () => {
-  it('keeps what a V or Upscale job does, also in a store made before that column existed', async () => {
+  it('keeps what a V or Upscale job does and how to resume it, also in a store made before those columns existed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sdxl-store-'));
     try {
       const path = join(dir, 'old.sqlite');
@@ -43,6 +43,17 @@ describe('the SQLite job store', () => {
         const vary = { kind: 'vary', sourceJobId: 'up', sourceIndex: 0, strength: 0.35 } as const;
         await store.update('up', { operation: vary });
         assert.deepEqual((await store.get('up'))?.operation, vary);
+        // What a restarted bot resumes a job by: its request id and where it answers.
+        const reply = { applicationId: 'app', token: 'interaction-token', expiresAt: 5_000 };
+        await store.createWithinQuota(job('sent', { reply }), { since: 0, limit: 10 });
+        await store.update('sent', { status: 'running', requestId: 'req-1' });
+        assert.deepEqual(
+          (await store.unfinished()).filter((record) => record.id === 'sent'),
+          [{ ...job('sent', { reply }), status: 'running', requestId: 'req-1' }],
+        );
+        await store.update('sent', { status: 'done', reply: undefined });
+        assert.equal((await store.get('sent'))?.reply, undefined, 'the token is dropped when the job ends');
+        assert.equal((await store.get('sent'))?.requestId, 'req-1');
       } finally {
         await store.close();
       }

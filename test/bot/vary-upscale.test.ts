@@ -17,10 +17,10 @@ import {
 
 type Body = Record<string, unknown>;
 
-/** The bodies the sandbox received on a model's v1 endpoint, in order. */
+/** The bodies the sandbox received on a model's async (v2) endpoint, in order: the bot submits every job there. */
 function posts(world: World, slug: string): Body[] {
   return world.sandbox.requests
-    .filter((request) => request.method === 'POST' && request.path.startsWith(`/v1/${slug}`))
+    .filter((request) => request.method === 'POST' && request.path.startsWith(`/v2/${slug}`))
     .map((request) => request.body as Body);
 }
 
@@ -80,7 +80,7 @@ describe('V1–V4 and the image row (Upscale 2x / 4x, Vary Subtle / Strong)', ()
     assert.match(variation.content, /Vary \(Strong\) of image 2/);
     assert.match(variation.content, /a harbour at noon/);
     const sent = posts(world, 'sdxl-img2img').at(-1)!;
-    assert.ok(sent, 'a POST /v1/sdxl-img2img');
+    assert.ok(sent, 'a POST /v2/sdxl-img2img');
     assert.equal(billed(world, 'sdxl-img2img'), before + 1, 'one billed img2img call');
     assert.ok(carries(sent.image, second.bytes), 'the source is image 2 as stored');
     assert.equal(sent.prompt, 'a harbour at noon');

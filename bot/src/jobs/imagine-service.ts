@@ -1,14 +1,15 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import type { GenerateInput, GeneratedImage } from '@sdxl-kit/client';
-import type { RepliableInteraction } from 'discord.js';
+import type { AsyncTicket, GenerateInput, GeneratedImage, ModelResult } from '@sdxl-kit/client';
+import type { Client, RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
 import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
-import { DEFAULT_ATTACHMENT_LIMIT, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
+import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
+import { generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly, replyPrivately } from './replies.ts';
 import type { BroughtImage } from './source-image.ts';
 
@@ -34,20 +35,25 @@ interface Produced {
   lowCredits: boolean;
 }
 
-/** A job this process is serving: the interaction to answer and how to stop it. */
+/** A job this process is serving: where it answers and how to stop it. */
 interface LiveJob {
   job: JobRecord;
-  interaction: RepliableInteraction;
+  reply: JobReply;
   controller: AbortController;
   deadline: NodeJS.Timeout;
+  /** Accepted by the async API: billed whatever happens, so it is seen through, never stopped. */
+  submitted: boolean;
   shownPosition?: number;
   pendingPosition?: number;
   lastEditAt: number;
   positionTimer?: NodeJS.Timeout;
 }
 
-/** Everything a bot process has, except the service itself. */
-type ServiceDeps = Omit<BotContext, 'imagine'>;
+/** Everything a bot process has, except the service itself, and its Discord client. */
+type ServiceDeps = Omit<BotContext, 'imagine'> & { discord: Client };
+
+/** The model each kind of job runs on: what a resumed request is read as. */
+const MODEL_OF = { imagine: 'sdxl1.0-txt2img', vary: 'sdxl-img2img', upscale: 'esrgan' } as const;
 
 /** How long a request waits for the free balance call before its acknowledgement. */
 const CREDIT_CHECK_MS = 1_500;
@@ -69,6 +75,8 @@ const STOP_MESSAGES: Record<StopReason, string> = {
  */
 export class ImagineService {
   private readonly live = new Map<string, LiveJob>();
+  /** Resumed jobs still waiting for their result, for a shutdown to wait on. */
+  private readonly resuming = new Set<Promise<void>>();
   private readonly deps: ServiceDeps;
   private closing = false;
 
@@ -133,6 +141,8 @@ export class ImagineService {
       status: 'queued',
       createdAt: now,
       ...(operation && { operation }),
+      // Kept so that a restarted process can still edit the reply (see `recover`).
+      reply: storedReply(interaction),
     };
     const quota = await store.createWithinQuota(job, {
       since: utcMidnight(now),
@@ -151,16 +161,7 @@ export class ImagineService {
         { jobId: id, index: SOURCE_IMAGE_INDEX, seed: 0, mimeType: source.mimeType, bytes: source.bytes },
       ]);
     }
-    const controller = new AbortController();
-    const remaining = interaction.createdTimestamp + config.jobDeadlineMs - Date.now();
-    const live: LiveJob = {
-      job,
-      interaction,
-      controller,
-      deadline: setTimeout(() => void this.stop(job.id, 'deadline'), Math.max(0, remaining)),
-      lastEditAt: 0,
-    };
-    this.live.set(job.id, live);
+    this.serve(job, JobReply.live(this.deps.discord, job, interaction), interaction.createdTimestamp);
     const ticket: QueueTicket = { jobId: job.id, userId, images: job.samples };
     const queued = await queue.enqueue(ticket, { perUserLimit: config.userQueueLimit });
     if (!queued.accepted) {
@@ -204,123 +205,261 @@ export class ImagineService {
     );
   }
 
-  /** The queue's worker: generates, stores and posts one job. */
+  /**
+   * The queue's worker: submits one job, stores its request id, waits for it, stores and posts the
+   * result. A ticket this process did not take (a shared queue) is served from the store.
+   */
   async run(ticket: QueueTicket): Promise<void> {
-    const live = this.live.get(ticket.jobId);
+    const live = this.live.get(ticket.jobId) ?? (await this.adoptQueued(ticket.jobId));
     if (!live) return;
     if (live.controller.signal.aborted) {
       // Stopped in the instant between leaving the line and starting: nothing was sent.
       await this.answerStopped(live, live.controller.signal.reason as StopReason);
       return;
     }
-    const { store, credits, config, logger } = this.deps;
-    const { job, interaction, controller } = live;
+    const { store } = this.deps;
+    const { job, controller } = live;
     clearTimeout(live.positionTimer);
     try {
-      await store.update(job.id, { status: 'running' });
       await this.edit(live, {
         content: generatingText(String(job.input.prompt), job.samples, job.operation),
       });
-      const result = await this.produce(job, controller.signal);
-      job.seed = result.seed;
-      job.remainingCredits = result.remainingCredits;
-      const low =
-        (await credits.jobSucceeded({
-          remaining: result.remainingCredits,
-          cost: result.cost,
-          images: result.images.length,
-        })) ?? result.lowCredits;
-      await store.saveImages(
-        result.images.map((image) => ({
-          jobId: job.id,
-          index: image.index,
-          seed: image.seed,
-          mimeType: image.mimeType,
-          bytes: image.bytes,
-        })),
-      );
-      await store.update(job.id, {
-        status: 'done',
-        seed: result.seed,
-        finishedAt: Date.now(),
-        ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
+      const source = await this.source(job);
+      // The seed is drawn here, not by the client, so that a resumed job still knows it.
+      job.seed = source?.seed ?? this.seedFor(job.input);
+      // From here the submit may leave: a crash before its request id is stored leaves a `running` job
+      // without one, which a restart does not send again (see `recover`).
+      await store.update(job.id, { status: 'running', seed: job.seed });
+      const result = await this.produce(job, source, {
+        signal: controller.signal,
+        onSubmitted: async (submitted: AsyncTicket) => {
+          // Awaited by the client before its first status check.
+          job.requestId = submitted.requestId;
+          live.submitted = true;
+          await store.update(job.id, { requestId: submitted.requestId });
+        },
       });
-      const details = {
-        remainingCredits: result.remainingCredits,
-        lowCredits: low,
-        spoiler: config.spoiler,
-        adminsTold: Boolean(config.adminChannelId),
-        attachmentLimit: interaction.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT,
-      };
-      const reply =
-        job.operation?.kind === 'upscale'
-          ? await upscaleReply(job, result.images[0]!, { ...details, scale: job.operation.scale })
-          : await resultReply(job, result.images, details);
-      await interaction.editReply(reply);
-      logger.info(
-        { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits },
-        'job done',
-      );
+      await this.finish(live, result);
     } catch (error) {
-      const reason = controller.signal.reason as StopReason | undefined;
-      const stopped = controller.signal.aborted && (reason === 'deadline' || reason === 'shutdown');
-      const code = (error as { code?: string }).code;
-      if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
-      logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
-      if (code === 'insufficient_credits' && interaction.isRepliable()) {
-        // Credits ran out after the request was accepted: the refusal goes to the requester only,
-        // and the public "is thinking…" (or position) is removed.
-        await replyPrivately(
-          interaction,
-          userMessage(error, { adminsTold: Boolean(config.adminChannelId) }),
-        ).catch((replyError: unknown) =>
-          logger.warn({ jobId: job.id, err: replyError }, 'could not tell the user'),
-        );
-      } else
-        await this.edit(live, {
-          content: stopped
-            ? STOP_MESSAGES[reason]
-            : userMessage(error, { adminsTold: Boolean(config.adminChannelId) }),
-          embeds: [],
-          components: [],
-          files: [],
-        });
-      await store
-        .update(job.id, {
-          status: 'failed',
-          finishedAt: Date.now(),
-          error: stopped ? reason : (code ?? 'internal'),
-        })
-        .catch((storeError: unknown) =>
-          logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
-        );
+      await this.failed(live, error);
     } finally {
       this.forget(job.id);
     }
   }
 
   /**
-   * One billed call: txt2img for /imagine, img2img (V1–V4, Vary) or esrgan (Upscale) of a stored image,
-   * which goes to the client as a Buffer.
+   * Picks up a job a previous process left unfinished, by what the store holds: after a crash or a
+   * `kill -9` (the bot calls it for every unfinished job when it starts), or for a job whose worker
+   * died (a shared queue's stalled job). With a store shared by several live processes, call it only
+   * for jobs no live process is serving.
+   * - Submitted (it has a `requestId`): its request is polled again, never resubmitted, so the job is
+   *   billed once; the images are stored and the result posted: edited into the original reply while
+   *   the interaction token lives, else posted in the channel mentioning the requester. Resolves once
+   *   the result is posted (or the failure told).
+   * - Queued and never submitted: nothing was billed and the requester is waiting for the images, so
+   *   it goes back in line (oldest first, as `unfinished` lists them) and runs as if nothing happened,
+   *   its position shown as the line moves; one whose deadline has passed is told it was not started.
+   *   Resolves once it is back in line.
+   * - Running without a request id: the submit may have reached the API just before the crash, and
+   *   sending it again could bill twice, so it is not sent again; the requester is told to run it again.
+   * Never rejects: a failure is logged and, where Discord still takes it, told to the requester.
    */
-  private async produce(job: JobRecord, signal: AbortSignal): Promise<Produced> {
-    const { sdxl, store } = this.deps;
+  async recover(job: JobRecord): Promise<void> {
+    const { store, queue, logger } = this.deps;
+    if (this.live.has(job.id) || (job.status !== 'queued' && job.status !== 'running')) return;
+    const live = this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
+    try {
+      if (job.requestId) {
+        live.submitted = true;
+        logger.info({ jobId: job.id }, 'resuming a submitted job');
+        const resumed = this.resume(live);
+        this.resuming.add(resumed);
+        await resumed.finally(() => this.resuming.delete(resumed));
+        return;
+      }
+      if (job.status === 'running') {
+        logger.warn({ jobId: job.id }, 'a job was being sent when the bot stopped: not sent again');
+        await this.answer(live, {
+          content: `\ud83d\udd01 **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot restarted while this job was being sent, so it was stopped (it is not sent twice, so it is billed at most once). Run it again.`,
+          embeds: [],
+          components: [],
+          files: [],
+        });
+        await store.update(job.id, {
+          status: 'failed',
+          error: 'restart',
+          finishedAt: Date.now(),
+          reply: undefined,
+        });
+        this.forget(job.id);
+        return;
+      }
+      if (live.controller.signal.aborted) {
+        await this.answerStopped(live, live.controller.signal.reason as StopReason);
+        return;
+      }
+      const ticket: QueueTicket = { jobId: job.id, userId: job.userId, images: job.samples };
+      // It was accepted before the restart: the per-user limit was checked then.
+      const queued = await queue.enqueue(ticket, { perUserLimit: Number.POSITIVE_INFINITY });
+      if (!queued.accepted) {
+        await this.answerStopped(live, 'shutdown');
+        return;
+      }
+      logger.info({ jobId: job.id, position: queued.position }, 'job back in line after a restart');
+      if (queued.position > 0) this.showPosition(job.id, queued.position);
+    } catch (error) {
+      logger.error({ jobId: job.id, err: error }, 'could not recover the job');
+      this.forget(job.id);
+    }
+  }
+
+  /**
+   * On start, before new commands: recovers every job the last process left unfinished (see
+   * `recover`), oldest first. Resolves once each is back in line or resumed; resumed jobs go on.
+   */
+  async recoverUnfinished(): Promise<number> {
+    const unfinished = await this.deps.store.unfinished();
+    for (const job of unfinished) {
+      if (job.requestId) void this.recover(job);
+      else await this.recover(job);
+    }
+    return unfinished.length;
+  }
+
+  /** Polls a submitted job's request again and posts its result. */
+  private async resume(live: LiveJob): Promise<void> {
+    const { sdxl } = this.deps;
+    const { job, controller } = live;
+    try {
+      const kind = job.operation?.kind ?? 'imagine';
+      const result = await sdxl.resume(job.requestId!, { model: MODEL_OF[kind], signal: controller.signal });
+      await this.finish(live, this.produced(job, result));
+    } catch (error) {
+      await this.failed(live, error);
+    } finally {
+      this.forget(job.id);
+    }
+  }
+
+  /** A job's result: credits counted, images stored, the job marked done, the result posted. */
+  private async finish(live: LiveJob, result: Produced): Promise<void> {
+    const { store, credits, config, logger } = this.deps;
+    const { job, reply } = live;
+    job.seed = result.seed;
+    job.remainingCredits = result.remainingCredits;
+    const low =
+      (await credits.jobSucceeded({
+        remaining: result.remainingCredits,
+        cost: result.cost,
+        images: result.images.length,
+      })) ?? result.lowCredits;
+    await store.saveImages(
+      result.images.map((image) => ({
+        jobId: job.id,
+        index: image.index,
+        seed: image.seed,
+        mimeType: image.mimeType,
+        bytes: image.bytes,
+      })),
+    );
+    await store.update(job.id, {
+      status: 'done',
+      seed: result.seed,
+      finishedAt: Date.now(),
+      reply: undefined,
+      ...(result.remainingCredits !== undefined && { remainingCredits: result.remainingCredits }),
+    });
+    const details = {
+      remainingCredits: result.remainingCredits,
+      lowCredits: low,
+      spoiler: config.spoiler,
+      adminsTold: Boolean(config.adminChannelId),
+      attachmentLimit: reply.attachmentLimit,
+    };
+    const message =
+      job.operation?.kind === 'upscale'
+        ? await upscaleReply(job, result.images[0]!, { ...details, scale: job.operation.scale })
+        : await resultReply(job, result.images, details);
+    const where = await reply.finish(message);
+    logger.info(
+      { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits, posted: where },
+      'job done',
+    );
+  }
+
+  /** Tells the requester why a job ended without images, and records it; never rejects. */
+  private async failed(live: LiveJob, error: unknown): Promise<void> {
+    const { store, credits, config, logger } = this.deps;
+    const { job, controller, reply } = live;
+    const reason = controller.signal.reason as StopReason | undefined;
+    const stopped = controller.signal.aborted && (reason === 'deadline' || reason === 'shutdown');
+    const code = (error as { code?: string }).code;
+    if (stopped && live.submitted) {
+      // Only a shutdown stops a submitted job, and only the waiting: the job goes on at the API and the
+      // next start resumes it by its stored request id, so it stays `running`.
+      logger.info({ jobId: job.id }, 'stopped waiting for a submitted job; the next start resumes it');
+      await this.edit(live, {
+        content: `\ud83d\udd01 **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot is restarting; this job was already sent and its images are posted when the bot is back.`,
+      });
+      return;
+    }
+    if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
+    logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
+    const text = stopped
+      ? STOP_MESSAGES[reason]
+      : userMessage(error, { adminsTold: Boolean(config.adminChannelId) });
+    if (code === 'insufficient_credits' && reply.interaction?.isRepliable()) {
+      // Credits ran out after the request was accepted: the refusal goes to the requester only,
+      // and the public "is thinking…" (or position) is removed.
+      await replyPrivately(reply.interaction, text).catch((replyError: unknown) =>
+        logger.warn({ jobId: job.id, err: replyError }, 'could not tell the user'),
+      );
+    } else await this.answer(live, { content: text, embeds: [], components: [], files: [] });
+    await store
+      .update(job.id, {
+        status: 'failed',
+        finishedAt: Date.now(),
+        error: stopped ? reason : (code ?? 'internal'),
+        reply: undefined,
+      })
+      .catch((storeError: unknown) =>
+        logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
+      );
+  }
+
+  /** A job's stored source image (V1–V4, Vary, Upscale), or undefined for /imagine. */
+  private async source(job: JobRecord) {
     const operation = job.operation;
-    if (!operation) return sdxl.generate(job.input, { signal });
-    const source = await store.image(operation.sourceJobId, operation.sourceIndex);
+    if (!operation) return undefined;
+    const source = await this.deps.store.image(operation.sourceJobId, operation.sourceIndex);
     if (!source)
       throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
-    if (operation.kind === 'upscale') {
-      const result = await sdxl.upscale({ image: source.bytes, scale: operation.scale }, { signal });
-      return {
-        ...result,
-        seed: source.seed,
-        images: result.images.map((image) => ({ ...image, seed: source.seed })),
-      };
-    }
+    // An upscale keeps its source's seed; a variation draws a new one unless one is set.
+    return operation.kind === 'upscale' ? source : { ...source, seed: this.seedFor(job.input) };
+  }
+
+  private seedFor(input: GenerateInput): number {
+    return input.seed === undefined || input.seed === -1 ? randomInt(0, 2 ** 31) : Number(input.seed);
+  }
+
+  /**
+   * One billed call on the async API: txt2img for /imagine, img2img (V1–V4, Vary) or esrgan (Upscale)
+   * of a stored image, which goes to the client as a Buffer. `seed` is in `job.seed`.
+   */
+  private async produce(
+    job: JobRecord,
+    source: { bytes: Buffer } | undefined,
+    options: { signal: AbortSignal; onSubmitted: (ticket: AsyncTicket) => Promise<void> },
+  ): Promise<Produced> {
+    const { sdxl } = this.deps;
+    const operation = job.operation;
+    const run = { ...options, api: 'async' as const };
+    const seed = job.seed!;
+    if (!operation || !source) return sdxl.generate({ ...job.input, seed }, run);
+    if (operation.kind === 'upscale')
+      return this.produced(job, await sdxl.upscale({ image: source.bytes, scale: operation.scale }, run));
     const input = job.input;
-    // The settings of the source job that apply to img2img, as the user chose them; a new seed unless one is set.
-    const seed = input.seed === undefined || input.seed === -1 ? randomInt(0, 2 ** 31) : input.seed;
+    // The settings of the source job that apply to img2img, as the user chose them.
     const result = await sdxl.vary(
       {
         image: source.bytes,
@@ -333,13 +472,19 @@ export class ImagineService {
         ...(input.steps !== undefined && { steps: input.steps }),
         ...(input.guidanceScale !== undefined && { guidanceScale: input.guidanceScale }),
       },
-      { signal },
+      run,
     );
-    const used = result.seed ?? seed;
+    return this.produced(job, result);
+  }
+
+  /** A model's result as the bot keeps it: every image with the job's seed unless the API gave one. */
+  private produced(job: JobRecord, result: ModelResult): Produced {
+    // An upscale keeps its source's seed whatever the API says; the others the seed they were made with.
+    const seed = (job.operation?.kind !== 'upscale' ? result.seed : undefined) ?? job.seed ?? 0;
     return {
       ...result,
-      seed: used,
-      images: result.images.map((image) => ({ ...image, seed: image.seed ?? used })),
+      seed,
+      images: result.images.map((image) => ({ ...image, seed: image.seed ?? seed })),
     };
   }
 
@@ -350,13 +495,14 @@ export class ImagineService {
 
   /** Whether a job of this process still answers through this interaction. */
   serves(interaction: RepliableInteraction): boolean {
-    for (const live of this.live.values()) if (live.interaction === interaction) return true;
+    for (const live of this.live.values()) if (live.reply.interaction === interaction) return true;
     return false;
   }
 
   /**
    * SIGTERM: stops taking jobs, tells waiting users theirs was not started, lets running jobs finish
-   * within `graceMs`, then stops them and says so.
+   * within `graceMs`, then stops waiting for them: a job not yet submitted is told it was stopped, a
+   * submitted one stays stored with its request id for the next start to resume.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
@@ -365,9 +511,14 @@ export class ImagineService {
     await Promise.all(
       waiting.map(async (ticket) => {
         const live = this.live.get(ticket.jobId);
-        await store.update(ticket.jobId, { status: 'failed', error: 'shutdown', finishedAt: Date.now() });
+        await store.update(ticket.jobId, {
+          status: 'failed',
+          error: 'shutdown',
+          finishedAt: Date.now(),
+          reply: undefined,
+        });
         if (live) {
-          await this.edit(live, {
+          await this.answer(live, {
             content:
               '\ud83d\udd01 The bot is restarting; your job had not started and was not billed. Run it again in a moment.',
           });
@@ -375,7 +526,7 @@ export class ImagineService {
         this.forget(ticket.jobId);
       }),
     );
-    const idle = queue.idle();
+    const idle = Promise.all([queue.idle(), ...this.resuming]);
     const graceOver = new AbortController();
     const timer = wait(graceMs, 'timeout', { signal: graceOver.signal }).catch(() => 'idle');
     const first = await Promise.race([idle.then(() => 'idle'), timer]);
@@ -386,19 +537,36 @@ export class ImagineService {
     }
   }
 
-  /** Marks jobs a crash left queued or running as failed: their interaction tokens are gone. */
-  async recoverAfterRestart(): Promise<number> {
-    const { store } = this.deps;
-    const unfinished = await store.unfinished();
-    for (const job of unfinished)
-      await store.update(job.id, { status: 'failed', error: 'restart', finishedAt: Date.now() });
-    return unfinished.length;
+  /** Starts serving a job: where it answers, and its deadline counted from `since` (the command). */
+  private serve(job: JobRecord, reply: JobReply, since: number): LiveJob {
+    const remaining = since + this.deps.config.jobDeadlineMs - Date.now();
+    const live: LiveJob = {
+      job,
+      reply,
+      controller: new AbortController(),
+      deadline: setTimeout(() => void this.stop(job.id, 'deadline'), Math.max(0, remaining)),
+      submitted: false,
+      lastEditAt: 0,
+    };
+    this.live.set(job.id, live);
+    return live;
   }
 
-  /** Called from timers, so it never rejects: a failure is logged, not left to crash the process. */
+  /** A queued job another process took (a shared queue), served from the store. */
+  private async adoptQueued(jobId: string): Promise<LiveJob | undefined> {
+    const job = await this.deps.store.get(jobId);
+    if (!job || job.status !== 'queued' || this.live.has(jobId)) return this.live.get(jobId);
+    return this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
+  }
+
+  /**
+   * Called from timers, so it never rejects: a failure is logged, not left to crash the process.
+   * The deadline does not stop a submitted job: it is billed, so it is seen through and posted (in the
+   * channel once its reply can no longer be edited).
+   */
   private async stop(jobId: string, reason: StopReason): Promise<void> {
     const live = this.live.get(jobId);
-    if (!live || live.controller.signal.aborted) return;
+    if (!live || live.controller.signal.aborted || (reason === 'deadline' && live.submitted)) return;
     live.controller.abort(reason);
     try {
       // A job still waiting never reaches the worker: answer it here. A running one answers in `run`.
@@ -410,9 +578,14 @@ export class ImagineService {
 
   private async answerStopped(live: LiveJob, reason: StopReason): Promise<void> {
     // The user hears first: a store that fails must not keep them waiting for an answer that never comes.
-    await this.edit(live, { content: STOP_MESSAGES[reason] });
+    await this.answer(live, { content: STOP_MESSAGES[reason] });
     this.forget(live.job.id);
-    await this.deps.store.update(live.job.id, { status: 'failed', error: reason, finishedAt: Date.now() });
+    await this.deps.store.update(live.job.id, {
+      status: 'failed',
+      error: reason,
+      finishedAt: Date.now(),
+      reply: undefined,
+    });
   }
 
   private showPosition(jobId: string, position: number): void {
@@ -434,15 +607,23 @@ export class ImagineService {
     }, delay);
   }
 
-  private async edit(
-    live: LiveJob,
-    options: Parameters<RepliableInteraction['editReply']>[0],
-  ): Promise<void> {
+  /** A status edit; dropped once the reply can no longer be edited. Never rejects. */
+  private async edit(live: LiveJob, options: ReplyOptions): Promise<void> {
     live.lastEditAt = Date.now();
     try {
-      await live.interaction.editReply(options);
+      await live.reply.update(options);
     } catch (error) {
       this.deps.logger.warn({ jobId: live.job.id, err: error }, 'could not update the reply');
+    }
+  }
+
+  /** A job's last word: into the reply while it can be edited, else in the channel. Never rejects. */
+  private async answer(live: LiveJob, options: ReplyOptions): Promise<void> {
+    live.lastEditAt = Date.now();
+    try {
+      await live.reply.finish(options);
+    } catch (error) {
+      this.deps.logger.warn({ jobId: live.job.id, err: error }, 'could not tell the user');
     }
   }
 
@@ -452,6 +633,6 @@ export class ImagineService {
     clearTimeout(live.deadline);
     clearTimeout(live.positionTimer);
     this.live.delete(jobId);
-    releaseInteraction(live.interaction);
+    if (live.reply.interaction) releaseInteraction(live.reply.interaction);
   }
 }

@@ -38,6 +38,28 @@ export interface JobRecord {
   error?: string;
   /** Absent for /imagine (sdxl1.0-txt2img); set for V1–V4, Vary and Upscale. */
   operation?: JobOperation;
+  /**
+   * The async API's request id, stored before the first status check: a restarted bot resumes the job
+   * by it instead of submitting it again, so it is billed once.
+   */
+  requestId?: string;
+  /** Where the job's messages go, kept so a restarted bot can still answer; cleared when the job ends. */
+  reply?: StoredReply;
+}
+
+/**
+ * The interaction a job answers, as a restarted process can use it: its webhook (the application id
+ * and the interaction token) edits the original reply until the token dies, 15 minutes after the
+ * command. A token lets anyone answer as the bot until then, so it is never logged and is dropped from
+ * the store once the job ends.
+ */
+export interface StoredReply {
+  applicationId: string;
+  token: string;
+  /** Epoch ms when the token dies. */
+  expiresAt: number;
+  /** The upload limit per attachment the interaction reported, in bytes. */
+  attachmentLimit?: number;
 }
 
 /** One image of a finished job. */
@@ -67,7 +89,7 @@ export interface JobStore {
   update(id: string, changes: Partial<Omit<JobRecord, 'id' | 'userId' | 'createdAt'>>): Promise<void>;
   saveImages(images: readonly StoredImage[]): Promise<void>;
   image(jobId: string, index: number): Promise<StoredImage | undefined>;
-  /** Jobs left queued or running, e.g. by a crash. */
+  /** Jobs left queued or running, e.g. by a crash, oldest first (the order they were asked for). */
   unfinished(): Promise<JobRecord[]>;
   /** Deletes jobs (and their images) created before `before`; returns how many. */
   purgeCreatedBefore(before: number): Promise<number>;

@@ -15,7 +15,9 @@ const SCHEMA = `
     seed INTEGER,
     remaining_credits REAL,
     error TEXT,
-    operation TEXT
+    operation TEXT,
+    request_id TEXT,
+    reply TEXT
   );
   CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
   CREATE TABLE IF NOT EXISTS images (
@@ -43,6 +45,8 @@ interface JobRow {
   remaining_credits: number | null;
   error: string | null;
   operation: string | null;
+  request_id: string | null;
+  reply: string | null;
 }
 
 const COLUMNS: Record<string, string> = {
@@ -56,10 +60,19 @@ const COLUMNS: Record<string, string> = {
   guildId: 'guild_id',
   channelId: 'channel_id',
   operation: 'operation',
+  requestId: 'request_id',
+  reply: 'reply',
 };
 
 /** Columns stored as JSON text. */
-const JSON_COLUMNS = new Set(['input', 'operation']);
+const JSON_COLUMNS = new Set(['input', 'operation', 'reply']);
+
+/** Columns later versions added, with their types: a store made before them gets them in place. */
+const ADDED_COLUMNS: [string, string][] = [
+  ['operation', 'TEXT'],
+  ['request_id', 'TEXT'],
+  ['reply', 'TEXT'],
+];
 
 function fromRow(row: JobRow): JobRecord {
   return {
@@ -77,6 +90,9 @@ function fromRow(row: JobRow): JobRecord {
     ...(row.error !== null && { error: row.error }),
     ...(row.operation !== null &&
       row.operation !== undefined && { operation: JSON.parse(row.operation) as JobRecord['operation'] }),
+    ...(row.request_id !== null && row.request_id !== undefined && { requestId: row.request_id }),
+    ...(row.reply !== null &&
+      row.reply !== undefined && { reply: JSON.parse(row.reply) as JobRecord['reply'] }),
   };
 }
 
@@ -93,10 +109,12 @@ export class SqliteJobStore implements JobStore {
       'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
     );
     this.db.exec(SCHEMA);
-    // A store made before V1–V4 and the upscale buttons has no operation column: add it in place.
+    // A store made by an earlier version lacks the columns added since (operation for V1–V4 and the
+    // upscale buttons, request_id and reply for resuming after a restart): add them in place.
     const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
-    if (!columns.some((column) => column.name === 'operation'))
-      this.db.exec('ALTER TABLE jobs ADD COLUMN operation TEXT');
+    for (const [name, type] of ADDED_COLUMNS)
+      if (!columns.some((column) => column.name === name))
+        this.db.exec(`ALTER TABLE jobs ADD COLUMN ${name} ${type}`);
   }
 
   async createWithinQuota(
@@ -113,8 +131,9 @@ export class SqliteJobStore implements JobStore {
       }
       this.db
         .prepare(
-          `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at, operation)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at, operation,
+             request_id, reply)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           job.id,
@@ -126,6 +145,8 @@ export class SqliteJobStore implements JobStore {
           job.status,
           job.createdAt,
           job.operation ? JSON.stringify(job.operation) : null,
+          job.requestId ?? null,
+          job.reply ? JSON.stringify(job.reply) : null,
         );
       this.db.exec('COMMIT');
       return { created: true };
@@ -193,7 +214,7 @@ export class SqliteJobStore implements JobStore {
 
   async unfinished(): Promise<JobRecord[]> {
     const rows = this.db
-      .prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running')")
+      .prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid")
       .all() as unknown as JobRow[];
     return rows.map(fromRow);
   }

@@ -24,6 +24,8 @@ export interface StandinMessage {
   /** Discord's "is thinking…" state after a deferred reply. */
   loading: boolean;
   deleted: boolean;
+  /** Users its content mentions and its `allowed_mentions` lets Discord notify, as of its last state. */
+  pings: string[];
   /** Every state it went through, oldest first (content and attachment names), for position updates. */
   history: { content: string; attachments: string[]; embeds: number }[];
   createdAt: number;
@@ -84,6 +86,7 @@ export function applyPayload(
   newId: () => string,
 ): void {
   if (typeof payload.content === 'string') message.content = payload.content;
+  message.pings = pinged(message.content, payload.allowed_mentions);
   if (Array.isArray(payload.embeds)) message.embeds = payload.embeds as Record<string, unknown>[];
   if (Array.isArray(payload.components)) message.components = payload.components as Record<string, unknown>[];
   if (typeof payload.flags === 'number') {
@@ -116,4 +119,13 @@ export function applyPayload(
     attachments: message.attachments.map((attachment) => attachment.filename),
     embeds: message.embeds.length,
   });
+}
+
+/** Users a message notifies: `<@id>` in its content, as far as `allowed_mentions` lets them (all when absent). */
+function pinged(content: string, allowed: unknown): string[] {
+  const mentioned = [...content.matchAll(/<@!?(\d+)>/g)].map((match) => match[1]!);
+  if (!allowed || typeof allowed !== 'object') return mentioned;
+  const { parse, users } = allowed as { parse?: unknown; users?: unknown };
+  if (Array.isArray(parse) && parse.includes('users')) return mentioned;
+  return mentioned.filter((id) => Array.isArray(users) && users.includes(id));
 }

@@ -126,6 +126,8 @@ export interface DiscordStandin {
     options?: Record<string, string | number | boolean>,
   ): Promise<{ name: string; value: string | number }[]>;
   clickButton(actor: Actor, message: StandinMessage, customId: string): InteractionRecord;
+  /** Ends an interaction's token now, as 15 minutes would: its webhook calls answer 401 (code 50027). */
+  expireToken(interaction: InteractionRecord): void;
   /** Changes the attachment size limit for interactions and uploads from now on (a server losing its boost). */
   setAttachmentSizeLimit(bytes: number): void;
   /**
@@ -206,6 +208,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
   const messages: StandinMessage[] = [];
   const interactions = new Map<string, InteractionRecord>();
+  const expiredTokens = new Set<string>();
   const byToken = new Map<string, InteractionRecord>();
   const rest: RestRecord[] = [];
   const commands = new Map<string, Record<string, unknown>[]>();
@@ -442,6 +445,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       ephemeral: false,
       loading: false,
       deleted: false,
+      pings: [],
       history: [],
       createdAt: Date.now(),
     };
@@ -595,7 +599,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     if (parts[0] === 'webhooks' && parts[1] === applicationId) {
       const record = byToken.get(parts[2] ?? '');
       if (!record) return reply(404, { code: 10015, message: 'Unknown Webhook' });
-      if (Date.now() - record.dispatchedAt > tokenLifetimeMs) {
+      if (expiredTokens.has(record.token) || Date.now() - record.dispatchedAt > tokenLifetimeMs) {
         return reply(401, { code: 50027, message: 'Invalid Webhook Token' });
       }
       if (parts.length === 3 && method === 'POST') {
@@ -727,6 +731,9 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     },
     clickButton(actor, message, customId) {
       return dispatchInteraction(3, actor, { custom_id: customId, component_type: 2 }, message);
+    },
+    expireToken(interaction) {
+      expiredTokens.add(interaction.token);
     },
     setAttachmentSizeLimit(bytes) {
       sizeLimit = bytes;

@@ -1,0 +1,139 @@
+import {
+  InteractionWebhook,
+  RESTJSONErrorCodes,
+  type Client,
+  type InteractionEditReplyOptions,
+  type MessageCreateOptions,
+  type RepliableInteraction,
+} from 'discord.js';
+import type { JobRecord, StoredReply } from '../store/job-store.ts';
+import { DEFAULT_ATTACHMENT_LIMIT } from './render.ts';
+
+/** Discord's interaction tokens live 15 minutes from the interaction. */
+export const TOKEN_LIFETIME_MS = 15 * 60_000;
+
+/** Edits stop this long before the token dies, so one in flight does not race the expiry. */
+const TOKEN_MARGIN_MS = 5_000;
+
+/** What a webhook edit answers when the reply can no longer be edited: token dead, or message gone. */
+const GONE: ReadonlySet<unknown> = new Set([
+  RESTJSONErrorCodes.InvalidWebhookToken,
+  RESTJSONErrorCodes.UnknownWebhook,
+  RESTJSONErrorCodes.UnknownMessage,
+  RESTJSONErrorCodes.UnknownInteraction,
+]);
+
+export type ReplyOptions = InteractionEditReplyOptions;
+
+/** The part of a job's interaction a restarted process needs to answer it (see {@link StoredReply}). */
+export function storedReply(interaction: RepliableInteraction): StoredReply {
+  return {
+    applicationId: interaction.applicationId,
+    token: interaction.token,
+    expiresAt: interaction.createdTimestamp + TOKEN_LIFETIME_MS,
+    ...(interaction.attachmentSizeLimit !== undefined && {
+      attachmentLimit: interaction.attachmentSizeLimit,
+    }),
+  };
+}
+
+/**
+ * Where one job's messages go. While the interaction token lives its original reply is edited: through
+ * the interaction this process received, or, after a restart, through the webhook the stored token
+ * names. Once the token is dead (or Discord says so), status edits are dropped and the job's last
+ * word is posted in its channel, mentioning the requester, so no job ends unheard.
+ */
+export class JobReply {
+  /** The interaction this process received, when it did: replies that must stay private need it. */
+  readonly interaction: RepliableInteraction | undefined;
+  readonly attachmentLimit: number;
+  private readonly client: Client;
+  private readonly job: JobRecord;
+  private readonly edit: ((options: ReplyOptions) => Promise<unknown>) | undefined;
+  private readonly expiresAt: number;
+  /** Discord said the reply can no longer be edited. */
+  private gone = false;
+
+  private constructor(
+    client: Client,
+    job: JobRecord,
+    reply: StoredReply | undefined,
+    interaction?: RepliableInteraction,
+  ) {
+    this.client = client;
+    this.job = job;
+    this.interaction = interaction;
+    this.expiresAt = reply?.expiresAt ?? 0;
+    this.attachmentLimit = reply?.attachmentLimit ?? DEFAULT_ATTACHMENT_LIMIT;
+    if (interaction) this.edit = (options) => interaction.editReply(options);
+    else if (reply) {
+      const webhook = new InteractionWebhook(client as Client<true>, reply.applicationId, reply.token);
+      this.edit = (options) => webhook.editMessage('@original', options);
+    }
+  }
+
+  /** The reply of a job this process received. */
+  static live(client: Client, job: JobRecord, interaction: RepliableInteraction): JobReply {
+    return new JobReply(client, job, storedReply(interaction), interaction);
+  }
+
+  /** The reply of a job a previous process received, from what the store kept. */
+  static stored(client: Client, job: JobRecord): JobReply {
+    return new JobReply(client, job, job.reply);
+  }
+
+  /** Whether the original reply can still be edited. */
+  get editable(): boolean {
+    return !this.gone && this.edit !== undefined && Date.now() < this.expiresAt - TOKEN_MARGIN_MS;
+  }
+
+  /**
+   * A status edit (position, "making…"): made while the reply is editable, dropped after (a message
+   * in the channel for each would be noise). Resolves false when dropped.
+   * @throws when Discord refuses the edit for another reason than the reply being gone.
+   */
+  async update(options: ReplyOptions): Promise<boolean> {
+    if (!this.editable) return false;
+    try {
+      await this.edit!(options);
+      return true;
+    } catch (error) {
+      if (!GONE.has((error as { code?: unknown }).code)) throw error;
+      this.gone = true;
+      return false;
+    }
+  }
+
+  /**
+   * The job's last word (its result, or why it ended): edited into the original reply while that is
+   * editable, else posted in the job's channel with the requester mentioned.
+   * @throws when neither Discord call worked.
+   */
+  async finish(options: ReplyOptions): Promise<'edited' | 'posted'> {
+    if (this.editable) {
+      try {
+        await this.edit!(options);
+        return 'edited';
+      } catch (error) {
+        if (!GONE.has((error as { code?: unknown }).code)) throw error;
+        this.gone = true;
+      }
+    }
+    await this.post(options);
+    return 'posted';
+  }
+
+  private async post(options: ReplyOptions): Promise<void> {
+    const { job } = this;
+    if (!job.channelId) throw new Error('the job has no channel to post in');
+    const channel = await this.client.channels.fetch(job.channelId);
+    if (!channel?.isSendable()) throw new Error(`channel ${job.channelId} does not take messages`);
+    const mention = `<@${job.userId}>`;
+    const content = options.content ?? '';
+    await channel.send({
+      ...(options as MessageCreateOptions),
+      content: content.includes(mention) ? content : `${mention} ${content}`.trim(),
+      allowedMentions: { users: [job.userId] },
+    });
+  }
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { startSandbox } from '@sdxl-kit/sandbox';
+import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
+import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice, bob, manager, moderator } from './world.ts';
+
+const MAIN = new URL('../../bot/src/main.ts', import.meta.url).pathname;
+
+/** The bot as `npm start` runs it, its output collected into `log.text`. */
+function startBot(env: Record<string, string>, log: { text: string }): ChildProcess {
+  const child = spawn(process.execPath, ['--no-warnings', MAIN], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk: Buffer) => (log.text += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (log.text += chunk.toString()));
+  return child;
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+
+/** Polls a condition on the sandbox (the stand-in's waitFor hears only the stand-in's own changes). */
+async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !predicate();) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by request id and runs the queued ones; each job billed once and posted', async () => {
+  // Each job stays 1 s queued and 1 s processing at the image service: in flight when the bot dies.
+  const sandbox = await startSandbox({ apiKey: API_KEY, queueMs: 1000, latencyMs: 1000 });
+  const standin = await startDiscordStandin({
+    token: BOT_TOKEN,
+    guilds: [{ id: GUILD, channels: [CHANNEL] }],
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'sdxl-bot-kill-'));
+  const env = {
+    DISCORD_TOKEN: BOT_TOKEN,
+    DISCORD_API_URL: standin.apiUrl,
+    SDXL_API_KEY: API_KEY,
+    SDXL_BASE_URL: sandbox.url,
+    BOT_DATABASE: join(dir, 'jobs.sqlite'),
+    // Two images at a time: two jobs submitted, two waiting in the bot's own line.
+    BOT_MAX_IN_FLIGHT: '2',
+    BOT_REQUESTS_PER_MINUTE: '100',
+    BOT_POLL_FIRST_MS: '50',
+    LOG_LEVEL: 'debug',
+  };
+  const first = { text: '' };
+  const second = { text: '' };
+  let child = startBot(env, first);
+  try {
+    await standin.waitForGateway();
+    const actors = [alice, bob, moderator, manager];
+    const records = actors.map((actor, n) =>
+      standin.slash({ ...actor, guildId: GUILD, channelId: CHANNEL }, 'imagine', {
+        prompt: `harbour number ${n}`,
+      }),
+    );
+    const submits = () =>
+      sandbox.requests.filter((request) => request.method === 'POST' && request.path.startsWith('/v2/'));
+    await until(() => submits().length === 2, 'two jobs submitted');
+    for (const record of records.slice(2)) {
+      await standin.waitFor(
+        () => /queued, position/.test(standin.original(record)?.content ?? ''),
+        'the waiting jobs to show their place',
+      );
+    }
+    // The request ids are stored before the first status check: wait for that check, then kill.
+    await until(
+      () => sandbox.requests.filter((request) => request.path.endsWith('/status')).length >= 2,
+      'the first status checks',
+    );
+    child.kill('SIGKILL');
+    await exited(child);
+    assert.equal(sandbox.billed.length, 0, 'nothing finished before the kill');
+    // Bob's reply can no longer be edited (as 15 minutes after his command): his result goes to the channel.
+    standin.expireToken(records[1]!);
+
+    child = startBot(env, second);
+    const done = (n: number) => {
+      const original = standin.original(records[n]!);
+      return original && !original.deleted && original.attachments.length > 0 ? original : undefined;
+    };
+    for (const n of [0, 2, 3]) {
+      const message = await standin.waitFor(() => done(n), `job ${n} posted in its reply`, 20_000);
+      assert.match(message.content, new RegExp(`harbour number ${n}`));
+    }
+    const inChannel = await standin.waitFor(
+      () =>
+        standin.messages.find(
+          (message) =>
+            message.channelId === CHANNEL &&
+            !message.interactionToken &&
+            message.attachments.length > 0 &&
+            /harbour number 1/.test(message.content),
+        ),
+      "bob's result posted in the channel",
+      20_000,
+    );
+    assert.deepEqual(inChannel.pings, [bob.userId], 'the channel post notifies bob, and only him');
+    assert.equal(done(1), undefined, "bob's expired reply was not edited");
+
+    assert.deepEqual(
+      sandbox.billed.map((call) => call.prompt).sort(),
+      records.map((_, n) => `harbour number ${n}`),
+      'each job billed once',
+    );
+    assert.equal(submits().length, 4, 'no job was submitted twice');
+    assert.match(second.text, /resuming a submitted job/);
+    assert.match(second.text, /job back in line after a restart/);
+
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+    const output = first.text + second.text;
+    const shown = standin.messages.map((message) => JSON.stringify(message.history)).join('\n');
+    for (const secret of [API_KEY, BOT_TOKEN, ...records.map((record) => record.token)]) {
+      assert.ok(!output.includes(secret), 'no secret or interaction token in the log');
+      assert.ok(!shown.includes(secret), 'no secret or interaction token in a message');
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await standin.close();
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
