@@ -108,7 +108,11 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
       20_000,
     );
     assert.deepEqual(inChannel.pings, [bob.userId], 'the channel post notifies bob, and only him');
-    assert.equal(done(1), undefined, "bob's expired reply was not edited");
+    // His old reply no longer says "making…": the bot edits its own message through the channel.
+    const old = standin.original(records[1]!)!;
+    assert.match(old.content, /posted in the channel/);
+    assert.ok(old.content.includes(inChannel.id), 'it links to the post');
+    assert.equal(old.attachments.length, 0);
 
     assert.deepEqual(
       sandbox.billed.map((call) => call.prompt).sort(),

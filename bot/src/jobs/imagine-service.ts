@@ -112,7 +112,7 @@ export class ImagineService {
     const samples = given?.kind === 'upscale' ? 1 : request.samples;
     checkBannedWords(request.prompt, config.bannedWords);
     await this.checkCredits();
-    await deferPublicly(interaction, { private: options.private });
+    const messageId = await deferPublicly(interaction, { private: options.private });
     // A file that turns out not to be an image is refused here: after the acknowledgement (a download may
     // take longer than Discord's 3 seconds), before anything is stored, queued or billed.
     const source = options.brought && (await options.brought.image);
@@ -142,7 +142,7 @@ export class ImagineService {
       createdAt: now,
       ...(operation && { operation }),
       // Kept so that a restarted process can still edit the reply (see `recover`).
-      reply: storedReply(interaction),
+      reply: storedReply(interaction, messageId),
     };
     const quota = await store.createWithinQuota(job, {
       since: utcMidnight(now),

@@ -26,7 +26,7 @@ const GONE: ReadonlySet<unknown> = new Set([
 export type ReplyOptions = InteractionEditReplyOptions;
 
 /** The part of a job's interaction a restarted process needs to answer it (see {@link StoredReply}). */
-export function storedReply(interaction: RepliableInteraction): StoredReply {
+export function storedReply(interaction: RepliableInteraction, messageId?: string): StoredReply {
   return {
     applicationId: interaction.applicationId,
     token: interaction.token,
@@ -34,6 +34,7 @@ export function storedReply(interaction: RepliableInteraction): StoredReply {
     ...(interaction.attachmentSizeLimit !== undefined && {
       attachmentLimit: interaction.attachmentSizeLimit,
     }),
+    ...(messageId && { messageId }),
   };
 }
 
@@ -51,6 +52,7 @@ export class JobReply {
   private readonly job: JobRecord;
   private readonly edit: ((options: ReplyOptions) => Promise<unknown>) | undefined;
   private readonly expiresAt: number;
+  private readonly messageId: string | undefined;
   /** Discord said the reply can no longer be edited. */
   private gone = false;
 
@@ -64,6 +66,7 @@ export class JobReply {
     this.job = job;
     this.interaction = interaction;
     this.expiresAt = reply?.expiresAt ?? 0;
+    this.messageId = reply?.messageId;
     this.attachmentLimit = reply?.attachmentLimit ?? DEFAULT_ATTACHMENT_LIMIT;
     if (interaction) this.edit = (options) => interaction.editReply(options);
     else if (reply) {
@@ -74,7 +77,7 @@ export class JobReply {
 
   /** The reply of a job this process received. */
   static live(client: Client, job: JobRecord, interaction: RepliableInteraction): JobReply {
-    return new JobReply(client, job, storedReply(interaction), interaction);
+    return new JobReply(client, job, job.reply ?? storedReply(interaction), interaction);
   }
 
   /** The reply of a job a previous process received, from what the store kept. */
@@ -130,10 +133,24 @@ export class JobReply {
     if (!channel?.isSendable()) throw new Error(`channel ${job.channelId} does not take messages`);
     const mention = `<@${job.userId}>`;
     const content = options.content ?? '';
-    await channel.send({
+    const posted = await channel.send({
       ...(options as MessageCreateOptions),
       content: content.includes(mention) ? content : `${mention} ${content}`.trim(),
       allowedMentions: { users: [job.userId] },
     });
+    // The old reply would say "making…" forever: the bot may edit its own public message through the
+    // channel once the token is dead. Best effort: the post above is what the requester needed.
+    if (this.messageId && 'messages' in channel) {
+      await channel.messages
+        .edit(this.messageId, {
+          content: `\u2935\ufe0f Finished after this reply could no longer be updated, so the result was posted in the channel: ${posted.url}`,
+          embeds: [],
+          components: [],
+          files: [],
+          attachments: [],
+          allowedMentions: { parse: [] },
+        })
+        .catch(() => undefined);
+    }
   }
 }

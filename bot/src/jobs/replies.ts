@@ -5,18 +5,20 @@ const publicDeferrals = new WeakSet<RepliableInteraction>();
 
 /**
  * Acknowledges at once with a public "is thinking…" reply that the job's status and result replace; with
- * `private` (a member whose /settings keep results to themselves) only the member sees it.
+ * `private` (a member whose /settings keep results to themselves) only the member sees it. Resolves with
+ * the public reply's message id when Discord says it.
  */
 export async function deferPublicly(
   interaction: RepliableInteraction,
   options: { private?: boolean | undefined } = {},
-): Promise<void> {
+): Promise<string | undefined> {
   if (options.private) {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-    return;
+    return undefined;
   }
-  await interaction.deferReply();
+  const response = await interaction.deferReply({ withResponse: true });
   publicDeferrals.add(interaction);
+  return response.resource?.message?.id;
 }
 
 /**

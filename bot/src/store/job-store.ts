@@ -60,6 +60,11 @@ export interface StoredReply {
   expiresAt: number;
   /** The upload limit per attachment the interaction reported, in bytes. */
   attachmentLimit?: number;
+  /**
+   * The reply's message id: once the token is dead, the bot can still edit its own (public) reply
+   * through the channel, so it does not stay "making…" when the result is posted anew.
+   */
+  messageId?: string;
 }
 
 /** One image of a finished job. */

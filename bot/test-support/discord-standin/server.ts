@@ -669,8 +669,17 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
           permission_overwrites: [],
         });
       }
-      if (method === 'POST' && parts[2] === 'messages') {
+      if (method === 'POST' && parts[2] === 'messages' && parts.length === 3) {
         const message = newMessage(channelId);
+        applyPayload(message, payload, files, snowflake);
+        return reply(200, toApiMessage(message, botUser, applicationId));
+      }
+      if (method === 'PATCH' && parts[2] === 'messages' && parts[3]) {
+        // The bot's own messages, interaction replies included; Discord does not find ephemeral ones here.
+        const message = messages.find(
+          (candidate) => candidate.id === parts[3] && candidate.channelId === channelId && !candidate.deleted,
+        );
+        if (!message || message.ephemeral) return reply(404, { code: 10008, message: 'Unknown Message' });
         applyPayload(message, payload, files, snowflake);
         return reply(200, toApiMessage(message, botUser, applicationId));
       }
