@@ -11,6 +11,7 @@ export type RefusalCode =
   | 'out_of_credits'
   | 'expired'
   | 'not_owner'
+  | 'not_cancellable'
   | 'shutting_down';
 
 /** A refusal by the bot's own rules (not an API error); `message` is what the user reads. */

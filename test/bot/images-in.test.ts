@@ -19,7 +19,7 @@ type Body = Record<string, unknown>;
 
 function img2imgPosts(world: World): Body[] {
   return world.sandbox.requests
-    .filter((request) => request.method === 'POST' && request.path.startsWith('/v1/sdxl-img2img'))
+    .filter((request) => request.method === 'POST' && request.path.startsWith('/v2/sdxl-img2img'))
     .map((request) => request.body as Body);
 }
 

@@ -33,7 +33,7 @@ export async function liveJob(context: BotContext, jobId: string): Promise<JobRe
   return job;
 }
 
-/** Handles the result buttons: 🔄 ✏️ U1–U4 V1–V4 🗑 ℹ️, Upscale 2x/4x, Vary (Subtle/Strong). Their state is the custom_id plus the stored job. */
+/** Handles the result buttons: 🔄 ✏️ U1–U4 V1–V4 🗑 ℹ️, Upscale 2x/4x, Vary (Subtle/Strong), and ❌ under a waiting job. Their state is the custom_id plus the stored job. */
 export async function handleButton(interaction: ButtonInteraction, context: BotContext): Promise<void> {
   const state = decodeCustomId(interaction.customId);
   if (!state) return;
@@ -60,6 +60,18 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
     });
     if (job) await context.store.update(job.id, { status: 'deleted' });
     context.logger.info({ jobId: state.jobId, by: interaction.user.id }, 'result deleted');
+    return;
+  }
+  if (state.action === 'cancel') {
+    const job = await context.store.get(state.jobId);
+    if (!job) throw new BotRefusal('expired', '\u231b This job is no longer known to the bot.');
+    if (job.userId !== interaction.user.id && !isModerator(interaction, context.config)) {
+      throw new BotRefusal(
+        'not_owner',
+        '\ud83d\udeab Only the person who asked for this job, or a moderator, can cancel it.',
+      );
+    }
+    await context.imagine.cancel(job, interaction);
     return;
   }
   const job = await liveJob(context, state.jobId);

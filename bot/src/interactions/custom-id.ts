@@ -1,9 +1,10 @@
 /**
  * What a result button does. `upscale` is U1–U4 (post that image with its own row); `vary` is V1–V4;
- * `subtle`, `strong`, `up2` and `up4` are that row's Vary (Subtle), Vary (Strong), Upscale 2x and 4x.
+ * `subtle`, `strong`, `up2` and `up4` are that row's Vary (Subtle), Vary (Strong), Upscale 2x and 4x;
+ * `cancel` is ❌ under a job waiting in line.
  */
 export type ButtonAction =
-  'reroll' | 'edit' | 'upscale' | 'delete' | 'info' | 'vary' | 'subtle' | 'strong' | 'up2' | 'up4';
+  'reroll' | 'edit' | 'upscale' | 'delete' | 'info' | 'vary' | 'subtle' | 'strong' | 'up2' | 'up4' | 'cancel';
 
 const ACTIONS: readonly ButtonAction[] = [
   'reroll',
@@ -16,6 +17,7 @@ const ACTIONS: readonly ButtonAction[] = [
   'strong',
   'up2',
   'up4',
+  'cancel',
 ];
 const PREFIX = 'sdxl';
 

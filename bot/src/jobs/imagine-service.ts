@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { AsyncTicket, GenerateInput, GeneratedImage, ModelResult } from '@sdxl-kit/client';
-import type { Client, RepliableInteraction } from 'discord.js';
+import type { ButtonInteraction, Client, RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
@@ -9,7 +9,8 @@ import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
-import { generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
+import { estimateStartMs, RecentJobs } from './estimate.ts';
+import { cancelRow, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly, replyPrivately } from './replies.ts';
 import type { BroughtImage } from './source-image.ts';
 
@@ -43,6 +44,8 @@ interface LiveJob {
   deadline: NodeJS.Timeout;
   /** Accepted by the async API: billed whatever happens, so it is seen through, never stopped. */
   submitted: boolean;
+  /** When it left the line, for the start estimates of the jobs behind. */
+  startedAt?: number;
   shownPosition?: number;
   pendingPosition?: number;
   lastEditAt: number;
@@ -77,6 +80,8 @@ export class ImagineService {
   private readonly live = new Map<string, LiveJob>();
   /** Resumed jobs still waiting for their result, for a shutdown to wait on. */
   private readonly resuming = new Set<Promise<void>>();
+  /** How long the last jobs took: what a waiting job's start estimate is made from. */
+  private readonly recent = new RecentJobs();
   private readonly deps: ServiceDeps;
   private closing = false;
 
@@ -220,9 +225,12 @@ export class ImagineService {
     const { store } = this.deps;
     const { job, controller } = live;
     clearTimeout(live.positionTimer);
+    live.startedAt = Date.now();
     try {
+      // Out of line: the ❌ Cancel of the waiting message goes.
       await this.edit(live, {
         content: generatingText(String(job.input.prompt), job.samples, job.operation),
+        components: [],
       });
       const source = await this.source(job);
       // The seed is drawn here, not by the client, so that a resumed job still knows it.
@@ -380,6 +388,8 @@ export class ImagineService {
       job.operation?.kind === 'upscale'
         ? await upscaleReply(job, result.images[0]!, { ...details, scale: job.operation.scale })
         : await resultReply(job, result.images, details);
+    if (live.startedAt !== undefined)
+      this.recent.add({ ms: Date.now() - live.startedAt, images: result.images.length });
     const where = await reply.finish(message);
     logger.info(
       { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits, posted: where },
@@ -488,6 +498,49 @@ export class ImagineService {
     };
   }
 
+  /**
+   * ❌ Cancel: takes a job out of line before it is sent. Nothing was billed, so its images do not
+   * count against the daily quota. A job already sent (or leaving the line this instant) goes on: the
+   * API has no cancel, and it is billed either way. The reply says who cancelled it; the click is
+   * acknowledged only once the job is out of line, so a refusal can still be private.
+   * @throws {BotRefusal} `not_cancellable` when the job started or ended.
+   */
+  async cancel(job: JobRecord, click: ButtonInteraction): Promise<void> {
+    const { store, queue, logger } = this.deps;
+    if (job.status !== 'queued' || !(await queue.cancel(job.id))) {
+      throw new BotRefusal(
+        'not_cancellable',
+        job.status === 'queued' || job.status === 'running'
+          ? '\u23f3 This job has already been sent to the image service, so it can no longer be cancelled (there is no way to take it back, and it is billed either way). Delete the result with \ud83d\uddd1\ufe0f if you do not want it.'
+          : '\u2139\ufe0f This job is no longer waiting, so there is nothing to cancel.',
+      );
+    }
+    await click.deferUpdate();
+    const by = click.user.id === job.userId ? '' : ` by <@${click.user.id}>`;
+    const message = {
+      content: `\u274c **${String(job.input.prompt).slice(0, 200)}** \u2014 cancelled${by} before it started; nothing was billed.`,
+      components: [],
+      allowedMentions: { parse: [] },
+    };
+    const live = this.live.get(job.id);
+    // Through the job's own reply when this process serves it: its position edits go the same route,
+    // so none can land after this one.
+    if (live) {
+      this.forget(job.id);
+      await this.answer(live, message);
+    } else
+      await click
+        .editReply(message)
+        .catch((error: unknown) => logger.warn({ jobId: job.id, err: error }, 'could not update the reply'));
+    logger.info({ jobId: job.id, by: click.user.id }, 'job cancelled');
+    await store.update(job.id, {
+      status: 'failed',
+      error: 'cancelled',
+      finishedAt: Date.now(),
+      reply: undefined,
+    });
+  }
+
   /** Jobs this process is serving right now. */
   get liveCount(): number {
     return this.live.size;
@@ -521,6 +574,7 @@ export class ImagineService {
           await this.answer(live, {
             content:
               '\ud83d\udd01 The bot is restarting; your job had not started and was not billed. Run it again in a moment.',
+            components: [],
           });
         }
         this.forget(ticket.jobId);
@@ -578,7 +632,7 @@ export class ImagineService {
 
   private async answerStopped(live: LiveJob, reason: StopReason): Promise<void> {
     // The user hears first: a store that fails must not keep them waiting for an answer that never comes.
-    await this.answer(live, { content: STOP_MESSAGES[reason] });
+    await this.answer(live, { content: STOP_MESSAGES[reason], components: [] });
     this.forget(live.job.id);
     await this.deps.store.update(live.job.id, {
       status: 'failed',
@@ -603,7 +657,20 @@ export class ImagineService {
         maxInFlight: this.deps.config.maxInFlight,
         perMinute: this.deps.config.requestsPerMinute,
       };
-      void this.edit(live, { content: queuedText(next, String(live.job.input.prompt), pace) });
+      const estimate = estimateStartMs(next, this.recent.list, {
+        imageCapacity: this.deps.config.maxInFlight,
+        perWindow: this.deps.config.requestsPerMinute,
+        windowMs: this.deps.config.rateWindowMs,
+      });
+      void this.edit(live, {
+        content: queuedText(
+          next,
+          String(live.job.input.prompt),
+          pace,
+          estimate === undefined ? undefined : Date.now() + estimate,
+        ),
+        components: [cancelRow(jobId)],
+      });
     }, delay);
   }
 

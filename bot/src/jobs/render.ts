@@ -225,18 +225,37 @@ export function parametersText(job: JobRecord, request: GenerateRequest, heading
   return shorten(`${head}\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
 }
 
-/** The status while a job waits, with the pace that makes it wait; position 0 waits for the pace only. */
+/**
+ * The status while a job waits, with the pace that makes it wait; position 0 waits for the pace only.
+ * `startsAt` (epoch ms) is the estimate of when it starts, shown in the reader's own time by Discord.
+ */
 export function queuedText(
   position: number,
   prompt: string,
   pace: { maxInFlight: number; perMinute: number },
+  startsAt?: number,
 ): string {
   if (position === 0) {
     return `\u23f3 **${shorten(prompt, 200)}** \u2014 starting soon: the bot starts at most ${pace.perMinute} jobs a minute.`;
   }
+  const estimate =
+    startsAt === undefined
+      ? ''
+      : ` It should start <t:${Math.ceil(startsAt / 1000)}:R> (estimated from the last jobs).`;
   return (
-    `\u23f3 **${shorten(prompt, 200)}** \u2014 queued, position **${position}**. ` +
+    `\u23f3 **${shorten(prompt, 200)}** \u2014 queued, position **${position}**.${estimate} ` +
     `The bot makes up to ${pace.maxInFlight} images at a time and starts at most ${pace.perMinute} jobs a minute; this message updates as the line moves.`
+  );
+}
+
+/** ❌ Cancel under a job waiting in line: the requester or a moderator takes it out before it is sent. */
+export function cancelRow(jobId: string): ActionRowBuilder<ButtonBuilder> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder()
+      .setCustomId(encodeCustomId({ action: 'cancel', jobId }))
+      .setEmoji('\u274c')
+      .setLabel('Cancel')
+      .setStyle(ButtonStyle.Danger),
   );
 }
 
