@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { startSandbox } from '@sdxl-kit/sandbox';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
-import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice, bob, manager, moderator } from './world.ts';
+import { saveMemberSettings } from '../../bot/src/member-settings.ts';
+import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice, bob, manager, moderator, startWorld } from './world.ts';
 
 const MAIN = new URL('../../bot/src/main.ts', import.meta.url).pathname;
 
@@ -28,7 +29,7 @@ const exited = (child: ChildProcess) =>
   });
 
 /** Polls a condition on the sandbox (the stand-in's waitFor hears only the stand-in's own changes). */
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   for (const end = Date.now() + timeoutMs; !predicate();) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -36,8 +37,8 @@ async function until(predicate: () => boolean, what: string, timeoutMs = 10_000)
 }
 
 it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by request id and runs the queued ones; each job billed once and posted', async () => {
-  // Each job stays 1 s queued and 1 s processing at the image service: in flight when the bot dies.
-  const sandbox = await startSandbox({ apiKey: API_KEY, queueMs: 1000, latencyMs: 1000 });
+  // Each job stays 2 s queued and 1 s processing at the image service: in flight when the bot dies.
+  const sandbox = await startSandbox({ apiKey: API_KEY, queueMs: 2000, latencyMs: 1000 });
   const standin = await startDiscordStandin({
     token: BOT_TOKEN,
     guilds: [{ id: GUILD, channels: [CHANNEL] }],
@@ -59,7 +60,8 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
   const second = { text: '' };
   let child = startBot(env, first);
   try {
-    await standin.waitForGateway();
+    // Generous waits: two bot processes start here, and a loaded machine may take seconds for each.
+    await standin.waitForGateway(30_000);
     const actors = [alice, bob, moderator, manager];
     const records = actors.map((actor, n) =>
       standin.slash({ ...actor, guildId: GUILD, channelId: CHANNEL }, 'imagine', {
@@ -73,6 +75,7 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
       await standin.waitFor(
         () => /queued, position/.test(standin.original(record)?.content ?? ''),
         'the waiting jobs to show their place',
+        30_000,
       );
     }
     // The request ids are stored before the first status check: wait for that check, then kill.
@@ -95,7 +98,7 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
       return original && !original.deleted && original.attachments.length > 0 ? original : undefined;
     };
     for (const n of [0, 2, 3]) {
-      const message = await standin.waitFor(() => done(n), `job ${n} posted in its reply`, 20_000);
+      const message = await standin.waitFor(() => done(n), `job ${n} posted in its reply`, 60_000);
       assert.match(message.content, new RegExp(`harbour number ${n}`));
     }
     const inChannel = await standin.waitFor(
@@ -108,7 +111,7 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
             /harbour number 1/.test(message.content),
         ),
       "bob's result posted in the channel",
-      20_000,
+      60_000,
     );
     assert.deepEqual(inChannel.pings, [bob.userId], 'the channel post notifies bob, and only him');
     // His old reply no longer says "making…": the bot edits its own message through the channel.
@@ -139,5 +142,46 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
     await standin.close();
     await sandbox.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a result that comes after the reply can no longer be edited is posted in the channel mentioning the requester, or sent to them when their results are private', async () => {
+  const world = await startWorld({}, { latencyMs: 1500 });
+  try {
+    await saveMemberSettings(world.bot.context.store, bob.userId, { private: true });
+    const open = world.imagine(alice, { prompt: 'a public lighthouse' });
+    const hidden = world.imagine(bob, { prompt: 'a private lighthouse' });
+    for (const record of [open, hidden]) {
+      await world.standin.waitFor(
+        () => /making/.test(world.standin.original(record)?.content ?? ''),
+        'the job to start',
+      );
+      // As 15 minutes after the command: the reply can no longer be edited.
+      world.standin.expireToken(record);
+    }
+    const posted = await world.standin.waitFor(
+      () =>
+        world.standin.messages.find(
+          (message) =>
+            message.channelId === CHANNEL && !message.interactionToken && message.attachments.length,
+        ),
+      'the public result posted in the channel',
+    );
+    assert.match(posted.content, /a public lighthouse/);
+    assert.deepEqual(posted.pings, [alice.userId]);
+    const sent = await world.standin.waitFor(() => {
+      const dm = world.standin.dmChannelOf(bob.userId);
+      return world.standin.messages.find((message) => message.channelId === dm && message.attachments.length);
+    }, 'the private result sent to bob');
+    assert.match(sent.content, /a private lighthouse/);
+    assert.ok(
+      !world.standin.messages.some(
+        (message) =>
+          message.channelId === CHANNEL && !message.ephemeral && /a private lighthouse/.test(message.content),
+      ),
+      'the private result never shows in the channel',
+    );
+  } finally {
+    await world.close();
   }
 });

@@ -147,7 +147,7 @@ export class ImagineService {
       createdAt: now,
       ...(operation && { operation }),
       // Kept so that a restarted process can still edit the reply (see `recover`).
-      reply: storedReply(interaction, messageId),
+      reply: storedReply(interaction, messageId, options.private ? 'private' : undefined),
     };
     const quota = await store.createWithinQuota(job, {
       since: utcMidnight(now),

@@ -26,7 +26,11 @@ const GONE: ReadonlySet<unknown> = new Set([
 export type ReplyOptions = InteractionEditReplyOptions;
 
 /** The part of a job's interaction a restarted process needs to answer it (see {@link StoredReply}). */
-export function storedReply(interaction: RepliableInteraction, messageId?: string): StoredReply {
+export function storedReply(
+  interaction: RepliableInteraction,
+  messageId?: string,
+  only?: 'private',
+): StoredReply {
   return {
     applicationId: interaction.applicationId,
     token: interaction.token,
@@ -35,6 +39,7 @@ export function storedReply(interaction: RepliableInteraction, messageId?: strin
       attachmentLimit: interaction.attachmentSizeLimit,
     }),
     ...(messageId && { messageId }),
+    ...(only === 'private' && { private: true }),
   };
 }
 
@@ -42,7 +47,8 @@ export function storedReply(interaction: RepliableInteraction, messageId?: strin
  * Where one job's messages go. While the interaction token lives its original reply is edited: through
  * the interaction this process received, or, after a restart, through the webhook the stored token
  * names. Once the token is dead (or Discord says so), status edits are dropped and the job's last
- * word is posted in its channel, mentioning the requester, so no job ends unheard.
+ * word is posted in its channel, mentioning the requester (sent to the requester directly when the
+ * reply was private), so no job ends unheard.
  */
 export class JobReply {
   /** The interaction this process received, when it did: replies that must stay private need it. */
@@ -53,6 +59,7 @@ export class JobReply {
   private readonly edit: ((options: ReplyOptions) => Promise<unknown>) | undefined;
   private readonly expiresAt: number;
   private readonly messageId: string | undefined;
+  private readonly onlyRequester: boolean;
   /** Discord said the reply can no longer be edited. */
   private gone = false;
 
@@ -67,6 +74,7 @@ export class JobReply {
     this.interaction = interaction;
     this.expiresAt = reply?.expiresAt ?? 0;
     this.messageId = reply?.messageId;
+    this.onlyRequester = reply?.private === true;
     this.attachmentLimit = reply?.attachmentLimit ?? DEFAULT_ATTACHMENT_LIMIT;
     if (interaction) this.edit = (options) => interaction.editReply(options);
     else if (reply) {
@@ -128,6 +136,12 @@ export class JobReply {
 
   private async post(options: ReplyOptions): Promise<void> {
     const { job } = this;
+    if (this.onlyRequester) {
+      // A result the requester keeps to themselves must not turn public: it goes to them directly.
+      const user = await this.client.users.fetch(job.userId);
+      await user.send({ ...(options as MessageCreateOptions), allowedMentions: { parse: [] } });
+      return;
+    }
     if (!job.channelId) throw new Error('the job has no channel to post in');
     const channel = await this.client.channels.fetch(job.channelId);
     if (!channel?.isSendable()) throw new Error(`channel ${job.channelId} does not take messages`);

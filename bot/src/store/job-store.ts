@@ -65,6 +65,8 @@ export interface StoredReply {
    * through the channel, so it does not stay "making…" when the result is posted anew.
    */
   messageId?: string;
+  /** The reply only the requester sees (their /settings): a late result then goes to them directly. */
+  private?: boolean;
 }
 
 /** One image of a finished job. */

@@ -126,6 +126,8 @@ export interface DiscordStandin {
     options?: Record<string, string | number | boolean>,
   ): Promise<{ name: string; value: string | number }[]>;
   clickButton(actor: Actor, message: StandinMessage, customId: string): InteractionRecord;
+  /** The direct-message channel the bot opened with a user, if it did. */
+  dmChannelOf(userId: string): string | undefined;
   /** Ends an interaction's token now, as 15 minutes would: its webhook calls answer 401 (code 50027). */
   expireToken(interaction: InteractionRecord): void;
   /** Changes the attachment size limit for interactions and uploads from now on (a server losing its boost). */
@@ -209,6 +211,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   const messages: StandinMessage[] = [];
   const interactions = new Map<string, InteractionRecord>();
   const expiredTokens = new Set<string>();
+  /** Direct-message channels the bot opened, by user id. */
+  const dmChannels = new Map<string, string>();
   const byToken = new Map<string, InteractionRecord>();
   const rest: RestRecord[] = [];
   const commands = new Map<string, Record<string, unknown>[]>();
@@ -641,6 +645,28 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       });
     }
     if (method === 'GET' && path === '/users/@me') return reply(200, botUser);
+    if (method === 'POST' && path === '/users/@me/channels') {
+      const userId = String(payload.recipient_id);
+      const id = dmChannels.get(userId) ?? snowflake();
+      dmChannels.set(userId, id);
+      const recipient = {
+        id: userId,
+        username: `user${userId}`,
+        discriminator: '0',
+        global_name: null,
+        avatar: null,
+      };
+      return reply(200, { id, type: 1, recipients: [recipient], last_message_id: null });
+    }
+    if (method === 'GET' && parts[0] === 'users' && parts[1] && parts.length === 2) {
+      return reply(200, {
+        id: parts[1],
+        username: `user${parts[1]}`,
+        discriminator: '0',
+        global_name: null,
+        avatar: null,
+      });
+    }
     if (method === 'GET' && path === '/applications/@me')
       return reply(200, { id: applicationId, name: 'sdxl-bot', flags: 0, bot: botUser });
     if (parts[0] === 'applications' && parts[1] === applicationId && method === 'PUT') {
@@ -741,6 +767,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     clickButton(actor, message, customId) {
       return dispatchInteraction(3, actor, { custom_id: customId, component_type: 2 }, message);
     },
+    dmChannelOf: (userId) => dmChannels.get(userId),
     expireToken(interaction) {
       expiredTokens.add(interaction.token);
     },
