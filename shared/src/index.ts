@@ -1,17 +1,29 @@
 import { setTimeout as wait } from 'node:timers/promises';
 import { createAxiosTransport } from './axios-transport.ts';
+import { createHttpTransport } from './http-transport.ts';
 import { SdxlClient, type ClientOptions, type ClientRuntime } from './client.ts';
 import type { Sleep } from './limiter.ts';
 
 export * from './core.ts';
 export { createAxiosTransport, type AxiosTransportOptions } from './axios-transport.ts';
+export { createHttpTransport, type HttpTransportOptions } from './http-transport.ts';
 
 /** Node's timers, cancellable. */
 export const nodeSleep: Sleep = (ms, signal) => wait(ms, undefined, signal ? { signal } : undefined);
 
-/** A client with Node's defaults: axios over HTTP and Node's timers. Pass `transport` or `sleep` to replace them. */
+/**
+ * A client with Node's defaults: Node's own HTTP and timers, or axios when the environment names a
+ * proxy (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, with `NO_PROXY`), which axios honours and Node's
+ * HTTP does not. Pass `transport` or `sleep` to replace them.
+ */
 export function createClient(options: ClientOptions & Partial<ClientRuntime> = {}): SdxlClient {
-  return new SdxlClient({ transport: createAxiosTransport(), sleep: nodeSleep, ...options });
+  const transport = options.transport ?? (proxyConfigured() ? createAxiosTransport() : createHttpTransport());
+  return new SdxlClient({ transport, sleep: nodeSleep, ...options });
+}
+
+/** Whether a proxy is set the way axios reads it (either case of each name). */
+function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['http_proxy', 'https_proxy', 'all_proxy'].some((name) => !!(env[name] || env[name.toUpperCase()]));
 }
 
 /** Settings read from the environment by the command line and the bot. */
