@@ -210,3 +210,97 @@ describe('/imagine with an image attached', () => {
     assert.equal(world.sandbox.billed.length, billed, 'nothing billed');
   });
 });
+
+describe('✏️ with a file upload', () => {
+  let world: World;
+  let photo: Buffer;
+  before(async () => {
+    world = await startWorld();
+    photo = await png(256, 256);
+  });
+  after(async () => {
+    await world.close();
+  });
+
+  /** Clicks ✏️ and returns the modal the bot showed. */
+  async function openEdit(message: Awaited<ReturnType<World['result']>>) {
+    const click = world.standin.clickButton(
+      alice,
+      message,
+      buttonIds(message).find((id) => id.includes(':edit:'))!,
+    );
+    const shown = await world.standin.waitFor(
+      () => click.callbacks.find((callback) => callback.type === 9),
+      'the modal',
+    );
+    return shown.data as { custom_id: string; components: Record<string, unknown>[] };
+  }
+
+  it('opens a form with the prompt and an optional image upload, and an uploaded image is varied with the same seed', async () => {
+    const first = await world.result(world.imagine(alice, { prompt: 'a lighthouse', seed: 4321, steps: 28 }));
+    const modal = await openEdit(first);
+    // Discord's layout: each field inside a Label; the upload (type 19) takes 0 or 1 file.
+    assert.deepEqual(
+      modal.components.map((label) => [label.type, (label.component as { type: number }).type]),
+      [
+        [18, 4],
+        [18, 19],
+      ],
+    );
+    const upload = modal.components[1]!.component as {
+      required?: boolean;
+      min_values?: number;
+      max_values?: number;
+    };
+    assert.deepEqual([upload.required, upload.min_values, upload.max_values], [false, 0, 1]);
+    assert.equal((modal.components[0]!.component as { value?: string }).value, 'a lighthouse');
+
+    const file = world.standin.upload({ filename: 'sketch.png', bytes: photo });
+    const billed = world.sandbox.billed.length;
+    const edited = await world.result(
+      world.standin.submitModal(
+        alice,
+        modal.custom_id,
+        { prompt: 'a lighthouse in a storm', image: [file] },
+        first,
+      ),
+    );
+    assert.match(edited.content, /Variation \(strength 0\.75\) of `sketch\.png`/);
+    assert.match(edited.content, /a lighthouse in a storm/);
+    const sent = img2imgPosts(world).at(-1)!;
+    assert.ok(carries(sent.image, photo), 'the uploaded file is the source');
+    assert.equal(sent.seed, 4321, 'the same seed');
+    assert.equal(sent.num_inference_steps, 28, 'the same settings');
+    assert.equal(world.sandbox.billed.length, billed + 1);
+
+    // ✏️ on that result without a file keeps varying the uploaded image.
+    const again = await openEdit(edited);
+    const kept = await world.result(
+      world.standin.submitModal(alice, again.custom_id, { prompt: 'a lighthouse at night' }, edited),
+    );
+    assert.match(kept.content, /Variation \(strength 0\.75\) of `sketch\.png`/);
+    assert.ok(carries(img2imgPosts(world).at(-1)!.image, photo));
+    assert.equal(img2imgPosts(world).at(-1)!.prompt, 'a lighthouse at night');
+  });
+
+  it('refuses an uploaded file that is not an image, privately, with nothing billed', async () => {
+    const first = await world.result(world.imagine(alice, { prompt: 'a cabin' }));
+    const modal = await openEdit(first);
+    const file = world.standin.upload({
+      filename: 'photo.webp',
+      bytes: Buffer.from('%PDF-1.7 not a picture'),
+      contentType: 'image/webp',
+    });
+    const requests = world.sandbox.requests.length;
+    const record = world.standin.submitModal(
+      alice,
+      modal.custom_id,
+      { prompt: 'a cabin', image: [file] },
+      first,
+    );
+    const reply = await world.privateReply(record);
+    assert.match(reply.content, /`image`: "photo\.webp" is not a JPEG, PNG or WebP image/);
+    assert.ok(nothingPublic(world, record));
+    assert.equal(world.sandbox.requests.length, requests, 'nothing sent to the image service');
+  });
+});

@@ -1,6 +1,7 @@
 import {
-  ActionRowBuilder,
   AttachmentBuilder,
+  FileUploadBuilder,
+  LabelBuilder,
   MessageFlags,
   ModalBuilder,
   RESTJSONErrorCodes,
@@ -18,7 +19,7 @@ import { STRONG_STRENGTH, SUBTLE_STRENGTH, operationLabel } from '../jobs/operat
 import { DEFAULT_ATTACHMENT_LIMIT, imageRow, parametersText } from '../jobs/render.ts';
 import { deferPublicly } from '../jobs/replies.ts';
 import type { JobOperation, JobRecord } from '../store/job-store.ts';
-import { decodeCustomId, EDIT_MODAL_PREFIX, EDIT_PROMPT_FIELD } from './custom-id.ts';
+import { decodeCustomId, EDIT_IMAGE_FIELD, EDIT_MODAL_PREFIX, EDIT_PROMPT_FIELD } from './custom-id.ts';
 
 /** A stored job the buttons may still act on, or a refusal saying it expired. */
 export async function liveJob(context: BotContext, jobId: string): Promise<JobRecord> {
@@ -90,18 +91,30 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       });
       return;
     case 'edit': {
-      const field = new TextInputBuilder()
+      const prompt = new TextInputBuilder()
         .setCustomId(EDIT_PROMPT_FIELD)
-        .setLabel('Prompt')
         .setStyle(TextInputStyle.Paragraph)
         .setRequired(true)
         .setMaxLength(MAX_PROMPT_LENGTH)
         .setValue(String(job.input.prompt).slice(0, MAX_PROMPT_LENGTH));
+      const image = new FileUploadBuilder()
+        .setCustomId(EDIT_IMAGE_FIELD)
+        .setRequired(false)
+        .setMinValues(0)
+        .setMaxValues(1);
       await interaction.showModal(
         new ModalBuilder()
           .setCustomId(`${EDIT_MODAL_PREFIX}${job.id}`)
           .setTitle('Edit the prompt (same seed and settings)')
-          .addComponents(new ActionRowBuilder<TextInputBuilder>().addComponents(field)),
+          .addLabelComponents(
+            new LabelBuilder().setLabel('Prompt').setTextInputComponent(prompt),
+            new LabelBuilder()
+              .setLabel('New source image (optional)')
+              .setDescription(
+                'Vary this image instead: JPEG, PNG or WebP, at most 10 MB and 4096 pixels a side.',
+              )
+              .setFileUploadComponent(image),
+          ),
       );
       return;
     }

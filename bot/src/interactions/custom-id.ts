@@ -51,6 +51,7 @@ export function decodeCustomId(customId: string): ButtonState | undefined {
   return state;
 }
 
-/** The edit-prompt modal's custom_id and its one text field. */
+/** The edit-prompt modal's custom_id, its prompt field and its optional file upload. */
 export const EDIT_MODAL_PREFIX = 'sdxl-edit:';
 export const EDIT_PROMPT_FIELD = 'prompt';
+export const EDIT_IMAGE_FIELD = 'image';

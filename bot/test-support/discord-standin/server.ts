@@ -779,19 +779,37 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
         .flatMap((record) => record.callbacks)
         .filter((callback) => callback.type === 9 && callback.data?.custom_id === customId)
         .at(-1);
-      const inLabels = ((shown?.data?.components ?? []) as { type: number }[]).some(
-        (component) => component.type === 18,
-      );
-      const components = Object.entries(fields).map(([id, value]) => {
-        const field =
-          typeof value === 'string'
-            ? { type: 4, custom_id: id, value }
-            : { type: 19, custom_id: id, values: value.map((ref) => ref.attachmentId) };
-        // Discord answers in the layout it was shown: a field inside a Label comes back inside one.
-        return inLabels || field.type === 19
-          ? { type: 18, component: field }
-          : { type: 1, components: [field] };
-      });
+      const answer = (id: string, type: number) => {
+        const value = fields[id];
+        return type === 19
+          ? {
+              type: 19,
+              custom_id: id,
+              values: (Array.isArray(value) ? value : []).map((ref) => ref.attachmentId),
+            }
+          : { type: 4, custom_id: id, value: typeof value === 'string' ? value : '' };
+      };
+      type Shown = { type: number; custom_id?: string; component?: Shown; components?: Shown[] };
+      // Discord answers every field of the modal it showed, in its layout (a field left empty comes back
+      // empty), and a field inside a Label comes back inside one.
+      const components = shown
+        ? ((shown.data?.components ?? []) as Shown[])
+            .filter((component) => component.type !== 10)
+            .map((component) =>
+              component.type === 18
+                ? { type: 18, component: answer(component.component!.custom_id!, component.component!.type) }
+                : {
+                    type: 1,
+                    components: (component.components ?? []).map((field) =>
+                      answer(field.custom_id!, field.type),
+                    ),
+                  },
+            )
+        : Object.entries(fields).map(([id, value]) =>
+            typeof value === 'string'
+              ? { type: 1, components: [answer(id, 4)] }
+              : { type: 18, component: answer(id, 19) },
+          );
       const resolved = resolvedAttachments(
         Object.values(fields).flatMap((value) => (typeof value === 'string' ? [] : value)),
       );
