@@ -73,3 +73,15 @@ export function withSuffix(prompt: string, suffix: string | undefined): string {
   if (prompt.trimEnd().endsWith(suffix)) return prompt;
   return `${prompt.trimEnd().replace(/[,\s]+$/, '')}, ${suffix}`;
 }
+
+/** The settings as lines under their option names, for /settings and ℹ️; none gives no lines. */
+export function describeSettings(settings: MemberSettings): string[] {
+  const lines: string[] = [];
+  for (const { option, key } of SETTING_OPTIONS) {
+    const value = settings[key];
+    if (value === undefined) continue;
+    if (key === 'private') lines.push(`results: ${value ? 'only you see them' : 'posted in the channel'}`);
+    else lines.push(`${option}: ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+  }
+  return lines;
+}

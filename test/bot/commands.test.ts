@@ -190,7 +190,7 @@ describe('configuration', () => {
 });
 
 describe('npm run deploy-commands', () => {
-  it('registers both commands in one guild, or globally', async () => {
+  it('registers every command in one guild, or globally', async () => {
     const standin = await startDiscordStandin({ token: BOT_TOKEN, applicationId: '700000000000000001' });
     try {
       const env = {
@@ -200,15 +200,29 @@ describe('npm run deploy-commands', () => {
       };
       assert.deepEqual(await deployCommands({ ...env, DISCORD_GUILD_ID: '42' }), {
         scope: 'guild 42',
-        count: 2,
+        count: 3,
       });
       assert.deepEqual(
         standin.commands.get('42')?.map((command) => command.name),
-        ['imagine', 'sdxl-admin'],
+        ['imagine', 'settings', 'sdxl-admin'],
       );
       const admin = standin.commands.get('42')?.find((command) => command.name === 'sdxl-admin');
       assert.equal(admin?.default_member_permissions, String(1n << 5n), 'server managers only by default');
-      assert.deepEqual(await deployCommands(env), { scope: 'global', count: 2 });
+      const imagine = standin.commands.get('42')?.find((command) => command.name === 'imagine');
+      const options = imagine?.options as {
+        name: string;
+        type: number;
+        min_value?: number;
+        max_value?: number;
+      }[];
+      assert.equal(options.find((option) => option.name === 'image')?.type, 11, 'an attachment option');
+      const strength = options.find((option) => option.name === 'strength');
+      assert.deepEqual(
+        [strength?.type, strength?.min_value, strength?.max_value],
+        [10, 0, 1],
+        'img2img bounds',
+      );
+      assert.deepEqual(await deployCommands(env), { scope: 'global', count: 3 });
       await assert.rejects(
         deployCommands({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_URL: standin.apiUrl }),
         /DISCORD_APPLICATION_ID: required/,

@@ -44,45 +44,48 @@ export const MAX_PROMPT_LENGTH = 2000;
  * so Discord's own UI enforces them.
  */
 export function addImagineOptions(builder: SlashCommandBuilder): SlashCommandBuilder {
-  for (const { option, field } of IMAGINE_OPTIONS) {
-    const spec = fieldSpec(field);
-    const description = describe(spec.description);
-    switch (spec.kind) {
-      case 'text':
-        builder.addStringOption((o) =>
-          o
-            .setName(option)
-            .setDescription(description)
-            .setRequired(spec.required === true)
-            .setMaxLength(MAX_PROMPT_LENGTH),
-        );
-        break;
-      case 'choice':
-        // Autocomplete, not choices: the known values are suggestions and other values are allowed.
-        builder.addStringOption((o) => o.setName(option).setDescription(description).setAutocomplete(true));
-        break;
-      case 'integer':
-        builder.addIntegerOption((o) => {
-          o.setName(option).setDescription(description);
-          if (spec.min !== undefined) o.setMinValue(spec.min);
-          if (spec.max !== undefined) o.setMaxValue(spec.max);
-          return o;
-        });
-        break;
-      case 'number':
-        builder.addNumberOption((o) => {
-          o.setName(option).setDescription(description);
-          if (spec.min !== undefined) o.setMinValue(spec.min);
-          if (spec.max !== undefined) o.setMaxValue(spec.max);
-          return o;
-        });
-        break;
-      case 'boolean':
-        builder.addBooleanOption((o) => o.setName(option).setDescription(description));
-        break;
-    }
-  }
+  for (const { option, field } of IMAGINE_OPTIONS) addFieldOption(builder, option, field);
   return builder;
+}
+
+/** Adds one request field as an option named `option`, with its bounds, suggestions and description. */
+export function addFieldOption(builder: SlashCommandBuilder, option: string, field: FieldName): void {
+  const spec = fieldSpec(field);
+  const description = describe(spec.description);
+  switch (spec.kind) {
+    case 'text':
+      builder.addStringOption((o) =>
+        o
+          .setName(option)
+          .setDescription(description)
+          .setRequired(spec.required === true)
+          .setMaxLength(MAX_PROMPT_LENGTH),
+      );
+      break;
+    case 'choice':
+      // Autocomplete, not choices: the known values are suggestions and other values are allowed.
+      builder.addStringOption((o) => o.setName(option).setDescription(description).setAutocomplete(true));
+      break;
+    case 'integer':
+      builder.addIntegerOption((o) => {
+        o.setName(option).setDescription(description);
+        if (spec.min !== undefined) o.setMinValue(spec.min);
+        if (spec.max !== undefined) o.setMaxValue(spec.max);
+        return o;
+      });
+      break;
+    case 'number':
+      builder.addNumberOption((o) => {
+        o.setName(option).setDescription(description);
+        if (spec.min !== undefined) o.setMinValue(spec.min);
+        if (spec.max !== undefined) o.setMaxValue(spec.max);
+        return o;
+      });
+      break;
+    case 'boolean':
+      builder.addBooleanOption((o) => o.setName(option).setDescription(description));
+      break;
+  }
 }
 
 /** The attachment option of /imagine: an image to vary instead of starting from noise. */

@@ -7,6 +7,7 @@ import type {
 import type { BotContext } from '../context.ts';
 import * as imagine from './imagine.ts';
 import * as sdxlAdmin from './sdxl-admin.ts';
+import * as settings from './settings.ts';
 
 /** A slash command, one file each, as the discord.js guide lays them out. */
 export interface Command {
@@ -16,5 +17,5 @@ export interface Command {
 }
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>(
-  [imagine, sdxlAdmin].map((command) => [command.data.name, command]),
+  [imagine, settings, sdxlAdmin].map((command) => [command.data.name, command]),
 );

@@ -18,6 +18,7 @@ import { fitImage } from '../jobs/images.ts';
 import { STRONG_STRENGTH, SUBTLE_STRENGTH, operationLabel } from '../jobs/operations.ts';
 import { DEFAULT_ATTACHMENT_LIMIT, imageRow, parametersText } from '../jobs/render.ts';
 import { deferPublicly } from '../jobs/replies.ts';
+import { describeSettings, loadMemberSettings } from '../member-settings.ts';
 import type { JobOperation, JobRecord } from '../store/job-store.ts';
 import { decodeCustomId, EDIT_IMAGE_FIELD, EDIT_MODAL_PREFIX, EDIT_PROMPT_FIELD } from './custom-id.ts';
 
@@ -77,7 +78,8 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
   }
   const job = await liveJob(context, state.jobId);
   switch (state.action) {
-    case 'info':
+    case 'info': {
+      const mine = describeSettings(await loadMemberSettings(context.store, interaction.user.id));
       await interaction.reply({
         content: parametersText(
           job,
@@ -86,10 +88,14 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
             (job.operation.kind === 'vary' && job.operation.sourceName !== undefined
               ? `${operationLabel(job.operation)}, attached by the requester (sdxl-img2img)`
               : `${operationLabel(job.operation)} of job \`${job.operation.sourceJobId}\` (${job.operation.kind === 'vary' ? `sdxl-img2img, strength ${job.operation.strength}` : 'esrgan'})`),
+          mine.length
+            ? `**Your /settings** (applied under what you type in /imagine): ${mine.join('; ')}`
+            : undefined,
         ),
         flags: MessageFlags.Ephemeral,
       });
       return;
+    }
     case 'edit': {
       const prompt = new TextInputBuilder()
         .setCustomId(EDIT_PROMPT_FIELD)

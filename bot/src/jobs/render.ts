@@ -209,7 +209,12 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
  * Every parameter a job sent, for the ℹ️ button: the validated request with the defaults filled in,
  * named as the /imagine options are and with the seed actually used, so the result can be made again.
  */
-export function parametersText(job: JobRecord, request: GenerateRequest, heading?: string): string {
+export function parametersText(
+  job: JobRecord,
+  request: GenerateRequest,
+  heading?: string,
+  footer?: string,
+): string {
   const sent: [string, unknown][] = [
     ...IMAGINE_OPTIONS.map(({ option, field }): [string, unknown] => [option, request[field]]),
     // Not options of the command, but sent all the same.
@@ -222,7 +227,7 @@ export function parametersText(job: JobRecord, request: GenerateRequest, heading
     .join('\n');
   const created = Math.floor(job.createdAt / 1000);
   const head = `**Parameters** (job \`${job.id}\`, <t:${created}:R>)${heading ? `\n${heading}` : ''}`;
-  return shorten(`${head}\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
+  return shorten(`${head}${footer ? `\n${footer}` : ''}\n\`\`\`yaml\n${lines}\n\`\`\``, 2000);
 }
 
 /**
