@@ -55,8 +55,8 @@ function build(): SlashCommandBuilder {
 
 export const data = build();
 
-/** Control characters would reach the prompt and the API refuses them there. */
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Control characters would reach the prompt, where the client refuses them; a suffix is one line. */
+const CONTROL = /\p{Cc}/u;
 
 /**
  * Shows, sets or clears the member's defaults. New values are checked with the rules /imagine uses
