@@ -8,7 +8,7 @@ type Body = Record<string, unknown>;
 /** The body of the last txt2img call the sandbox received. */
 function lastTxt2Img(world: World): Body {
   return world.sandbox.requests
-    .filter((request) => request.method === 'POST' && request.path.startsWith('/v1/sdxl1.0-txt2img'))
+    .filter((request) => request.method === 'POST' && /^\/v[12]\/sdxl1\.0-txt2img/.test(request.path))
     .at(-1)!.body as Body;
 }
 
