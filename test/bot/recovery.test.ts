@@ -185,3 +185,46 @@ it('a result that comes after the reply can no longer be edited is posted in the
     await world.close();
   }
 });
+
+it('a stop (SIGTERM) that outlasts the grace leaves a submitted job for the next start, which posts it, billed once; one caught before its request id was stored is told, not sent again', async () => {
+  const world = await startWorld({ BOT_SHUTDOWN_GRACE_MS: '0' }, { latencyMs: 2000 });
+  try {
+    const kept = world.imagine(alice, { prompt: 'a lighthouse after the restart' });
+    const caught = world.imagine(bob, { prompt: 'a lighthouse lost in the restart' });
+    const store = world.bot.context.store;
+    const idOf = async (prompt: string) => {
+      for (;;) {
+        const job = (await store.unfinished()).find((record) => record.input.prompt === prompt);
+        if (job?.requestId) return job.id;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await idOf('a lighthouse after the restart');
+    // As if the bot had died between sending bob's job and storing its request id.
+    await store.update(await idOf('a lighthouse lost in the restart'), { requestId: undefined });
+    await world.restart();
+    assert.ok(
+      world.standin
+        .original(kept)!
+        .history.some((state) =>
+          /already sent and its images are posted when the bot is back/.test(state.content),
+        ),
+      'told at the stop that the job goes on',
+    );
+    const posted = await world.result(kept);
+    assert.match(posted.content, /a lighthouse after the restart/);
+    const told = await world.standin.waitFor(() => {
+      const message = world.standin.original(caught);
+      return message && /restarted while this job was being sent/.test(message.content) ? message : undefined;
+    }, 'bob told his job was stopped');
+    assert.equal(told.attachments.length, 0);
+    // Each job was submitted once, and neither again after the restart.
+    assert.equal(
+      world.sandbox.requests.filter((request) => request.method === 'POST' && request.path.startsWith('/v2/'))
+        .length,
+      2,
+    );
+  } finally {
+    await world.close();
+  }
+});
