@@ -228,3 +228,40 @@ it('a stop (SIGTERM) that outlasts the grace leaves a submitted job for the next
     await world.close();
   }
 });
+
+it('a job a crash left waiting in line past its deadline is told it was stopped at the next start, not run', async () => {
+  const world = await startWorld({ BOT_JOB_DEADLINE_MS: '60000' });
+  try {
+    const record = world.imagine(alice, { prompt: 'an old request' });
+    await world.result(record);
+    // What a crash leaves: a job still queued, asked for two minutes ago, its reply's token alive.
+    await world.bot.context.store.createWithinQuota(
+      {
+        id: 'left0in0line0by0a0crash',
+        userId: alice.userId,
+        guildId: GUILD,
+        channelId: CHANNEL,
+        input: { prompt: 'an old request' },
+        samples: 1,
+        status: 'queued',
+        createdAt: Date.now() - 120_000,
+        reply: {
+          applicationId: world.standin.applicationId,
+          token: record.token,
+          expiresAt: Date.now() + 600_000,
+        },
+      },
+      { since: 0, limit: 1000 },
+    );
+    const before = world.sandbox.billed.length;
+    await world.restart();
+    await world.standin.waitFor(
+      () => /15-minute window/.test(world.standin.original(record)?.content ?? ''),
+      'the stopped message',
+    );
+    assert.equal((await world.bot.context.store.get('left0in0line0by0a0crash'))?.status, 'failed');
+    assert.equal(world.sandbox.billed.length, before, 'nothing sent');
+  } finally {
+    await world.close();
+  }
+});

@@ -302,8 +302,12 @@ export class ImagineService {
         this.forget(job.id);
         return;
       }
-      if (live.controller.signal.aborted) {
-        await this.answerStopped(live, live.controller.signal.reason as StopReason);
+      // Past its deadline it is told here, not put in line: a free slot would start it at once.
+      if (live.controller.signal.aborted || job.createdAt + this.deps.config.jobDeadlineMs <= Date.now()) {
+        const reason = live.controller.signal.aborted
+          ? (live.controller.signal.reason as StopReason)
+          : 'deadline';
+        await this.answerStopped(live, reason);
         return;
       }
       const ticket: QueueTicket = { jobId: job.id, userId: job.userId, images: job.samples };
