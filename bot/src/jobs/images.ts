@@ -1,9 +1,5 @@
 import sharp from 'sharp';
 
-// libvips keeps recent operations and their pixels (up to 50 MB) to reuse them; the bot never repeats
-// one (every job brings new images), so the cache only held native memory that grew with jobs.
-sharp.cache(false);
-
 const TILE = 512;
 
 /** JPEG qualities and widths tried, best first, when an image is over the upload limit. */
