@@ -10,11 +10,24 @@ import * as interactionCreate from './events/interaction-create.ts';
 import { ImagineService } from './jobs/imagine-service.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MemoryJobQueue } from './queue/memory-queue.ts';
+import { RedisJobQueue } from './queue/redis-queue.ts';
+import { RedisRateLimiter } from './queue/redis-rate-limiter.ts';
 import { SlidingWindowLimiter } from './queue/sliding-window-limiter.ts';
+import type { JobQueue, RateLimiter } from './queue/types.ts';
+import { connectRedis, redisPassword, redisWhere } from './redis/connection.ts';
 import { createSdxlClient } from './sdxl.ts';
+import type { JobStore } from './store/job-store.ts';
+import { RedisJobStore } from './store/redis-job-store.ts';
 import { SqliteJobStore } from './store/sqlite-job-store.ts';
 
 const PURGE_EVERY_MS = 3_600_000;
+/** How long start-up waits for Redis before it gives up with a line naming REDIS_URL. */
+const REDIS_CONNECT_MS = 10_000;
+
+/** Redis could not be reached at start-up; the message names REDIS_URL without its password. */
+export class RedisUnreachableError extends Error {
+  readonly code = 'REDIS_UNREACHABLE';
+}
 
 export interface Bot {
   client: Client;
@@ -33,7 +46,10 @@ export function createBot(
   const logger =
     options.logger ??
     createLogger(
-      { level: config.logLevel, secrets: [config.discordToken, config.sdxlApiKey] },
+      {
+        level: config.logLevel,
+        secrets: [config.discordToken, config.sdxlApiKey, config.redisUrl && redisPassword(config.redisUrl)],
+      },
       options.logDestination,
     );
   const client = new Client({
@@ -45,20 +61,45 @@ export function createBot(
     },
   });
   const sdxl = options.sdxl ?? createSdxlClient(config, logger);
-  let store: SqliteJobStore;
-  try {
-    store = new SqliteJobStore(config.databasePath);
-  } catch (error) {
-    throw new ConfigError(
-      'BOT_DATABASE',
-      `"${config.databasePath}" could not be opened (${(error as Error).message}); allowed: a file path in a directory the bot can write to`,
-    );
+  // With REDIS_URL, every shared part lives on Redis; without it, in this process and a SQLite file.
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, logger, 'bot') : undefined;
+  let store: JobStore;
+  let limiter: RateLimiter;
+  let queue: JobQueue;
+  if (redis) {
+    const prefix = config.redisPrefix;
+    store = new RedisJobStore(redis, { prefix });
+    const shared = new RedisRateLimiter(redis, {
+      prefix,
+      limit: config.requestsPerMinute,
+      windowMs: config.rateWindowMs,
+    });
+    limiter = shared;
+    queue = new RedisJobQueue({
+      redis,
+      prefix,
+      imageCapacity: config.maxInFlight,
+      limiter: shared,
+      lockDurationMs: config.jobLockMs,
+      stalledIntervalMs: config.stalledCheckMs,
+      logger,
+    });
+  } else {
+    try {
+      store = new SqliteJobStore(config.databasePath);
+    } catch (error) {
+      throw new ConfigError(
+        'BOT_DATABASE',
+        `"${config.databasePath}" could not be opened (${(error as Error).message}); allowed: a file path in a directory the bot can write to`,
+      );
+    }
+    const local = new SlidingWindowLimiter({
+      limit: config.requestsPerMinute,
+      windowMs: config.rateWindowMs,
+    });
+    limiter = local;
+    queue = new MemoryJobQueue({ imageCapacity: config.maxInFlight, limiter: local });
   }
-  const limiter = new SlidingWindowLimiter({
-    limit: config.requestsPerMinute,
-    windowMs: config.rateWindowMs,
-  });
-  const queue = new MemoryJobQueue({ imageCapacity: config.maxInFlight, limiter });
   const credits = new CreditMonitor({
     threshold: config.lowCreditsThreshold,
     store,
@@ -102,6 +143,7 @@ export function createBot(
     client,
     context,
     async start() {
+      if (redis) await reachable(redis, config.redisUrl!);
       await purge();
       purgeTimer = setInterval(() => void purge().catch(() => undefined), PURGE_EVERY_MS).unref();
       imagine.start();
@@ -117,8 +159,27 @@ export function createBot(
       logger.info({ jobs: imagine.liveCount }, 'stopping: finishing the jobs in flight');
       await imagine.shutdown(config.shutdownGraceMs);
       await client.destroy();
+      await queue.close();
       await store.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
     },
   };
+}
+
+/** Resolves once Redis answers; else stops trying and names REDIS_URL (without its password). */
+async function reachable(redis: NonNullable<ReturnType<typeof connectRedis>>, url: string): Promise<void> {
+  if (redis.status === 'ready') return;
+  const ready = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), REDIS_CONNECT_MS);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (await ready) return;
+  redis.disconnect();
+  throw new RedisUnreachableError(
+    `REDIS_URL: could not reach Redis at ${redisWhere(url)} within ${REDIS_CONNECT_MS / 1000} s`,
+  );
 }

@@ -60,6 +60,21 @@ export interface BotConfig {
   shutdownGraceMs: number;
   /** LOG_LEVEL @default 'info' */
   logLevel: string;
+  /**
+   * REDIS_URL: when set, the queue, quotas, account pace, job store and credit notices live on this
+   * Redis (BullMQ), shared by every bot process pointed at it; BOT_DATABASE is then unused.
+   */
+  redisUrl: string | undefined;
+  /** BOT_REDIS_PREFIX: the first part of every key, so one Redis can serve several bots. @default 'sdxl-bot' */
+  redisPrefix: string;
+  /**
+   * BOT_JOB_LOCK_MS: how long a process's claim on a running job lasts unrenewed (renewed every half
+   * of it); a job whose process died is taken over by another within this plus BOT_STALLED_CHECK_MS.
+   * @default 30000
+   */
+  jobLockMs: number;
+  /** BOT_STALLED_CHECK_MS: how often each process looks for jobs whose process died. @default 15000 */
+  stalledCheckMs: number;
 }
 
 /** A variable that is missing or malformed; the message names it and says what is allowed. */
@@ -153,6 +168,21 @@ export function loadConfig(
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `"${logLevel}" is not allowed; allowed: ${LOG_LEVELS.join(', ')}`);
   }
+  const redisUrl = text('REDIS_URL');
+  if (redisUrl && !/^rediss?:\/\/[^/]/.test(redisUrl)) {
+    // The value may hold a password: the message shows its scheme only.
+    throw new ConfigError(
+      'REDIS_URL',
+      `a URL starting "${redisUrl.split(':')[0]}:" is not allowed; allowed: redis://[user:password@]host[:port][/db] or rediss://…`,
+    );
+  }
+  const redisPrefix = text('BOT_REDIS_PREFIX') ?? 'sdxl-bot';
+  if (!/^[\w.-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError(
+      'BOT_REDIS_PREFIX',
+      `"${redisPrefix}" is not allowed; allowed: 1 to 64 letters, digits, '_', '.' or '-'`,
+    );
+  }
   return {
     discordToken,
     applicationId: text('DISCORD_APPLICATION_ID'),
@@ -180,5 +210,9 @@ export function loadConfig(
       text('BOT_POLL_FIRST_MS') === undefined ? undefined : whole('BOT_POLL_FIRST_MS', 0, 0, 600_000),
     shutdownGraceMs: whole('BOT_SHUTDOWN_GRACE_MS', 30_000, 0),
     logLevel,
+    redisUrl,
+    redisPrefix,
+    jobLockMs: whole('BOT_JOB_LOCK_MS', 30_000, 1_000),
+    stalledCheckMs: whole('BOT_STALLED_CHECK_MS', 15_000, 500),
   };
 }

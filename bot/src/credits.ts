@@ -16,7 +16,8 @@ export function formatCredits(credits: number): string {
 /**
  * Watches the balance each result reports and tells the admins once per crossing: once when it falls
  * below the threshold (again only after a top-up lifted it back above), once when it runs out. The
- * flags live in the job store, so a restart does not repeat a notice.
+ * flags live in the job store, so a restart does not repeat a notice, and each is claimed atomically,
+ * so several bot processes on one store post each notice once.
  */
 export class CreditMonitor {
   private readonly threshold: number;
@@ -68,8 +69,8 @@ export class CreditMonitor {
   async outOfCredits(): Promise<void> {
     this.lastKnown = 0;
     if (await this.store.getSetting(LOW_NOTIFIED)) await this.store.setSetting(LOWEST_SINCE_LOW, '0');
-    if (await this.store.getSetting(OUT_NOTIFIED)) return;
-    await this.store.setSetting(OUT_NOTIFIED, String(Date.now()));
+    // A claim, not a read then a write: of several processes refused at once, one tells the admins.
+    if (!(await this.store.claimSetting(OUT_NOTIFIED, String(Date.now())))) return;
     await this.notify(
       '\ud83d\uded1 SDXL credits ran out: /imagine is refusing jobs until the account is topped up.',
     );
@@ -94,12 +95,12 @@ export class CreditMonitor {
       }
       return false;
     }
-    if (notified) {
+    // Claimed atomically: several processes may see the same crossing; one alone posts the notice.
+    if (notified || !(await this.store.claimSetting(LOW_NOTIFIED, String(Date.now())))) {
       const lowest = Number((await this.store.getSetting(LOWEST_SINCE_LOW)) ?? remaining);
       if (remaining < lowest) await this.store.setSetting(LOWEST_SINCE_LOW, String(remaining));
       return true;
     }
-    await this.store.setSetting(LOW_NOTIFIED, String(Date.now()));
     await this.store.setSetting(LOWEST_SINCE_LOW, String(remaining));
     await this.notify(
       `\u26a0\ufe0f SDXL credits are low: ${formatCredits(remaining)} left (warning threshold ${formatCredits(this.threshold)}). Top up the account to keep /imagine working.`,

@@ -12,7 +12,8 @@ export type RefusalCode =
   | 'expired'
   | 'not_owner'
   | 'not_cancellable'
-  | 'shutting_down';
+  | 'shutting_down'
+  | 'busy';
 
 /** A refusal by the bot's own rules (not an API error); `message` is what the user reads. */
 export class BotRefusal extends Error {

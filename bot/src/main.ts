@@ -1,6 +1,7 @@
-import { createBot, type Bot } from './bot.ts';
+import { createBot, RedisUnreachableError, type Bot } from './bot.ts';
 import { ConfigError, loadConfig, type BotConfig } from './config.ts';
 import { flushLogger } from './logger.ts';
+import { redisPassword } from './redis/connection.ts';
 
 /** Error codes of a connection that could not be made (Node's, and undici's under fetch). */
 const UNREACHABLE = new Set([
@@ -29,6 +30,7 @@ function startupFailure(
   config: BotConfig | undefined,
 ): { line: string; exitCode: number } | undefined {
   if (error instanceof ConfigError) return { line: error.message, exitCode: 2 };
+  if (error instanceof RedisUnreachableError) return { line: error.message, exitCode: 1 };
   const code = errorCode(error);
   if (code === 'TokenInvalid') {
     return {
@@ -80,7 +82,11 @@ function fail(error: unknown, config: BotConfig | undefined, heading: string): n
   if (!failure) throw error;
   let line = failure.line;
   // The line is built from our own words and URLs, but a secret must never reach the terminal.
-  for (const secret of [config?.discordToken, config?.sdxlApiKey])
+  for (const secret of [
+    config?.discordToken,
+    config?.sdxlApiKey,
+    config?.redisUrl && redisPassword(config.redisUrl),
+  ])
     if (secret) line = line.replaceAll(secret, '[redacted]');
   process.stderr.write(`${heading}: ${line}\nSee bot/.env.example for every variable.\n`);
   process.exit(failure.exitCode);

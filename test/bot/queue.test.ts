@@ -3,11 +3,8 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { DiscordAPIError } from 'discord.js';
 import { createLogger } from '../../bot/src/logger.ts';
-import { MemoryJobQueue } from '../../bot/src/queue/memory-queue.ts';
-import { SlidingWindowLimiter } from '../../bot/src/queue/sliding-window-limiter.ts';
 import type { QueueTicket } from '../../bot/src/queue/types.ts';
-
-const flush = () => new Promise((resolve) => setImmediate(resolve));
+import { eventually, QUEUES } from './implementations.ts';
 
 function gatedWorker() {
   const started: string[] = [];
@@ -20,126 +17,129 @@ function gatedWorker() {
   return { started, release, worker };
 }
 
-describe('the in-memory queue', () => {
-  it('runs jobs in order, as many images at once as the capacity allows, and tells waiting jobs their new positions', async () => {
-    const queue = new MemoryJobQueue({
-      imageCapacity: 2,
-      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
-    });
-    const { started, release, worker } = gatedWorker();
-    const moves: { jobId: string; position: number }[][] = [];
-    queue.start(worker, (moved) => moves.push(moved));
-    const results = [];
-    for (const jobId of ['a', 'b', 'c', 'd']) {
-      results.push(await queue.enqueue({ jobId, userId: jobId, images: 1 }, { perUserLimit: 1 }));
-    }
-    assert.deepEqual(
-      results.map((result) => (result.accepted ? result.position : -1)),
-      [0, 0, 1, 2],
-    );
-    await flush();
-    assert.deepEqual(started, ['a', 'b']);
-    assert.deepEqual(await queue.stats(), { waiting: 2, running: 2, runningImages: 2, imageCapacity: 2 });
-    release.get('a')!();
-    await flush();
-    assert.deepEqual(started, ['a', 'b', 'c']);
-    assert.deepEqual(moves.at(-1), [{ jobId: 'd', position: 1 }]);
-    assert.equal(await queue.position('d'), 1);
-    assert.equal(await queue.cancel('d'), true);
-    assert.equal(await queue.position('d'), undefined);
-    release.get('b')!();
-    release.get('c')!();
-    await queue.idle();
-  });
+/** Long enough for a job that wrongly starts to have started, on either implementation. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
 
-  it('refuses past the per-user limit, counting queued and running jobs', async () => {
-    const queue = new MemoryJobQueue({
-      imageCapacity: 1,
-      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+for (const kind of QUEUES) {
+  describe(kind.name, { skip: kind.skip }, () => {
+    it('runs jobs in order, as many images at once as the capacity allows, and tells waiting jobs their new positions', async () => {
+      const { queue, close } = await kind.make({ imageCapacity: 2, limit: 100, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      const moves: { jobId: string; position: number }[][] = [];
+      queue.start(worker, (moved) => moves.push(moved));
+      const results = [];
+      for (const jobId of ['a', 'b', 'c', 'd']) {
+        results.push(await queue.enqueue({ jobId, userId: jobId, images: 1 }, { perUserLimit: 1 }));
+      }
+      assert.deepEqual(
+        results.map((result) => (result.accepted ? result.position : -1)),
+        [0, 0, 1, 2],
+      );
+      await eventually(() => started.length === 2, 'two jobs to start');
+      await settle();
+      assert.deepEqual(started, ['a', 'b']);
+      assert.deepEqual(await queue.stats(), { waiting: 2, running: 2, runningImages: 2, imageCapacity: 2 });
+      release.get('a')!();
+      await eventually(() => started.length === 3, 'the third job to start');
+      assert.deepEqual(started, ['a', 'b', 'c']);
+      await eventually(() => moves.at(-1)?.[0]?.position === 1, 'd to hear it moved up');
+      assert.deepEqual(moves.at(-1), [{ jobId: 'd', position: 1 }]);
+      assert.equal(await queue.position('d'), 1);
+      assert.equal(await queue.cancel('d'), true);
+      assert.equal(await queue.position('d'), undefined);
+      release.get('b')!();
+      release.get('c')!();
+      await eventually(async () => (await queue.stats()).running === 0, 'the queue to empty');
+      await queue.idle();
+      await close();
     });
-    const { release, worker } = gatedWorker();
-    queue.start(worker, () => {});
-    await queue.enqueue({ jobId: '1', userId: 'u', images: 1 }, { perUserLimit: 2 });
-    await queue.enqueue({ jobId: '2', userId: 'u', images: 1 }, { perUserLimit: 2 });
-    assert.deepEqual(await queue.enqueue({ jobId: '3', userId: 'u', images: 1 }, { perUserLimit: 2 }), {
-      accepted: false,
-      reason: 'user_limit',
-      userJobs: 2,
-    });
-    assert.equal(
-      (await queue.enqueue({ jobId: '4', userId: 'v', images: 1 }, { perUserLimit: 2 })).accepted,
-      true,
-    );
-    const notStarted = await queue.stop();
-    assert.deepEqual(
-      notStarted.map((ticket) => ticket.jobId),
-      ['2', '4'],
-    );
-    assert.deepEqual(await queue.enqueue({ jobId: '5', userId: 'w', images: 1 }, { perUserLimit: 2 }), {
-      accepted: false,
-      reason: 'closed',
-    });
-    await flush();
-    release.get('1')!();
-    await queue.idle();
-  });
 
-  it('paces starts with the rate limiter; a job waiting for it can be cancelled or handed back on stop', async () => {
-    const limiter = new SlidingWindowLimiter({ limit: 1, windowMs: 60_000 });
-    const queue = new MemoryJobQueue({ imageCapacity: 3, limiter });
-    const { started, release, worker } = gatedWorker();
-    queue.start(worker, () => {});
-    await queue.enqueue({ jobId: 'first', userId: 'a', images: 1 }, { perUserLimit: 5 });
-    await queue.enqueue({ jobId: 'paced', userId: 'a', images: 1 }, { perUserLimit: 5 });
-    await queue.enqueue({ jobId: 'also-paced', userId: 'a', images: 1 }, { perUserLimit: 5 });
-    await flush();
-    assert.deepEqual(started, ['first'], 'one start per window');
-    assert.equal(await limiter.used(), 1);
-    assert.equal(await queue.cancel('paced'), true);
-    const handedBack = await queue.stop();
-    assert.deepEqual(
-      handedBack.map((ticket) => ticket.jobId),
-      ['also-paced'],
-    );
-    release.get('first')!();
-    await queue.idle();
-    assert.deepEqual(started, ['first'], 'the cancelled and the handed-back jobs never started');
-  });
-});
-
-describe('image capacity', () => {
-  it('counts images, not jobs: a 4-image job takes the whole capacity, a larger one runs alone', async () => {
-    const queue = new MemoryJobQueue({
-      imageCapacity: 4,
-      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+    it('refuses past the per-user limit, counting queued and running jobs', async () => {
+      const { queue, close } = await kind.make({ imageCapacity: 1, limit: 100, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      queue.start(worker, () => {});
+      await queue.enqueue({ jobId: '1', userId: 'u', images: 1 }, { perUserLimit: 2 });
+      await queue.enqueue({ jobId: '2', userId: 'u', images: 1 }, { perUserLimit: 2 });
+      assert.deepEqual(await queue.enqueue({ jobId: '3', userId: 'u', images: 1 }, { perUserLimit: 2 }), {
+        accepted: false,
+        reason: 'user_limit',
+        userJobs: 2,
+      });
+      assert.equal(
+        (await queue.enqueue({ jobId: '4', userId: 'v', images: 1 }, { perUserLimit: 2 })).accepted,
+        true,
+      );
+      await eventually(() => started.length === 1, 'the first job to start');
+      const notStarted = await queue.stop();
+      // A shared queue keeps its waiting jobs for the other processes and hands none back.
+      assert.deepEqual(
+        notStarted.map((ticket) => ticket.jobId),
+        queue.shared ? [] : ['2', '4'],
+      );
+      assert.deepEqual(await queue.enqueue({ jobId: '5', userId: 'w', images: 1 }, { perUserLimit: 2 }), {
+        accepted: false,
+        reason: 'closed',
+      });
+      release.get('1')!();
+      await queue.idle();
+      await settle();
+      assert.deepEqual(started, ['1'], 'a stopped queue starts nothing more here');
+      await close();
     });
-    const { started, release, worker } = gatedWorker();
-    queue.start(worker, () => {});
-    await queue.enqueue({ jobId: 'four', userId: 'a', images: 4 }, { perUserLimit: 9 });
-    await queue.enqueue({ jobId: 'one', userId: 'b', images: 1 }, { perUserLimit: 9 });
-    await queue.enqueue({ jobId: 'two', userId: 'c', images: 2 }, { perUserLimit: 9 });
-    await flush();
-    assert.deepEqual(started, ['four']);
-    release.get('four')!();
-    await flush();
-    assert.deepEqual(started, ['four', 'one', 'two']);
-    release.get('one')!();
-    release.get('two')!();
-    await queue.idle();
 
-    const small = new MemoryJobQueue({
-      imageCapacity: 2,
-      limiter: new SlidingWindowLimiter({ limit: 100, windowMs: 60_000 }),
+    it('paces starts with the rate limiter; a job waiting for it can be cancelled or handed back on stop', async () => {
+      const { queue, limiter, close } = await kind.make({ imageCapacity: 3, limit: 1, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      queue.start(worker, () => {});
+      await queue.enqueue({ jobId: 'first', userId: 'a', images: 1 }, { perUserLimit: 5 });
+      await queue.enqueue({ jobId: 'paced', userId: 'a', images: 1 }, { perUserLimit: 5 });
+      await queue.enqueue({ jobId: 'also-paced', userId: 'a', images: 1 }, { perUserLimit: 5 });
+      await eventually(() => started.length === 1, 'the first job to start');
+      await settle();
+      assert.deepEqual(started, ['first'], 'one start per window');
+      assert.equal(await limiter.used(), 1);
+      assert.equal(await queue.cancel('paced'), true);
+      const handedBack = await queue.stop();
+      assert.deepEqual(
+        handedBack.map((ticket) => ticket.jobId),
+        queue.shared ? [] : ['also-paced'],
+      );
+      release.get('first')!();
+      await queue.idle();
+      assert.deepEqual(started, ['first'], 'the cancelled and the handed-back jobs never started');
+      await close();
     });
-    const second = gatedWorker();
-    small.start(second.worker, () => {});
-    await small.enqueue({ jobId: 'big', userId: 'a', images: 4 }, { perUserLimit: 9 });
-    await flush();
-    assert.deepEqual(second.started, ['big'], 'a job larger than the capacity still runs, alone');
-    second.release.get('big')!();
-    await small.idle();
+
+    it('counts images, not jobs: a 4-image job takes the whole capacity, a larger one runs alone', async () => {
+      const { queue, close } = await kind.make({ imageCapacity: 4, limit: 100, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      queue.start(worker, () => {});
+      await queue.enqueue({ jobId: 'four', userId: 'a', images: 4 }, { perUserLimit: 9 });
+      await queue.enqueue({ jobId: 'one', userId: 'b', images: 1 }, { perUserLimit: 9 });
+      await queue.enqueue({ jobId: 'two', userId: 'c', images: 2 }, { perUserLimit: 9 });
+      await eventually(() => started.length === 1, 'the first job to start');
+      await settle();
+      assert.deepEqual(started, ['four']);
+      release.get('four')!();
+      await eventually(() => started.length === 3, 'the two smaller jobs to start');
+      assert.deepEqual(started, ['four', 'one', 'two']);
+      release.get('one')!();
+      release.get('two')!();
+      await eventually(async () => (await queue.stats()).running === 0, 'the queue to empty');
+      await close();
+
+      const small = await kind.make({ imageCapacity: 2, limit: 100, windowMs: 60_000 });
+      const second = gatedWorker();
+      small.queue.start(second.worker, () => {});
+      await small.queue.enqueue({ jobId: 'big', userId: 'a', images: 4 }, { perUserLimit: 9 });
+      await eventually(() => second.started.length === 1, 'the big job to start');
+      assert.deepEqual(second.started, ['big'], 'a job larger than the capacity still runs, alone');
+      second.release.get('big')!();
+      await eventually(async () => (await small.queue.stats()).running === 0, 'the queue to empty');
+      await small.close();
+    });
   });
-});
+}
 
 describe('the logger', () => {
   it('redacts secrets by path and by value, and interaction tokens in Discord URLs', () => {

@@ -66,6 +66,9 @@ function utcMidnight(now: number): number {
   return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
 }
 
+const BUSY_MESSAGE =
+  '\u23f3 The bot is busy and cannot take jobs this moment (its queue is unreachable). Nothing was queued or billed; try again in a minute.';
+
 const STOP_MESSAGES: Record<StopReason, string> = {
   deadline:
     '\u23f1\ufe0f This job could not finish within Discord\u2019s 15-minute window, so it was stopped. Try again when the queue is shorter.',
@@ -96,6 +99,8 @@ export class ImagineService {
       (moved) => {
         for (const { jobId, position } of moved) this.showPosition(jobId, position);
       },
+      // A shared queue: another process started it and answers it from now on.
+      (jobId) => this.forget(jobId),
     );
   }
 
@@ -112,6 +117,7 @@ export class ImagineService {
   ): Promise<void> {
     const { config, sdxl, store, queue, logger } = this.deps;
     if (this.closing) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
+    if (!queue.available()) throw new BotRefusal('busy', BUSY_MESSAGE);
     const request = sdxl.validate(input);
     // An upscale makes one image whatever the source job asked for.
     const samples = given?.kind === 'upscale' ? 1 : request.samples;
@@ -216,7 +222,13 @@ export class ImagineService {
    */
   async run(ticket: QueueTicket): Promise<void> {
     const live = this.live.get(ticket.jobId) ?? (await this.adoptQueued(ticket.jobId));
-    if (!live) return;
+    if (!live) {
+      // A shared queue hands a job whose process died while running it (BullMQ's stalled job) to
+      // another: resumed by its request id, never sent again, so it is billed once.
+      const job = await this.deps.store.get(ticket.jobId);
+      if (job?.status === 'running') await this.recover(job);
+      return;
+    }
     if (live.controller.signal.aborted) {
       // Stopped in the instant between leaving the line and starting: nothing was sent.
       await this.answerStopped(live, live.controller.signal.reason as StopReason);
@@ -330,6 +342,10 @@ export class ImagineService {
    * `recover`), oldest first. Resolves once each is back in line or resumed; resumed jobs go on.
    */
   async recoverUnfinished(): Promise<number> {
+    // A shared queue keeps its jobs while processes come and go: the waiting ones stay in line, and a
+    // running one whose process died is handed to a live process by the queue (see `run`), never
+    // picked up here while another process may be serving it.
+    if (this.deps.queue.shared) return 0;
     const unfinished = await this.deps.store.unfinished();
     for (const job of unfinished) {
       if (job.requestId) void this.recover(job);

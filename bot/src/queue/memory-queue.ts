@@ -5,6 +5,7 @@ import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker, Rat
  * larger than the capacity runs alone), and every start is paced by the rate limiter.
  */
 export class MemoryJobQueue implements JobQueue {
+  readonly shared = false;
   private readonly waiting: QueueTicket[] = [];
   private readonly running = new Map<string, QueueTicket>();
   /** Jobs out of line but still waiting for the rate limiter; aborting one stops it before it starts. */
@@ -31,6 +32,12 @@ export class MemoryJobQueue implements JobQueue {
     const index = this.waiting.indexOf(ticket);
     return { accepted: true, position: index === -1 ? 0 : index + 1 };
   }
+
+  available(): boolean {
+    return true;
+  }
+
+  async close(): Promise<void> {}
 
   async cancel(jobId: string): Promise<boolean> {
     const pending = this.starting.get(jobId);

@@ -30,6 +30,13 @@ export type QueueWorker = (ticket: QueueTicket) => Promise<void>;
  * which is why every call is async and the per-user limit is checked inside `enqueue` (atomically).
  */
 export interface JobQueue {
+  /**
+   * Whether the line outlives this process and is served by others too (Redis): then a job left
+   * unfinished by a crash is finished by another process, not marked failed at start-up.
+   */
+  readonly shared: boolean;
+  /** Whether a job can be taken now; false while a shared queue's server is unreachable. */
+  available(): boolean;
   /** Adds a job unless the user already has `perUserLimit` jobs queued or running. */
   enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult>;
   /** Takes a job out of line (or stops it waiting for the rate limiter); false when it already started or is unknown. */
@@ -39,13 +46,23 @@ export interface JobQueue {
   stats(): Promise<QueueStats>;
   /**
    * Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs, and
-   * position 0 for a job out of line that waits for the rate limiter before it starts.
+   * position 0 for a job out of line that waits for the rate limiter before it starts; `onTaken`
+   * hears of a job this process queued that another process started (or that left the line).
    */
-  start(worker: QueueWorker, onMoved: (moved: { jobId: string; position: number }[]) => void): void;
-  /** Stops starting jobs; returns the tickets that had not started (now removed). */
+  start(
+    worker: QueueWorker,
+    onMoved: (moved: { jobId: string; position: number }[]) => void,
+    onTaken?: (jobId: string) => void,
+  ): void;
+  /**
+   * Stops starting jobs in this process; returns the tickets that had not started (now removed).
+   * A shared queue keeps its waiting jobs for the other processes (or the next start) and returns none.
+   */
   stop(): Promise<QueueTicket[]>;
-  /** Resolves when no job is running. */
+  /** Resolves when no job is running in this process. */
   idle(): Promise<void>;
+  /** Releases connections, after `stop` and `idle`. */
+  close(): Promise<void>;
 }
 
 /** Paces how many generations may start per window; shared by every worker of the queue. */

@@ -102,5 +102,10 @@ export interface JobStore {
   purgeCreatedBefore(before: number): Promise<number>;
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string | undefined): Promise<void>;
+  /**
+   * Sets `key` only if it has no value; true when this call set it. Atomic, so of several processes
+   * that see the same event, one alone acts on it (one admin notice per crossing).
+   */
+  claimSetting(key: string, value: string): Promise<boolean>;
   close(): Promise<void>;
 }

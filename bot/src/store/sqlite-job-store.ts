@@ -235,6 +235,13 @@ export class SqliteJobStore implements JobStore {
     else this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(key, value);
   }
 
+  async claimSetting(key: string, value: string): Promise<boolean> {
+    const result = this.db
+      .prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)')
+      .run(key, value);
+    return Number(result.changes) === 1;
+  }
+
   async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }

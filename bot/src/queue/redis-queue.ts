@@ -1,0 +1,454 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.ts';
+import { TAKE_START_LUA, type RedisRateLimiter } from './redis-rate-limiter.ts';
+import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker } from './types.ts';
+
+/** BullMQ's highest priority number (the lowest priority). */
+const MAX_PRIORITY = 2_097_152;
+/** Scores in the waiting set: the fairness tag, then arrival order (both fit a double exactly). */
+const TAG_SCALE = 2 ** 32;
+/** A job holds its place in its user's count at most this long: no job outlives Discord's 15 minutes. */
+const STALE_AFTER_MS = 16 * 60_000;
+/** How often a process looks up the positions of the jobs it queued. */
+const POSITION_REFRESH_MS = 1_000;
+/** BullMQ's id for a job: ours with a letter in front, since BullMQ refuses ids that read as integers. */
+const bullId = (jobId: string) => `j${jobId}`;
+
+/** How long every worker pauses when the head of the line does not fit the images in flight. */
+const CAPACITY_RETRY_MS = 200;
+
+/**
+ * Defines `position_of(waiting, running, tickets, rate, capacity, limit, window_ms, job)`: 0 when the
+ * job would start now (it and every job ahead of it fit the images in flight and the pace), else its
+ * 1-based place among the jobs that must wait, as the in-memory queue counts; -2 running, -1 unknown.
+ */
+const POSITION_LUA = `${TAKE_START_LUA}
+local function position_of(waiting, running, tickets, rate, capacity, limit, window_ms, job)
+  if redis.call('HEXISTS', running, job) == 1 then return -2 end
+  local rank = redis.call('ZRANK', waiting, job)
+  if not rank then return -1 end
+  local images = 0
+  for _, value in ipairs(redis.call('HVALS', running)) do images = images + tonumber(value) end
+  local busy = images > 0
+  redis.call('ZREMRANGEBYSCORE', rate, '-inf', now_ms() - window_ms)
+  local room = limit - redis.call('ZCARD', rate)
+  local starting = 0
+  for _, id in ipairs(redis.call('ZRANGE', waiting, 0, rank)) do
+    local ticket = redis.call('HGET', tickets, id)
+    local need = ticket and cjson.decode(ticket).images or 1
+    if room <= 0 or (busy and images + need > capacity) then break end
+    images = images + need
+    busy = true
+    room = room - 1
+    starting = starting + 1
+  end
+  if rank < starting then return 0 end
+  return rank - starting + 1
+end
+`;
+
+/**
+ * Admits a job: the user's count of jobs queued or running is checked and raised in one step, so
+ * two processes cannot both let a user past the limit. Fairness is start-time fair queuing: a job's
+ * tag is one more than the later of the user's last tag and the tag of the last job started, so a
+ * user's second job waits behind everyone's first (round-robin across users) without BullMQ Pro's groups.
+ * KEYS: waiting (zset), user's jobs (zset), last tag per user (hash), virtual time, sequence,
+ *       tickets (hash), tags (hash), running (hash jobId -> images), rate starts (zset)
+ * ARGV: job id, user id, images, per-user limit, now, stale before, ticket JSON, capacity, rate limit, window ms
+ * Returns {-1, user's jobs} when refused, else {position (0: starts now), tag}.
+ */
+const ENQUEUE = `${POSITION_LUA}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[6])
+local count = redis.call('ZCARD', KEYS[2])
+if count >= tonumber(ARGV[4]) then return {-1, count} end
+if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('HLEN', KEYS[8]) == 0 then
+  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+end
+local vtime = tonumber(redis.call('GET', KEYS[4]) or '0')
+local last = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+local tag = math.max(vtime, last) + 1
+redis.call('HSET', KEYS[3], ARGV[2], tag)
+local sequence = redis.call('INCR', KEYS[5])
+redis.call('ZADD', KEYS[1], tag * ${TAG_SCALE} + sequence, ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('HSET', KEYS[6], ARGV[1], ARGV[7])
+redis.call('HSET', KEYS[7], ARGV[1], tag)
+return {position_of(KEYS[1], KEYS[8], KEYS[6], KEYS[9], tonumber(ARGV[8]), tonumber(ARGV[9]),
+  tonumber(ARGV[10]), ARGV[1]), tag}
+`;
+
+/**
+ * A worker holds a job and asks to start it: it starts when its images fit the capacity (a job
+ * larger than the capacity runs alone) and the account's pace has room; both are reserved together.
+ * KEYS: waiting, running (hash), running since (zset), rate starts, tags, virtual time
+ * ARGV: job id, images, capacity, rate limit, window ms, start member, now, stale before
+ * Returns {'started'}, {'resumed'} (a stalled job another process had started), {'gone'} (cancelled),
+ * or {'wait', ms}.
+ */
+const START = `${TAKE_START_LUA}
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'resumed'} end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {'gone'} end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+local images = 0
+for _, value in ipairs(redis.call('HVALS', KEYS[2])) do images = images + tonumber(value) end
+if images > 0 and images + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {'wait', ${CAPACITY_RETRY_MS}} end
+local waitMs = take_start(KEYS[4], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])
+if waitMs > 0 then return {'wait', waitMs} end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
+local tag = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+if tag > tonumber(redis.call('GET', KEYS[6]) or '0') then redis.call('SET', KEYS[6], tag) end
+return {'started'}
+`;
+
+/**
+ * A job ended (or was cancelled while waiting): its images, its place in its user's count and its
+ * ticket are released. Idempotent. KEYS: waiting, running, running since, user's jobs, tickets, tags
+ * ARGV: job id, only if waiting ('1') or always ('0'). Returns 1 when something was released.
+ */
+const RELEASE = `
+if ARGV[2] == '1' and redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
+return 1
+`;
+
+/** KEYS: waiting, running, tickets, rate starts; ARGV: capacity, rate limit, window ms, job id */
+const POSITION = `${POSITION_LUA}
+return position_of(KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]),
+  tonumber(ARGV[3]), ARGV[4])
+`;
+
+export interface RedisJobQueueOptions {
+  redis: Redis;
+  /** Every key starts with it; every process of one bot uses the same. */
+  prefix: string;
+  imageCapacity: number;
+  limiter: RedisRateLimiter;
+  /**
+   * How long a worker's claim on a running job lasts without renewal (renewed every half of it):
+   * a process that dies leaves its job to the others after at most this plus `stalledIntervalMs`.
+   */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  /** Whether this process runs jobs; a gateway-only process queues them for the workers. @default true */
+  runsJobs?: boolean;
+  logger: Logger;
+}
+
+/**
+ * The line shared by every bot process on one Redis, on BullMQ: BullMQ hands jobs to workers in
+ * fairness order (its priorities), keeps each running job locked by its worker and gives a job whose
+ * process died to another (stalled-job recovery). What BullMQ's open-source version cannot express
+ * (images in flight rather than jobs, a sliding-window pace, per-user limits, round-robin across
+ * users) lives in the scripts above, each one atomic step on Redis. A job that may not start yet goes
+ * back to the head of the line and every worker pauses (BullMQ's `rateLimit`) until it may.
+ */
+export class RedisJobQueue implements JobQueue {
+  readonly shared = true;
+  private readonly redis: Redis;
+  private readonly options: RedisJobQueueOptions;
+  private readonly keys: Record<
+    'waiting' | 'running' | 'runningSince' | 'lastTag' | 'vtime' | 'sequence' | 'tickets' | 'tags',
+    string
+  >;
+  private readonly queue: Queue<QueueTicket>;
+  private worker: Worker<QueueTicket> | undefined;
+  private closing = false;
+  /** Jobs this process queued and still waiting, with the position last told. */
+  private readonly local = new Map<string, number>();
+  /** Jobs this process's worker is starting or running. */
+  private readonly here = new Set<string>();
+  private idleWaiters: (() => void)[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private onMoved: (moved: { jobId: string; position: number }[]) => void = () => {};
+  private onTaken: (jobId: string) => void = () => {};
+
+  constructor(options: RedisJobQueueOptions) {
+    this.options = options;
+    this.redis = options.redis;
+    const key = (name: string) => `${options.prefix}:queue:${name}`;
+    this.keys = {
+      waiting: key('waiting'),
+      running: key('running'),
+      runningSince: key('running-since'),
+      lastTag: key('last-tag'),
+      vtime: key('vtime'),
+      sequence: key('sequence'),
+      tickets: key('tickets'),
+      tags: key('tags'),
+    };
+    this.queue = new Queue<QueueTicket>('generate', {
+      connection: this.redis,
+      prefix: `${options.prefix}:bull`,
+      defaultJobOptions: { removeOnComplete: true, removeOnFail: { count: 1_000 } },
+    });
+    this.queue.on('error', (error) => options.logger.warn({ err: error }, 'queue error'));
+  }
+
+  private userKey(userId: string): string {
+    return `${this.options.prefix}:queue:user:${userId}`;
+  }
+
+  available(): boolean {
+    return !this.closing && this.redis.status === 'ready';
+  }
+
+  async enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult> {
+    if (this.closing) return { accepted: false, reason: 'closed' };
+    const { limiter, imageCapacity } = this.options;
+    const now = Date.now();
+    const [first, second] = (await this.redis.eval(
+      ENQUEUE,
+      9,
+      this.keys.waiting,
+      this.userKey(ticket.userId),
+      this.keys.lastTag,
+      this.keys.vtime,
+      this.keys.sequence,
+      this.keys.tickets,
+      this.keys.tags,
+      this.keys.running,
+      limiter.key,
+      ticket.jobId,
+      ticket.userId,
+      ticket.images,
+      limits.perUserLimit,
+      now,
+      now - STALE_AFTER_MS,
+      JSON.stringify({ jobId: ticket.jobId, userId: ticket.userId, images: ticket.images }),
+      imageCapacity,
+      limiter.limit,
+      limiter.windowMs,
+    )) as [number, number];
+    if (first < 0) return { accepted: false, reason: 'user_limit', userJobs: second };
+    try {
+      await this.queue.add('generate', ticket, {
+        jobId: bullId(ticket.jobId),
+        priority: Math.min(second, MAX_PRIORITY),
+      });
+    } catch (error) {
+      await this.release(ticket, false).catch(() => undefined);
+      throw error;
+    }
+    if (first > 0) this.local.set(ticket.jobId, first);
+    this.scheduleRefresh();
+    return { accepted: true, position: first };
+  }
+
+  async cancel(jobId: string): Promise<boolean> {
+    const ticket = await this.ticket(jobId);
+    if (!ticket) return false;
+    if (!(await this.release(ticket, true))) return false;
+    this.local.delete(jobId);
+    // A worker may hold it this instant (about to find it gone); BullMQ then refuses to remove it.
+    await this.queue.remove(bullId(jobId)).catch(() => undefined);
+    return true;
+  }
+
+  async position(jobId: string): Promise<number | undefined> {
+    const position = (await this.redis.eval(POSITION, 4, ...this.positionArgs(jobId))) as number;
+    if (position === -2) return 0;
+    return position < 0 ? undefined : position;
+  }
+
+  async stats(): Promise<QueueStats> {
+    const [waiting, images] = await Promise.all([
+      this.redis.zcard(this.keys.waiting),
+      this.redis.hvals(this.keys.running),
+    ]);
+    return {
+      waiting,
+      running: images.length,
+      runningImages: images.reduce((sum, value) => sum + Number(value), 0),
+      imageCapacity: this.options.imageCapacity,
+    };
+  }
+
+  start(
+    worker: QueueWorker,
+    onMoved: (moved: { jobId: string; position: number }[]) => void,
+    onTaken?: (jobId: string) => void,
+  ): void {
+    this.onMoved = onMoved;
+    this.onTaken = onTaken ?? (() => {});
+    if (this.options.runsJobs === false) return;
+    const { imageCapacity, lockDurationMs, stalledIntervalMs, logger } = this.options;
+    // At most `imageCapacity` jobs can run at once (each makes an image or more): a bound across
+    // processes that spares workers from taking jobs that would only go back.
+    void this.queue
+      .setGlobalConcurrency(imageCapacity)
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not set the global concurrency'));
+    this.worker = new Worker<QueueTicket>('generate', (job) => this.process(job, worker), {
+      connection: this.redis,
+      prefix: `${this.options.prefix}:bull`,
+      concurrency: imageCapacity,
+      lockDuration: lockDurationMs,
+      stalledInterval: stalledIntervalMs,
+      // A job that stalls twice (killed two processes) is failed rather than tried a third time.
+      maxStalledCount: 1,
+    });
+    this.worker.on('error', (error) => logger.warn({ err: error }, 'queue worker error'));
+    this.worker.on('failed', (job, error) => {
+      if (!job) return;
+      logger.error({ jobId: job.id, err: error }, 'queue gave up on a job');
+      void this.release(job.data, false).catch(() => undefined);
+    });
+  }
+
+  private async process(job: Job<QueueTicket>, run: QueueWorker): Promise<void> {
+    const ticket = job.data;
+    const { limiter, imageCapacity, lockDurationMs } = this.options;
+    const now = Date.now();
+    this.here.add(ticket.jobId);
+    let verdict: [string, number?];
+    try {
+      verdict = (await this.redis.eval(
+        START,
+        6,
+        this.keys.waiting,
+        this.keys.running,
+        this.keys.runningSince,
+        limiter.key,
+        this.keys.tags,
+        this.keys.vtime,
+        ticket.jobId,
+        ticket.images,
+        imageCapacity,
+        limiter.limit,
+        limiter.windowMs,
+        limiter.member(),
+        now,
+        now - STALE_AFTER_MS - lockDurationMs,
+      )) as [string, number?];
+    } catch (error) {
+      this.leave(ticket.jobId);
+      throw error;
+    }
+    if (verdict[0] === 'wait') {
+      this.leave(ticket.jobId);
+      await this.worker!.rateLimit(Number(verdict[1]));
+      throw Worker.RateLimitError();
+    }
+    if (verdict[0] === 'gone') {
+      this.leave(ticket.jobId);
+      return;
+    }
+    this.local.delete(ticket.jobId);
+    this.scheduleRefresh();
+    try {
+      await run(ticket);
+    } finally {
+      await this.release(ticket, false).catch((error: unknown) =>
+        this.options.logger.error({ jobId: ticket.jobId, err: error }, 'could not release a finished job'),
+      );
+      this.leave(ticket.jobId);
+      this.scheduleRefresh();
+    }
+  }
+
+  private positionArgs(jobId: string): (string | number)[] {
+    const { limiter, imageCapacity } = this.options;
+    return [
+      this.keys.waiting,
+      this.keys.running,
+      this.keys.tickets,
+      limiter.key,
+      imageCapacity,
+      limiter.limit,
+      limiter.windowMs,
+      jobId,
+    ];
+  }
+
+  private leave(jobId: string): void {
+    this.here.delete(jobId);
+    if (this.here.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async ticket(jobId: string): Promise<QueueTicket | undefined> {
+    const raw = await this.redis.hget(this.keys.tickets, jobId);
+    return raw ? (JSON.parse(raw) as QueueTicket) : undefined;
+  }
+
+  private async release(ticket: Pick<QueueTicket, 'jobId' | 'userId'>, onlyIfWaiting: boolean) {
+    return (
+      ((await this.redis.eval(
+        RELEASE,
+        6,
+        this.keys.waiting,
+        this.keys.running,
+        this.keys.runningSince,
+        this.userKey(ticket.userId),
+        this.keys.tickets,
+        this.keys.tags,
+        ticket.jobId,
+        onlyIfWaiting ? '1' : '0',
+      )) as number) === 1
+    );
+  }
+
+  /** Looks up the positions of this process's waiting jobs soon, then every second while there are any. */
+  private scheduleRefresh(delayMs = 50): void {
+    if (this.closing || this.local.size === 0) return;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(), delayMs).unref();
+  }
+
+  private async refresh(): Promise<void> {
+    const ids = [...this.local.keys()];
+    try {
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.eval(POSITION, 4, ...this.positionArgs(id));
+      const results = (await pipeline.exec()) ?? [];
+      const moved: { jobId: string; position: number }[] = [];
+      ids.forEach((jobId, index) => {
+        const [error, value] = results[index] ?? [new Error('no answer')];
+        if (error || !this.local.has(jobId)) return;
+        const position = Number(value);
+        if (position >= 0) {
+          if (this.local.get(jobId) !== position) moved.push({ jobId, position });
+          this.local.set(jobId, position);
+        } else if (!this.here.has(jobId)) {
+          // Started by another process, or gone: that process answers from now on.
+          this.local.delete(jobId);
+          this.onTaken(jobId);
+        }
+      });
+      if (moved.length > 0) this.onMoved(moved);
+    } catch (error) {
+      this.options.logger.debug({ err: error }, 'could not refresh queue positions');
+    }
+    this.scheduleRefresh(POSITION_REFRESH_MS);
+  }
+
+  async stop(): Promise<QueueTicket[]> {
+    this.closing = true;
+    clearTimeout(this.refreshTimer);
+    // Stops taking jobs now; the jobs running here finish (`idle`) while the waiting ones stay in
+    // Redis for the other processes, or for this bot's next start.
+    void this.worker?.pause(true).catch(() => undefined);
+    return [];
+  }
+
+  idle(): Promise<void> {
+    if (this.here.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.refreshTimer);
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}
