@@ -124,3 +124,20 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+export interface BotMode {
+  name: string;
+  skip: string | false;
+  /** Environment for `startWorld`: nothing for the embedded bot, REDIS_URL and a fresh prefix for Redis. */
+  env(): Promise<Record<string, string>>;
+}
+
+/** The bot as it runs alone (memory queue, SQLite) and on Redis, for tests that hold for both. */
+export const BOT_MODES: BotMode[] = [
+  { name: 'embedded', skip: false, env: async () => ({}) },
+  {
+    name: 'on Redis',
+    skip: skipWithoutRedis,
+    env: async () => ({ REDIS_URL: (await redisServer()).url, BOT_REDIS_PREFIX: `test-${randomUUID()}` }),
+  },
+];

@@ -15,6 +15,7 @@ import {
   startWorld,
   type World,
 } from './world.ts';
+import { BOT_MODES } from './implementations.ts';
 
 function assertNoSecrets(world: World): void {
   const shown = world.everythingShown();
@@ -91,171 +92,194 @@ describe('refusals: options, words, channels, roles', () => {
   });
 });
 
-describe('fairness: queue positions, per-user limit, daily quota', () => {
-  let world: World;
-  before(async () => {
-    world = await startWorld(
-      { BOT_MAX_IN_FLIGHT: '1', BOT_USER_QUEUE_LIMIT: '2', BOT_USER_DAILY_IMAGES: '5' },
-      // Long enough that the first job is still running while the others are typed, even on a busy machine.
-      { latencyMs: 2500 },
-    );
-  });
-  after(async () => {
-    assertNoSecrets(world);
-    await world.close();
-  });
+for (const mode of BOT_MODES)
+  describe(
+    `fairness: queue positions, per-user limit, daily quota (${mode.name})`,
+    { skip: mode.skip },
+    () => {
+      let world: World;
+      before(async () => {
+        world = await startWorld(
+          {
+            ...(await mode.env()),
+            BOT_MAX_IN_FLIGHT: '1',
+            BOT_USER_QUEUE_LIMIT: '2',
+            BOT_USER_DAILY_IMAGES: '5',
+          },
+          // Long enough that the first job is still running while the others are typed, even on a busy machine.
+          { latencyMs: 2500 },
+        );
+      });
+      after(async () => {
+        assertNoSecrets(world);
+        await world.close();
+      });
 
-  it('shows each waiting job its position, updates it, and refuses past the per-user limit', async () => {
-    const first = world.imagine(alice, { prompt: 'first' });
-    await world.standin.waitFor(
-      () => world.standin.original(first)?.history.length,
-      'the first job to start',
-    );
-    const second = world.imagine(bob, { prompt: 'second' });
-    await world.standin.waitFor(
-      () => world.standin.original(second)?.history.length,
-      'the second job queued',
-    );
-    const third = world.imagine(alice, { prompt: 'third' });
-    await world.standin.waitFor(() => world.standin.original(third)?.history.length, 'the third job queued');
-    const fourth = world.imagine(alice, { prompt: 'fourth' });
-    const refusal = await world.privateReply(fourth);
-    assert.match(refusal.content, /already have 2 jobs in line \(the limit is 2 per person\)/);
-    const waiting = await world.standin.waitFor(() => {
-      const message = world.standin.original(third);
-      return message?.history.some((state) => /position \*\*2\*\*/.test(state.content)) ? message : undefined;
-    }, 'the third job at position 2');
-    await world.standin.waitFor(
-      () => waiting.history.some((state) => /position \*\*1\*\*/.test(state.content)),
-      'the third job moving up to position 1',
-    );
-    for (const record of [first, second, third])
-      assert.ok((await world.result(record)).attachments.length > 0);
-  });
+      it('shows each waiting job its position, updates it, and refuses past the per-user limit', async () => {
+        const first = world.imagine(alice, { prompt: 'first' });
+        await world.standin.waitFor(
+          () => world.standin.original(first)?.history.length,
+          'the first job to start',
+        );
+        const second = world.imagine(bob, { prompt: 'second' });
+        await world.standin.waitFor(
+          () => world.standin.original(second)?.history.length,
+          'the second job queued',
+        );
+        const third = world.imagine(alice, { prompt: 'third' });
+        await world.standin.waitFor(
+          () => world.standin.original(third)?.history.length,
+          'the third job queued',
+        );
+        const fourth = world.imagine(alice, { prompt: 'fourth' });
+        const refusal = await world.privateReply(fourth);
+        assert.match(refusal.content, /already have 2 jobs in line \(the limit is 2 per person\)/);
+        const waiting = await world.standin.waitFor(() => {
+          const message = world.standin.original(third);
+          return message?.history.some((state) => /position \*\*2\*\*/.test(state.content))
+            ? message
+            : undefined;
+        }, 'the third job at position 2');
+        await world.standin.waitFor(
+          () => waiting.history.some((state) => /position \*\*1\*\*/.test(state.content)),
+          'the third job moving up to position 1',
+        );
+        for (const record of [first, second, third])
+          assert.ok((await world.result(record)).attachments.length > 0);
+      });
 
-  it('states the daily quota when a request would pass it', async () => {
-    // alice has made 2 images; 5 per day.
-    await world.result(world.imagine(alice, { prompt: 'two more', samples: 2 }));
-    const refusal = await world.privateReply(world.imagine(alice, { prompt: 'too many', samples: 2 }));
-    assert.match(refusal.content, /made 4 of your 5 images today and this asks for 2/);
-    assert.ok((await world.result(world.imagine(alice, { prompt: 'just one' }))).attachments.length > 0);
-  });
-});
+      it('states the daily quota when a request would pass it', async () => {
+        // alice has made 2 images; 5 per day.
+        await world.result(world.imagine(alice, { prompt: 'two more', samples: 2 }));
+        const refusal = await world.privateReply(world.imagine(alice, { prompt: 'too many', samples: 2 }));
+        assert.match(refusal.content, /made 4 of your 5 images today and this asks for 2/);
+        assert.ok((await world.result(world.imagine(alice, { prompt: 'just one' }))).attachments.length > 0);
+      });
+    },
+  );
 
-describe('money: low credits, out of credits, API failures', () => {
-  let world: World;
-  before(async () => {
-    // 0.008 a call: the second call crosses 1.0.
-    world = await startWorld({ SDXL_LOW_CREDITS: '1' }, { credits: 1.01 });
-  });
-  after(async () => {
-    assertNoSecrets(world);
-    await world.close();
-  });
-
-  it('warns on every low result but posts to the admin channel once per crossing', async () => {
-    const above = await world.result(world.imagine(alice, { prompt: 'one' }));
-    assert.doesNotMatch(above.content, /running low/);
-    assert.equal(adminPosts(world).length, 0);
-    const low = await world.result(world.imagine(alice, { prompt: 'two' }));
-    assert.match(low.content, /Credits are running low \(0\.994 left\); the admins have been told/);
-    const lower = await world.result(world.imagine(bob, { prompt: 'three' }));
-    assert.match(lower.content, /running low/);
-    assert.equal(adminPosts(world).length, 1);
-    assert.match(adminPosts(world)[0]!.content, /credits are low: 0\.994 left/);
-    // Topped up (a result above the threshold ends the crossing), then crossing again: a second notice.
-    world.sandbox.credits = 2;
-    assert.doesNotMatch(
-      (await world.result(world.imagine(alice, { prompt: 'four' }))).content,
-      /running low/,
-    );
-    world.sandbox.credits = 1.005;
-    await world.result(world.imagine(alice, { prompt: 'five' }));
-    assert.equal(adminPosts(world).length, 2);
-  });
-
-  it('out of credits: a clear private message, admins told once, no retry', async () => {
-    world.sandbox.credits = 0;
-    const before = world.sandbox.requests.length;
-    // The last balance seen was low: the free balance call runs first and the refusal is private.
-    const message = await world.privateReply(world.imagine(alice, { prompt: 'broke' }));
-    assert.match(message.content, /out of image credits/);
-    assert.equal(message.attachments.length, 0);
-    assert.equal(
-      world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST').length,
-      0,
-    );
-    const again = await world.privateReply(world.imagine(bob, { prompt: 'still broke' }));
-    assert.match(again.content, /out of image credits/);
-    assert.equal(
-      world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST').length,
-      0,
-      'neither job reached a billed call',
-    );
-    assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
-  });
-
-  it('an API failure tells the user and does not count against the quota', async () => {
-    world.sandbox.credits = 50;
-    world.sandbox.configure({ statuses: [500, 500, 500] });
-    const record = world.imagine(alice, { prompt: 'unlucky' });
-    const message = await world.standin.waitFor(() => {
-      const original = world.standin.original(record);
-      return original && /failed on its side/.test(original.content) ? original : undefined;
-    }, 'the failure message');
-    assert.equal(message.components.length, 0);
-    assert.ok((await world.result(world.imagine(alice, { prompt: 'lucky' }))).attachments.length > 0);
-  });
-
-  it('/sdxl-admin shows credits, queue and settings to a server manager only', async () => {
-    const actor = { ...manager, guildId: GUILD, channelId: CHANNEL };
-    const answer = async (subcommand: string) => {
-      const record = world.standin.slash(actor, 'sdxl-admin', {}, subcommand);
-      return world.standin.waitFor(() => {
-        const message = world.standin.original(record);
-        return message?.content ? message : undefined;
-      }, `/sdxl-admin ${subcommand}`);
-    };
-    const credits = await answer('credits');
-    assert.equal(credits.ephemeral, true);
-    assert.match(credits.content, /Credits:\*\* 49\.992/);
-    assert.match(
-      (await answer('queue')).content,
-      /0 jobs running \(0 of at most 2 images at once\), 0 waiting/,
-    );
-    const settings = await answer('settings');
-    assert.match(settings.content, /Images at once: 2/);
-    assert.ok(!settings.content.includes(API_KEY));
-    const refused = await world.privateReply(
-      world.standin.slash({ ...bob, guildId: GUILD, channelId: CHANNEL }, 'sdxl-admin', {}, 'credits'),
-    );
-    assert.match(refused.content, /server managers/);
-  });
-});
-
-describe('the daily quota under simultaneous requests', () => {
-  it('lets exactly as many images through as the quota allows', async () => {
-    const world = await startWorld({ BOT_USER_DAILY_IMAGES: '4', BOT_USER_QUEUE_LIMIT: '10' });
-    try {
-      const records = [1, 2, 3].map((n) => world.imagine(alice, { prompt: `at once ${n}`, samples: 2 }));
-      const outcomes = await Promise.all(
-        records.map((record) =>
-          world.standin.waitFor(() => {
-            const original = world.standin.original(record);
-            if (original && !original.deleted && original.attachments.length > 0) return 'result';
-            const refusal = record.followupIds
-              .map((id) => world.standin.message(id))
-              .find((m) => m?.ephemeral);
-            return refusal && /Daily limit/.test(refusal.content) ? 'refused' : undefined;
-          }, 'an outcome'),
-        ),
-      );
-      assert.deepEqual(outcomes.sort(), ['refused', 'result', 'result']);
-    } finally {
+for (const mode of BOT_MODES)
+  describe(`money: low credits, out of credits, API failures (${mode.name})`, { skip: mode.skip }, () => {
+    let world: World;
+    before(async () => {
+      // 0.008 a call: the second call crosses 1.0.
+      world = await startWorld({ ...(await mode.env()), SDXL_LOW_CREDITS: '1' }, { credits: 1.01 });
+    });
+    after(async () => {
+      assertNoSecrets(world);
       await world.close();
-    }
+    });
+
+    it('warns on every low result but posts to the admin channel once per crossing', async () => {
+      const above = await world.result(world.imagine(alice, { prompt: 'one' }));
+      assert.doesNotMatch(above.content, /running low/);
+      assert.equal(adminPosts(world).length, 0);
+      const low = await world.result(world.imagine(alice, { prompt: 'two' }));
+      assert.match(low.content, /Credits are running low \(0\.994 left\); the admins have been told/);
+      const lower = await world.result(world.imagine(bob, { prompt: 'three' }));
+      assert.match(lower.content, /running low/);
+      assert.equal(adminPosts(world).length, 1);
+      assert.match(adminPosts(world)[0]!.content, /credits are low: 0\.994 left/);
+      // Topped up (a result above the threshold ends the crossing), then crossing again: a second notice.
+      world.sandbox.credits = 2;
+      assert.doesNotMatch(
+        (await world.result(world.imagine(alice, { prompt: 'four' }))).content,
+        /running low/,
+      );
+      world.sandbox.credits = 1.005;
+      await world.result(world.imagine(alice, { prompt: 'five' }));
+      assert.equal(adminPosts(world).length, 2);
+    });
+
+    it('out of credits: a clear private message, admins told once, no retry', async () => {
+      world.sandbox.credits = 0;
+      const before = world.sandbox.requests.length;
+      // The last balance seen was low: the free balance call runs first and the refusal is private.
+      const message = await world.privateReply(world.imagine(alice, { prompt: 'broke' }));
+      assert.match(message.content, /out of image credits/);
+      assert.equal(message.attachments.length, 0);
+      assert.equal(
+        world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST')
+          .length,
+        0,
+      );
+      const again = await world.privateReply(world.imagine(bob, { prompt: 'still broke' }));
+      assert.match(again.content, /out of image credits/);
+      assert.equal(
+        world.sandbox.requests.filter((request, index) => index >= before && request.method === 'POST')
+          .length,
+        0,
+        'neither job reached a billed call',
+      );
+      assert.equal(adminPosts(world).filter((post) => /ran out/.test(post.content)).length, 1);
+    });
+
+    it('an API failure tells the user and does not count against the quota', async () => {
+      world.sandbox.credits = 50;
+      world.sandbox.configure({ statuses: [500, 500, 500] });
+      const record = world.imagine(alice, { prompt: 'unlucky' });
+      const message = await world.standin.waitFor(() => {
+        const original = world.standin.original(record);
+        return original && /failed on its side/.test(original.content) ? original : undefined;
+      }, 'the failure message');
+      assert.equal(message.components.length, 0);
+      assert.ok((await world.result(world.imagine(alice, { prompt: 'lucky' }))).attachments.length > 0);
+    });
+
+    it('/sdxl-admin shows credits, queue and settings to a server manager only', async () => {
+      const actor = { ...manager, guildId: GUILD, channelId: CHANNEL };
+      const answer = async (subcommand: string) => {
+        const record = world.standin.slash(actor, 'sdxl-admin', {}, subcommand);
+        return world.standin.waitFor(() => {
+          const message = world.standin.original(record);
+          return message?.content ? message : undefined;
+        }, `/sdxl-admin ${subcommand}`);
+      };
+      const credits = await answer('credits');
+      assert.equal(credits.ephemeral, true);
+      assert.match(credits.content, /Credits:\*\* 49\.992/);
+      assert.match(
+        (await answer('queue')).content,
+        /0 jobs running \(0 of at most 2 images at once\), 0 waiting/,
+      );
+      const settings = await answer('settings');
+      assert.match(settings.content, /Images at once: 2/);
+      assert.ok(!settings.content.includes(API_KEY));
+      const refused = await world.privateReply(
+        world.standin.slash({ ...bob, guildId: GUILD, channelId: CHANNEL }, 'sdxl-admin', {}, 'credits'),
+      );
+      assert.match(refused.content, /server managers/);
+    });
   });
-});
+
+for (const mode of BOT_MODES)
+  describe(`the daily quota under simultaneous requests (${mode.name})`, { skip: mode.skip }, () => {
+    it('lets exactly as many images through as the quota allows', async () => {
+      const world = await startWorld({
+        ...(await mode.env()),
+        BOT_USER_DAILY_IMAGES: '4',
+        BOT_USER_QUEUE_LIMIT: '10',
+      });
+      try {
+        const records = [1, 2, 3].map((n) => world.imagine(alice, { prompt: `at once ${n}`, samples: 2 }));
+        const outcomes = await Promise.all(
+          records.map((record) =>
+            world.standin.waitFor(() => {
+              const original = world.standin.original(record);
+              if (original && !original.deleted && original.attachments.length > 0) return 'result';
+              const refusal = record.followupIds
+                .map((id) => world.standin.message(id))
+                .find((m) => m?.ephemeral);
+              return refusal && /Daily limit/.test(refusal.content) ? 'refused' : undefined;
+            }, 'an outcome'),
+          ),
+        );
+        assert.deepEqual(outcomes.sort(), ['refused', 'result', 'result']);
+      } finally {
+        await world.close();
+      }
+    });
+  });
 
 describe('no daily quota', () => {
   it('takes BOT_USER_DAILY_IMAGES=0 to mean no daily limit, and says so to admins', async () => {
