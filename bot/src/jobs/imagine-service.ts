@@ -238,6 +238,7 @@ export class ImagineService {
     const { job, controller } = live;
     clearTimeout(live.positionTimer);
     live.startedAt = Date.now();
+    this.deps.logger.info({ jobId: job.id }, 'job running');
     try {
       // Out of line: the ❌ Cancel of the waiting message goes.
       await this.edit(live, {

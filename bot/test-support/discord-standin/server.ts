@@ -107,8 +107,13 @@ export interface DiscordStandin {
   readonly cdn: CdnRecord[];
   /** Commands registered with PUT, by scope: 'global' or the guild id. */
   readonly commands: Map<string, Record<string, unknown>[]>;
-  /** Resolves once a client has identified and received its guilds; rejects after `timeoutMs` (30 s). */
-  waitForGateway(timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once `sessions` clients (default 1) have identified and received their guilds; rejects
+   * after `timeoutMs` (30 s).
+   */
+  waitForGateway(timeoutMs?: number, sessions?: number): Promise<void>;
+  /** Gateway connections identified now: several bot processes may log in with one token. */
+  readonly gatewaySessions: number;
   /** A file as the user attaches it: pass the result as an attachment option's or a file upload's value. */
   upload(file: StandinUpload): AttachmentRef;
   /** Types a slash command: `options` are the values as the user filled them in. */
@@ -222,6 +227,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   changes.setMaxListeners(0);
   const sessions = new Set<{ socket: WebSocket; sequence: number; ready: boolean }>();
   const changed = () => changes.emit('change');
+  let dispatched = 0;
 
   const server = createServer((request, response) => {
     handleRest(request, response).catch((error: unknown) => {
@@ -375,7 +381,10 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       attachment_size_limit: sizeLimit,
       ...(source && { message: toApiMessage(source, botUser, applicationId) }),
     };
-    const session = [...sessions].find((candidate) => candidate.ready);
+    // Several processes logged in with one token: each interaction goes to one of them, in turn, as
+    // Discord sends each event to one shard.
+    const ready = [...sessions].filter((candidate) => candidate.ready);
+    const session = ready[dispatched++ % Math.max(1, ready.length)];
     if (!session) throw new Error('no bot is connected to the stand-in gateway');
     session.socket.send(
       JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++session.sequence, d: payload }),
@@ -723,12 +732,15 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     rest,
     cdn,
     commands,
-    async waitForGateway(timeoutMs) {
+    async waitForGateway(timeoutMs, count = 1) {
       await standin.waitFor(
-        () => [...sessions].some((session) => session.ready),
-        'a bot on the gateway',
+        () => [...sessions].filter((session) => session.ready).length >= count,
+        `${count} bot connection${count === 1 ? '' : 's'} on the gateway`,
         timeoutMs,
       );
+    },
+    get gatewaySessions() {
+      return [...sessions].filter((session) => session.ready).length;
     },
     upload(file) {
       const id = snowflake();
