@@ -296,6 +296,9 @@ export class RedisJobQueue implements JobQueue {
       stalledInterval: stalledIntervalMs,
       // A job that stalls twice (killed two processes) is failed rather than tried a third time.
       maxStalledCount: 1,
+      // After a failed call (Redis away), BullMQ waits this long before it fetches or completes again:
+      // 15 s by default, which would keep every process idle that long after Redis is back.
+      runRetryDelay: 1_000,
     });
     this.worker.on('error', (error) => logger.warn({ err: error }, 'queue worker error'));
     this.worker.on('failed', (job, error) => {

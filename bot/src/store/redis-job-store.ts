@@ -149,7 +149,9 @@ export class RedisJobStore implements JobStore {
   async unfinished(): Promise<JobRecord[]> {
     const ids = await this.redis.smembers(`${this.prefix}open`);
     const jobs = await Promise.all(ids.map((id) => this.get(id)));
-    return jobs.filter((job): job is JobRecord => job !== undefined && OPEN.has(job.status));
+    return jobs
+      .filter((job): job is JobRecord => job !== undefined && OPEN.has(job.status))
+      .sort((a, b) => a.createdAt - b.createdAt);
   }
 
   async purgeCreatedBefore(before: number): Promise<number> {
