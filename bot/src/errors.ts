@@ -15,6 +15,10 @@ export type RefusalCode =
   | 'shutting_down'
   | 'busy';
 
+/** While a shared queue's Redis is unreachable: nothing the user asked for was taken. */
+export const BUSY_MESSAGE =
+  '\u23f3 The bot is busy and cannot take requests this moment (its queue is unreachable). Nothing was queued or billed; try again in a minute.';
+
 /** A refusal by the bot's own rules (not an API error); `message` is what the user reads. */
 export class BotRefusal extends Error {
   readonly code: RefusalCode;

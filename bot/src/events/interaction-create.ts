@@ -2,7 +2,7 @@ import { Events, type Interaction } from 'discord.js';
 import { COMMANDS } from '../commands/index.ts';
 import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
-import { BotRefusal, userMessage } from '../errors.ts';
+import { BotRefusal, BUSY_MESSAGE, userMessage } from '../errors.ts';
 import { handleButton } from '../interactions/buttons.ts';
 import { handleModal } from '../interactions/modals.ts';
 import { replyPrivately } from '../jobs/replies.ts';
@@ -12,6 +12,10 @@ export const name = Events.InteractionCreate;
 /** Routes every interaction, inside the one error boundary that answers the user privately. */
 export async function execute(interaction: Interaction, context: BotContext): Promise<void> {
   try {
+    // Commands, buttons and forms read the store (settings, jobs) before they answer: with a shared
+    // store unreachable they would wait past Discord's 3 seconds, so they are told at once instead.
+    if (!interaction.isAutocomplete() && !context.queue.available())
+      throw new BotRefusal('busy', BUSY_MESSAGE);
     if (interaction.isChatInputCommand()) {
       await COMMANDS.get(interaction.commandName)?.execute(interaction, context);
     } else if (interaction.isAutocomplete()) {

@@ -5,7 +5,7 @@ import type { ButtonInteraction, Client, RepliableInteraction } from 'discord.js
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
-import { BotRefusal, outOfCreditsMessage, userMessage } from '../errors.ts';
+import { BotRefusal, BUSY_MESSAGE, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
@@ -65,9 +65,6 @@ function utcMidnight(now: number): number {
   const date = new Date(now);
   return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
 }
-
-const BUSY_MESSAGE =
-  '\u23f3 The bot is busy and cannot take jobs this moment (its queue is unreachable). Nothing was queued or billed; try again in a minute.';
 
 const STOP_MESSAGES: Record<StopReason, string> = {
   deadline:

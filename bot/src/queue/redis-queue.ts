@@ -200,7 +200,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   available(): boolean {
-    return !this.closing && this.redis.status === 'ready';
+    return this.redis.status === 'ready';
   }
 
   async enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult> {

@@ -1,4 +1,5 @@
 import { setTimeout as wait } from 'node:timers/promises';
+import { windowSpan } from '@sdxl-kit/client';
 import type { Redis } from 'ioredis';
 import type { RateLimiter } from './types.ts';
 
@@ -41,6 +42,10 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly redis: Redis;
   readonly key: string;
   readonly limit: number;
+  /**
+   * The span starts are counted over: the window plus a margin (the client's own), since the provider
+   * counts arrivals and a job that started early can arrive late on a busy machine.
+   */
   readonly windowMs: number;
   private sequence = 0;
 
@@ -48,7 +53,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.redis = redis;
     this.key = `${options.prefix}:rate:starts`;
     this.limit = options.limit;
-    this.windowMs = options.windowMs;
+    this.windowMs = windowSpan(options.windowMs);
   }
 
   /** A member no other process's start shares. */
