@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { startSandbox, type Sandbox, type SandboxOptions } from '@sdxl-kit/sandbox';
 import {
   startDiscordStandin,
@@ -156,6 +157,11 @@ describe('two bot processes on one Redis', { skip: skipWithoutRedis }, () => {
   after(() => cluster?.close());
 
   it('share one pace: a burst from 20 users draws no 429, every job is answered by one of them, and the admins hear of the low balance once', async () => {
+    // One command to each process first, as a bot that has been running a while has had: each then
+    // knows the balance and acknowledges the burst at once instead of asking for it first.
+    for (const index of [90, 91])
+      assert.equal(await cluster.outcome(cluster.imagine(user(index), { prompt: 'a buoy' })), 'result');
+    const billedBefore = cluster.sandbox.billed.length;
     const records = Array.from({ length: 20 }, (_, index) =>
       cluster.imagine(user(index), { prompt: `a harbour, take ${index}` }),
     );
@@ -166,11 +172,11 @@ describe('two bot processes on one Redis', { skip: skipWithoutRedis }, () => {
       'every job posted its result',
     );
     assert.equal(rateLimited(cluster.sandbox), 0, 'the sandbox answered no request with 429');
-    assert.equal(cluster.sandbox.billed.length, 20, 'each job billed once');
+    assert.equal(cluster.sandbox.billed.length - billedBefore, 20, 'each job billed once');
     const receivers = cluster.bots.map((bot) => (bot.output().match(/"msg":"job queued"/g) ?? []).length);
-    assert.deepEqual(receivers, [10, 10], 'both processes took commands');
+    assert.deepEqual(receivers, [11, 11], 'both processes took commands');
     const runners = cluster.bots.map((bot) => (bot.output().match(/"msg":"job running"/g) ?? []).length);
-    assert.equal(runners[0]! + runners[1]!, 20);
+    assert.equal(runners[0]! + runners[1]!, 22);
     // 1.1 credits at 0.008 an image: the balance crossed 1 once, during the burst.
     const notices = cluster.standin.messages.filter(
       (message) => message.channelId === ADMIN_CHANNEL && /credits are low/.test(message.content),
@@ -202,5 +208,49 @@ describe('two bot processes on one Redis', { skip: skipWithoutRedis }, () => {
     const [quotaRefusal] = quotaOutcomes.filter((outcome) => outcome !== 'result');
     assert.match(quotaRefusal ?? '', /Daily limit: you have made 6 of your 6 images today/);
     cluster.sandbox.configure({ latencyMs: 300 });
+  });
+});
+
+describe('a bot process killed while it runs a job', { skip: skipWithoutRedis }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    // A short lock so the test is quick: the job moves on within about 3 s of the kill.
+    cluster = await startCluster(
+      { BOT_JOB_LOCK_MS: '2000', BOT_STALLED_CHECK_MS: '1000' },
+      { latencyMs: 4_000 },
+    );
+  });
+  after(() => cluster?.close());
+
+  it('has its job finished by the other process, resumed by its request id and billed once', async () => {
+    const record = cluster.imagine(user(300), { prompt: 'a lighthouse in a gale' });
+    // The process that submitted it (its request id stored) is killed while the sandbox works on it.
+    // Killed once its request id is stored (the job is billed from then on) and while the sandbox
+    // still works on it.
+    const redis = new Redis(cluster.redis.url);
+    let running: BotProcess | undefined;
+    try {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        running = cluster.bots.find((bot) => /"msg":"job running"/.test(bot.output()));
+        const jobId = running && /"jobId":"(\w+)","msg":"job running"/.exec(running.output())?.[1];
+        const key = `${cluster.env.BOT_REDIS_PREFIX}:job:${jobId}`;
+        if (jobId && (await redis.hget(key, 'requestId'))) break;
+        assert.ok(Date.now() < deadline, 'the job was submitted within 30 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    assert.ok(running);
+    assert.equal(cluster.sandbox.billed.length, 0, 'killed while the sandbox works on it');
+    running.child.kill('SIGKILL');
+    await running.exited;
+    assert.equal(await cluster.outcome(record, 30_000), 'result', 'the other process posted the result');
+    assert.equal(cluster.sandbox.billed.length, 1, 'billed once: resumed, not submitted again');
+    const survivor = cluster.bots.find((bot) => bot !== running)!;
+    assert.match(survivor.output(), /"msg":"resuming a submitted job"/);
+    const message = cluster.standin.original(record)!;
+    assert.equal(message.attachments.length, 1);
   });
 });
