@@ -39,6 +39,13 @@ export interface BotConfig {
   bannedWords: string[];
   /** BOT_SPOILER: post results as spoilers. @default false */
   spoiler: boolean;
+  /**
+   * BOT_MEDIA_GALLERY: results as a Components V2 message, the images in Discord's native media gallery
+   * (alt text from the prompt, spoilered with BOT_SPOILER); false: the composed 2x2 grid in an embed.
+   * Discord has offered Components V2 to every bot since April 2025, so it is on unless turned off (for
+   * clients or proxies that do not show V2 messages). @default true
+   */
+  mediaGallery: boolean;
   /** BOT_ADMIN_CHANNEL_ID: where low-credit and out-of-credit notices go. */
   adminChannelId: string | undefined;
   /** BOT_DATABASE: the SQLite file that keeps jobs (and so buttons) across restarts. @default ./sdxl-bot.sqlite */
@@ -124,9 +131,9 @@ export function loadConfig(
     }
     return value;
   };
-  const flag = (name: string): boolean => {
+  const flag = (name: string, fallback = false): boolean => {
     const raw = text(name)?.toLowerCase();
-    if (raw === undefined) return false;
+    if (raw === undefined) return fallback;
     if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
     if (['0', 'false', 'no', 'off'].includes(raw)) return false;
     throw new ConfigError(name, `"${raw}" is not allowed; allowed: true or false`);
@@ -202,6 +209,7 @@ export function loadConfig(
     adminRoles: list('BOT_ADMIN_ROLES'),
     bannedWords: list('BOT_BANNED_WORDS').map((word) => word.toLowerCase()),
     spoiler: flag('BOT_SPOILER'),
+    mediaGallery: flag('BOT_MEDIA_GALLERY', true),
     adminChannelId: text('BOT_ADMIN_CHANNEL_ID'),
     databasePath: text('BOT_DATABASE') ?? './sdxl-bot.sqlite',
     jobTtlHours: whole('BOT_JOB_TTL_HOURS', 168, 1),

@@ -73,6 +73,8 @@ export async function startWorld(
     BOT_REQUESTS_PER_MINUTE: '100',
     BOT_MAX_IN_FLIGHT: '2',
     BOT_SHUTDOWN_GRACE_MS: '5000',
+    // The composed-grid layout, which most tests read (embed fields); gallery.test.ts turns the gallery on.
+    BOT_MEDIA_GALLERY: 'false',
     // The sandbox answers in milliseconds: the first status check need not wait for a real model's time.
     BOT_POLL_FIRST_MS: '20',
     LOG_LEVEL: 'debug',

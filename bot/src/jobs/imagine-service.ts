@@ -401,6 +401,7 @@ export class ImagineService {
       spoiler: config.spoiler,
       adminsTold: Boolean(config.adminChannelId),
       attachmentLimit: reply.attachmentLimit,
+      gallery: config.mediaGallery,
     };
     const message =
       job.operation?.kind === 'upscale'

@@ -1,5 +1,6 @@
 import {
   InteractionWebhook,
+  MessageFlags,
   RESTJSONErrorCodes,
   type Client,
   type InteractionEditReplyOptions,
@@ -134,8 +135,13 @@ export class JobReply {
     return 'posted';
   }
 
-  private async post(options: ReplyOptions): Promise<void> {
+  private async post(given: ReplyOptions): Promise<void> {
     const { job } = this;
+    // A Components V2 result (the media gallery) carries no content, not even an empty one, in a new
+    // message; its heading already mentions the requester.
+    const v2 = (Number(given.flags ?? 0) & MessageFlags.IsComponentsV2) !== 0;
+    const { content: _none, ...rest } = given;
+    const options: ReplyOptions = v2 ? rest : given;
     if (this.onlyRequester) {
       // A result the requester keeps to themselves must not turn public: it goes to them directly.
       const user = await this.client.users.fetch(job.userId);
@@ -149,7 +155,7 @@ export class JobReply {
     const content = options.content ?? '';
     const posted = await channel.send({
       ...(options as MessageCreateOptions),
-      content: content.includes(mention) ? content : `${mention} ${content}`.trim(),
+      ...(!v2 && { content: content.includes(mention) ? content : `${mention} ${content}`.trim() }),
       allowedMentions: { users: [job.userId] },
     });
     // The old reply would say "making…" forever: the bot may edit its own public message through the

@@ -1,5 +1,15 @@
 import type { GenerateRequest, GeneratedImage } from '@sdxl-kit/client';
-import { ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder } from 'discord.js';
+import {
+  ActionRowBuilder,
+  AttachmentBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  EmbedBuilder,
+  MediaGalleryBuilder,
+  MediaGalleryItemBuilder,
+  MessageFlags,
+  TextDisplayBuilder,
+} from 'discord.js';
 import { IMAGINE_OPTIONS } from '../commands/imagine-options.ts';
 import { formatCredits } from '../credits.ts';
 import { encodeCustomId } from '../interactions/custom-id.ts';
@@ -18,7 +28,12 @@ export interface ResultDetails {
   adminsTold: boolean;
   /** Per attachment, from the interaction. */
   attachmentLimit: number;
+  /** Show the images in a Components V2 media gallery rather than a composed grid (BOT_MEDIA_GALLERY). */
+  gallery?: boolean;
 }
+
+/** Discord's limit on a media gallery item's description (its alt text). */
+const MAX_ALT_TEXT = 1024;
 
 function shorten(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}\u2026`;
@@ -159,6 +174,7 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
       new AttachmentBuilder(bytes, { name: fileName(job, String(image.index + 1), details.spoiler) }),
     );
   }
+  if (details.gallery) return galleryReply(job, images.length, files, skipped, details);
   let preview = files[0]?.name ?? undefined;
   if (images.length > 1) {
     const grid = await composeGrid(
@@ -201,6 +217,69 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
     embeds: [embed],
     files,
     components: resultButtons(job, images.length),
+    allowedMentions: { parse: [] },
+  };
+}
+
+function lowCreditsNote(details: ResultDetails): string {
+  return `\u26a0\ufe0f Credits are running low${details.remainingCredits === undefined ? '' : ` (${formatCredits(details.remainingCredits)} left)`}; ${details.adminsTold ? 'the admins have been told' : 'an admin needs to top up the account'}.`;
+}
+
+/**
+ * The result as a Components V2 message: the heading, the images in Discord's media gallery (each with
+ * the prompt as alt text, spoilered when BOT_SPOILER is set), the seed and credits, and the same
+ * buttons in action rows. No composed grid: the gallery lays out up to 10 images itself. V2 takes no
+ * `content` or embeds, so both are emptied (the message being edited held the status text).
+ */
+function galleryReply(
+  job: JobRecord,
+  count: number,
+  files: AttachmentBuilder[],
+  skipped: number,
+  details: ResultDetails,
+) {
+  const prompt = String(job.input.prompt);
+  const notes: string[] = [];
+  if (details.lowCredits) notes.push(lowCreditsNote(details));
+  if (skipped > 0) notes.push(`${skipped} image(s) were too large to upload here even after compressing.`);
+  const heading = [
+    `${job.operation ? `**${operationLabel(job.operation)}** \u2014 ` : ''}**${shorten(prompt, 300)}** \u2014 <@${job.userId}>`,
+    ...notes,
+  ].join('\n');
+  const components: (TextDisplayBuilder | MediaGalleryBuilder | ActionRowBuilder<ButtonBuilder>)[] = [
+    new TextDisplayBuilder().setContent(heading),
+  ];
+  if (files.length > 0) {
+    components.push(
+      new MediaGalleryBuilder().addItems(
+        files.map((file, index) =>
+          new MediaGalleryItemBuilder()
+            .setURL(`attachment://${file.name}`)
+            .setDescription(
+              shorten(
+                files.length > 1 ? `${prompt} (${index + 1} of ${files.length})` : prompt,
+                MAX_ALT_TEXT,
+              ),
+            )
+            .setSpoiler(details.spoiler),
+        ),
+      ),
+    );
+  }
+  const credits =
+    details.remainingCredits === undefined ? 'unknown' : formatCredits(details.remainingCredits);
+  components.push(
+    new TextDisplayBuilder().setContent(
+      `-# Seed \`${job.seed ?? 'random'}\` \u00b7 ${count} image${count === 1 ? '' : 's'} \u00b7 credits left: ${credits}`,
+    ),
+    ...resultButtons(job, count),
+  );
+  return {
+    content: '',
+    embeds: [],
+    files,
+    components,
+    flags: MessageFlags.IsComponentsV2 as const,
     allowedMentions: { parse: [] },
   };
 }

@@ -90,7 +90,8 @@ export function applyPayload(
   if (Array.isArray(payload.embeds)) message.embeds = payload.embeds as Record<string, unknown>[];
   if (Array.isArray(payload.components)) message.components = payload.components as Record<string, unknown>[];
   if (typeof payload.flags === 'number') {
-    message.flags = payload.flags;
+    // Edits do not drop EPHEMERAL or IS_COMPONENTS_V2 (the stand-in refuses an edit that tries the latter).
+    message.flags = payload.flags | (message.ephemeral ? 64 : 0);
     if (payload.flags & 64) message.ephemeral = true;
   }
   const upload = (file: UploadedFile, description?: string): StandinAttachment => ({

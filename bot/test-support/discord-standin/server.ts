@@ -189,6 +189,81 @@ function modalProblem(data: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+const IS_COMPONENTS_V2 = 1 << 15;
+/** A message about to be created, for the checks of a create. */
+const BLANK = {
+  flags: 0,
+  content: '',
+  embeds: [],
+  components: [],
+  attachments: [],
+} as unknown as StandinMessage;
+/** Top-level component types a Components V2 message may hold (action row, section, text, gallery, file, separator, container). */
+const V2_TOP_LEVEL = new Set([1, 9, 10, 12, 13, 14, 17]);
+
+function countComponents(components: readonly Record<string, unknown>[]): number {
+  let total = 0;
+  for (const component of components) {
+    total += 1;
+    if (Array.isArray(component.components))
+      total += countComponents(component.components as Record<string, unknown>[]);
+    if (component.accessory) total += 1;
+  }
+  return total;
+}
+
+/**
+ * What Discord refuses in a message create or edit, as far as components go: a V2 message (flag 1<<15,
+ * which cannot be removed) takes no content or embeds, at most 40 components, media galleries of 1–10
+ * items that each name an attachment of the message; a message without the flag takes action rows only.
+ */
+function componentsProblem(
+  message: StandinMessage,
+  payload: Record<string, unknown>,
+  files: readonly UploadedFile[],
+): string | undefined {
+  const flags = typeof payload.flags === 'number' ? payload.flags : message.flags;
+  if (message.flags & IS_COMPONENTS_V2 && !(flags & IS_COMPONENTS_V2))
+    return 'the IS_COMPONENTS_V2 flag cannot be removed';
+  const components = (Array.isArray(payload.components) ? payload.components : message.components) as Record<
+    string,
+    unknown
+  >[];
+  if (!(flags & IS_COMPONENTS_V2)) {
+    return components.some((component) => component.type !== 1)
+      ? 'components other than action rows need the IS_COMPONENTS_V2 flag'
+      : undefined;
+  }
+  const content = typeof payload.content === 'string' ? payload.content : message.content;
+  const embeds = Array.isArray(payload.embeds) ? payload.embeds : message.embeds;
+  if (content || embeds.length > 0) return 'a message with IS_COMPONENTS_V2 cannot have content or embeds';
+  if (countComponents(components) > 40) return 'a message holds at most 40 components';
+  const names = new Set([
+    ...files.map((file) => file.filename),
+    ...(Array.isArray(payload.attachments)
+      ? []
+      : message.attachments.map((attachment) => attachment.filename)),
+  ]);
+  for (const component of components) {
+    if (!V2_TOP_LEVEL.has(Number(component.type)))
+      return `component type ${String(component.type)} is not allowed at the top`;
+    if (component.type === 10 && (typeof component.content !== 'string' || !component.content))
+      return 'a text display needs content';
+    if (component.type === 12) {
+      const items = (component.items ?? []) as { media?: { url?: string }; description?: string }[];
+      if (items.length < 1 || items.length > 10) return 'a media gallery holds 1 to 10 items';
+      for (const item of items) {
+        const url = item.media?.url ?? '';
+        if (url.startsWith('attachment://') && !names.has(url.slice('attachment://'.length)))
+          return `${url} names no attachment of the message`;
+        if (item.description !== undefined && item.description.length > 1024)
+          return 'a media item description is at most 1024 characters';
+      }
+    }
+  }
+  return undefined;
+}
+
 const API_PREFIX = '/api/v10';
 const DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024;
 const GATEWAY_PATH = '/gateway';
@@ -621,9 +696,13 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
           (candidate) => candidate.id === record.originalMessageId && candidate.loading && !candidate.deleted,
         );
         if (loading) {
+          const refused = componentsProblem(loading, payload, files);
+          if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
           applyPayload(loading, payload, files, snowflake);
           return reply(200, toApiMessage(loading, botUser, applicationId));
         }
+        const refused = componentsProblem(BLANK, payload, files);
+        if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
         const message = newMessage(record.actor.channelId, record.token);
         applyPayload(message, payload, files, snowflake);
         record.followupIds.push(message.id);
@@ -635,6 +714,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
         if (!message) return reply(404, { code: 10008, message: 'Unknown Message' });
         if (method === 'GET') return reply(200, toApiMessage(message, botUser, applicationId));
         if (method === 'PATCH') {
+          const refused = componentsProblem(message, payload, files);
+          if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
           applyPayload(message, payload, files, snowflake);
           return reply(200, toApiMessage(message, botUser, applicationId));
         }
@@ -705,6 +786,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
         });
       }
       if (method === 'POST' && parts[2] === 'messages' && parts.length === 3) {
+        const refused = componentsProblem(BLANK, payload, files);
+        if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
         const message = newMessage(channelId);
         applyPayload(message, payload, files, snowflake);
         return reply(200, toApiMessage(message, botUser, applicationId));
@@ -715,6 +798,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
           (candidate) => candidate.id === parts[3] && candidate.channelId === channelId && !candidate.deleted,
         );
         if (!message || message.ephemeral) return reply(404, { code: 10008, message: 'Unknown Message' });
+        const refused = componentsProblem(message, payload, files);
+        if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
         applyPayload(message, payload, files, snowflake);
         return reply(200, toApiMessage(message, botUser, applicationId));
       }
