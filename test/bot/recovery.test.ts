@@ -54,6 +54,8 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
     BOT_MAX_IN_FLIGHT: '2',
     BOT_REQUESTS_PER_MINUTE: '100',
     BOT_POLL_FIRST_MS: '50',
+    // The composed-grid layout, whose content names the prompt; the gallery's is tested in gallery.test.ts.
+    BOT_MEDIA_GALLERY: 'false',
     LOG_LEVEL: 'debug',
   };
   const first = { text: '' };
