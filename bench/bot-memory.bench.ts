@@ -55,8 +55,9 @@ async function run(jobs: number): Promise<RunResult> {
     {
       env: {
         PATH: process.env.PATH,
-        // glibc reads it at start-up only: `MALLOC_ARENA_MAX=2 npm run bench:bot-memory` measures a bot run so.
-        ...(process.env.MALLOC_ARENA_MAX && { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }),
+        // The bot sets MALLOC_ARENA_MAX=2 for itself unless it is set; `MALLOC_ARENA_MAX= npm run
+        // bench:bot-memory` (empty: glibc's default arenas) measures a bot without it.
+        ...(process.env.MALLOC_ARENA_MAX !== undefined && { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }),
         DISCORD_TOKEN: TOKEN,
         DISCORD_API_URL: standin.apiUrl,
         SDXL_API_KEY: API_KEY,

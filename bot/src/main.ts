@@ -1,3 +1,4 @@
+import './malloc-arena.ts';
 import { createBot, RedisUnreachableError, type Bot } from './bot.ts';
 import { ConfigError, loadConfig, type BotConfig } from './config.ts';
 import { flushLogger } from './logger.ts';

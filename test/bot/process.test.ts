@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -37,6 +37,11 @@ it('npm start: configuration from the environment, SIGTERM finishes the job in f
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     await standin.waitForGateway();
+    if (process.platform === 'linux') {
+      // The bot that answers is the same process, now with glibc's arenas capped (read at start-up only).
+      const environ = await readFile(`/proc/${child.pid}/environ`, 'utf8');
+      assert.ok(environ.split('\0').includes('MALLOC_ARENA_MAX=2'), 'the bot runs with MALLOC_ARENA_MAX=2');
+    }
     const record = standin.slash({ ...alice, guildId: GUILD, channelId: CHANNEL }, 'imagine', {
       prompt: 'a quiet harbour',
     });
