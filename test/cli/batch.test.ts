@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CliWorld, jsonLines } from './harness.ts';
+import { CliWorld, jsonLines, until } from './harness.ts';
 
 describe('sdxl imagine --prompts: a batch that stops', () => {
   const world = new CliWorld();
@@ -53,5 +53,27 @@ describe('sdxl imagine --prompts: a batch that stops', () => {
     assert.match(run.stderr, /^one: Error: 406/m);
     assert.match(run.stderr, /^two: Not sent: the batch stopped after "406/m);
     assert.match(run.stdout, /0 of 2 prompts done/);
+  });
+});
+
+describe('sdxl imagine --prompts: memory', () => {
+  const world = new CliWorld();
+  before(() => world.start());
+  after(() => world.close());
+
+  it('runs a batch with V8\u2019s young generation capped, in the same process, output unchanged', async () => {
+    const file = path.join(world.dir, 'two.txt');
+    await writeFile(file, 'one\ntwo\n');
+    world.sandbox.configure({ latencyMs: 600 });
+    const started = world.spawn(['imagine', '--prompts', file, '--json', '--rpm', '60', '-o', world.dir]);
+    // Read while it works: the pid the caller holds is the batch itself, now with the flag.
+    await until(() => world.sandbox.requests.some((request) => request.method === 'POST'), 'a call');
+    const command =
+      process.platform === 'win32' ? '' : await readFile(`/proc/${started.child.pid}/cmdline`, 'utf8');
+    const run = await started.done;
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(jsonLines(run.stdout).filter((line) => line.images.length === 1).length, 2);
+    if (process.platform === 'linux')
+      assert.ok(command.split('\0').includes('--max-semi-space-size=4'), command);
   });
 });
