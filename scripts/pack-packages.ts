@@ -56,7 +56,10 @@ export async function packPackages(): Promise<string[]> {
       await mkdir(join(target, 'bin'), { recursive: true });
       for (const file of Object.values(manifest.bin)) {
         const source = await readFile(join(ROOT, dir, file), 'utf8');
-        await writeFile(join(target, file), source.replace(/((?:from|import) '\.\.\/src\/[\w-]+)\.ts'/g, "$1.js'"));
+        await writeFile(
+          join(target, file),
+          source.replace(/((?:from|import) '\.\.\/src\/[\w-]+)\.ts'/g, "$1.js'"),
+        );
       }
     }
     await writeFile(join(target, 'package.json'), `${JSON.stringify(published, null, 2)}\n`);
