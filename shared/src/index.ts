@@ -68,4 +68,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvSettin
   }
   return settings;
 }
-export { RedisStartWindow, type RedisEval, type RedisStartWindowOptions } from './redis-window.ts';
+export {
+  RedisStartWindow,
+  TAKE_START_LUA,
+  type RedisEval,
+  type RedisStartWindowOptions,
+} from './redis-window.ts';

@@ -12,24 +12,36 @@ export interface RedisEval {
 }
 
 /**
- * Counts a start when the log of the last window has room. Time is Redis's own (`TIME`), so machines
- * whose clocks disagree still share one window; a pause told by a 429 is a key with its own expiry.
- * Returns 0 when the start was counted, else the ms to wait.
+ * Lua that takes one start from a sliding window kept as a sorted set of start times, on Redis's
+ * clock (so processes on machines whose clocks disagree still share one window). Defines
+ * `take_start(key, limit, window_ms, member)`: 0 when taken, else the milliseconds until one frees.
  */
-const TRY_START = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 then return paused end
-local span = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], span)
+export const TAKE_START_LUA = `
+local function now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local function take_start(key, limit, window_ms, member)
+  local now = now_ms()
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return math.max(1, tonumber(oldest[2]) + window_ms - now + 1)
+  end
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window_ms)
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + span - now)
+`;
+
+/**
+ * Counts a start unless the shared pause (a key with its own expiry, set by a 429) still runs.
+ * Returns 0 when the start was counted, else the ms to wait.
+ */
+const TRY_START = `${TAKE_START_LUA}
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
+return take_start(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[1]), ARGV[3])
 `;
 
 /** Extends the shared pause to `ARGV[1]` ms from now unless it already lasts longer. */

@@ -1,7 +1,8 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { TAKE_START_LUA, type RedisRateLimiter } from './redis-rate-limiter.ts';
+import { TAKE_START_LUA } from '@sdxl-kit/client';
+import type { RedisRateLimiter } from './redis-rate-limiter.ts';
 import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker } from './types.ts';
 
 /** BullMQ's highest priority number (the lowest priority). */

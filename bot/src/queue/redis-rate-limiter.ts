@@ -1,30 +1,7 @@
 import { setTimeout as wait } from 'node:timers/promises';
-import { windowSpan } from '@sdxl-kit/client';
+import { TAKE_START_LUA, windowSpan } from '@sdxl-kit/client';
 import type { Redis } from 'ioredis';
 import type { RateLimiter } from './types.ts';
-
-/**
- * Lua that takes one start from a sliding window kept as a sorted set of start times, on Redis's
- * clock (so processes on machines whose clocks disagree still share one window). Defines
- * `take_start(key, limit, window_ms, member)`: 0 when taken, else the milliseconds until one frees.
- */
-export const TAKE_START_LUA = `
-local function now_ms()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
-local function take_start(key, limit, window_ms, member)
-  local now = now_ms()
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
-  if redis.call('ZCARD', key) >= limit then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return math.max(1, tonumber(oldest[2]) + window_ms - now + 1)
-  end
-  redis.call('ZADD', key, now, member)
-  redis.call('PEXPIRE', key, window_ms)
-  return 0
-end
-`;
 
 const ACQUIRE = `${TAKE_START_LUA}
 return take_start(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])`;
