@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_DEFAULTS } from '@sdxl-kit/client/core';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -60,10 +60,54 @@ after(async () => {
   if (profile) await rm(profile, { recursive: true, force: true });
 });
 
-async function openEditDialog(id: string): Promise<void> {
+const dialogOk = () => page.locator('#node-dialog-ok');
+
+// Opens a node's edit tray once the previous tray and any notification are gone: a double click that
+// lands on a closing tray or a fading notification is lost, and a field found then belongs to the old tray.
+async function openEditDialog(id: string, field = 'steps'): Promise<void> {
+  await dialogOk().waitFor({ state: 'detached' });
+  await page.locator('.red-ui-notification').first().waitFor({ state: 'detached' });
   await page.locator(`#${id}`).dblclick();
-  await page.waitForSelector('#node-input-steps', { state: 'visible' });
+  await dialogOk().waitFor({ state: 'visible' });
+  await page.waitForSelector(`#node-input-${field}`, { state: 'visible' });
 }
+
+// The tests that go on with the form a previous test opened open it themselves when run alone or after a failure.
+async function ensureEditDialog(id: string): Promise<void> {
+  if (!(await dialogOk().isVisible())) await openEditDialog(id);
+}
+
+async function closeEditDialog(button: 'ok' | 'cancel'): Promise<void> {
+  await page.locator(`#node-dialog-${button}`).click();
+  await dialogOk().waitFor({ state: 'detached' });
+}
+
+// A failed test leaves a picture and the editor as it was, then closes whatever it left open, so one
+// failure is reported once rather than as every later test's click being intercepted.
+afterEach(async (t) => {
+  if (t.passed || !page) return;
+  const name = t.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+  await page.screenshot({ path: `${SCREENSHOTS}failed-${name}.png` }).catch(() => undefined);
+  const open = await page
+    .evaluate(() => ({
+      trays: document.querySelectorAll('.red-ui-tray').length,
+      notifications: [...document.querySelectorAll('.red-ui-notification')].map((n) => n.textContent?.trim()),
+    }))
+    .catch((error: unknown) => String(error));
+  console.error(`after "${t.name}" failed, the editor had open:`, JSON.stringify(open));
+  for (const cancel of await page.locator('.red-ui-notification button').all())
+    await cancel.click().catch(() => {});
+  while (await dialogOk().isVisible()) {
+    await page
+      .locator('#node-dialog-cancel')
+      .click({ timeout: 5_000 })
+      .catch(() => {});
+    await dialogOk()
+      .waitFor({ state: 'detached', timeout: 5_000 })
+      .catch(() => {});
+  }
+  await page.mouse.move(0, 0);
+});
 
 describe('the Node-RED editor with node-red-contrib-sdxl', () => {
   it('runs the Node-RED that was asked for', async () => {
@@ -104,6 +148,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
   });
 
   it('accepts a scheduler that is not in the list', async () => {
+    await ensureEditDialog(NODE_ID);
     await page.locator('#node-input-scheduler').fill('My Custom Sampler');
     await page.locator('#node-input-scheduler').blur();
     assert.equal(
@@ -117,6 +162,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
 
   // Node-RED checks every field again whenever one changes, so the mark follows the Refiner.
   it('judges Noise fraction 1 by the Refiner chosen in the form, again when the Refiner changes', async () => {
+    await ensureEditDialog(NODE_ID);
     const fraction = page.locator('#node-input-highNoiseFraction');
     const marked = () => fraction.evaluate((input) => input.classList.contains('input-error'));
     await fraction.fill('1');
@@ -149,6 +195,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
   });
 
   it('refuses an out-of-range value before deploy', async () => {
+    await ensureEditDialog(NODE_ID);
     const steps = page.locator('#node-input-steps');
     await steps.fill('500');
     await steps.blur();
@@ -163,7 +210,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
       })
       .waitFor({ state: 'visible' });
     await page.screenshot({ path: `${SCREENSHOTS}out-of-range.png` });
-    await page.locator('#node-dialog-ok').click();
+    await closeEditDialog('ok');
     await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'visible' });
 
     await page.locator('#red-ui-header-button-deploy').click();
@@ -171,6 +218,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await warning.waitFor({ state: 'visible' });
     await page.screenshot({ path: `${SCREENSHOTS}deploy-refused.png` });
     await warning.getByRole('button', { name: /cancel/i }).click();
+    await warning.waitFor({ state: 'detached' });
     const flows = (await (await fetch(`${nodeRed.editorUrl}flows`)).json()) as Record<string, unknown>[];
     assert.equal(flows.find((node) => node.id === NODE_ID)?.steps, '', 'the running flow kept its value');
 
@@ -184,7 +232,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.waitForFunction(
       () => !document.querySelector('#node-input-steps')?.classList.contains('input-error'),
     );
-    await page.locator('#node-dialog-ok').click();
+    await closeEditDialog('ok');
     try {
       await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
     } catch (error) {
@@ -247,8 +295,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await operation.selectOption('vary');
     await page.locator('#node-input-varyPrompt').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#node-input-inpaintStrength').isVisible(), false);
-    await page.locator('#node-dialog-cancel').click();
-    await page.locator('#node-input-operation').waitFor({ state: 'detached' });
+    await closeEditDialog('cancel');
   });
 
   it("does not let a value left in another operation's field block deploy", async () => {
@@ -265,8 +312,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     // Back to generate: the upscale value stays in the node, unused, and is not judged.
     await operation.selectOption('generate');
     await page.locator('#node-input-steps').waitFor({ state: 'visible' });
-    await page.locator('#node-dialog-ok').click();
-    await page.locator('#node-input-operation').waitFor({ state: 'detached' });
+    await closeEditDialog('ok');
     const state = () =>
       page.evaluate((id) => {
         const red = (window as unknown as { RED: { nodes: { node(id: string): Record<string, unknown> } } })
@@ -280,17 +326,16 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     // Chosen again, the operation's value is judged again.
     await openEditDialog(NODE_ID);
     await page.locator('#node-input-operation').selectOption('upscale');
-    await page.locator('#node-dialog-ok').click();
+    await closeEditDialog('ok');
     await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'visible' });
-    await page.locator(`#${NODE_ID}`).dblclick();
-    await quality.waitFor({ state: 'visible' });
+    await openEditDialog(NODE_ID, 'upscaleQuality');
     await page.waitForFunction(
       () => (document.querySelector('#node-input-upscaleQuality') as HTMLInputElement | null)?.value === '5',
     );
     await quality.fill('');
     await quality.blur();
     await page.locator('#node-input-operation').selectOption('generate');
-    await page.locator('#node-dialog-ok').click();
+    await closeEditDialog('ok');
     await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'hidden' });
   });
 
