@@ -139,3 +139,18 @@ export const user = (index: number): Actor => ({
 
 export const rateLimited = (sandbox: Sandbox) =>
   sandbox.requests.filter((request) => request.status === 429).length;
+
+/** Polls a condition the stand-in cannot announce (a process's output, the sandbox's record). */
+export async function eventually<T>(
+  probe: () => T | undefined | false,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -16,6 +16,16 @@ const POSITION_REFRESH_MS = 1_000;
 /** BullMQ's id for a job: ours with a letter in front, since BullMQ refuses ids that read as integers. */
 const bullId = (jobId: string) => `j${jobId}`;
 
+/** Error codes of a connection to Redis that failed or dropped. */
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
 /** How long every worker pauses when the head of the line does not fit the images in flight. */
 const CAPACITY_RETRY_MS = 200;
 
@@ -193,7 +203,24 @@ export class RedisJobQueue implements JobQueue {
       prefix: `${options.prefix}:bull`,
       defaultJobOptions: { removeOnComplete: true, removeOnFail: { count: 1_000 } },
     });
-    this.queue.on('error', (error) => options.logger.warn({ err: error }, 'queue error'));
+    this.queue.on('error', (error) => this.reportError(error, 'queue error'));
+    // Reconnected: the next outage is reported again.
+    this.redis.on('ready', () => this.reported.clear());
+  }
+
+  /** Messages of connection errors already logged in this outage: BullMQ retries every second or two. */
+  private readonly reported = new Set<string>();
+
+  /**
+   * Logs a BullMQ error; while Redis is unreachable each kind is logged once (the connection's own
+   * 'redis connection lost' line says the rest), not at every retry of every connection.
+   */
+  private reportError(error: Error & { code?: string }, message: string): void {
+    if (this.redis.status !== 'ready' || CONNECTION_ERRORS.has(error.code ?? '')) {
+      if (this.reported.has(message)) return;
+      this.reported.add(message);
+    }
+    this.options.logger.warn({ err: error }, message);
   }
 
   private userKey(userId: string): string {
@@ -301,7 +328,7 @@ export class RedisJobQueue implements JobQueue {
       // 15 s by default, which would keep every process idle that long after Redis is back.
       runRetryDelay: 1_000,
     });
-    this.worker.on('error', (error) => logger.warn({ err: error }, 'queue worker error'));
+    this.worker.on('error', (error) => this.reportError(error, 'queue worker error'));
     this.worker.on('failed', (job, error) => {
       if (!job) return;
       logger.error({ jobId: job.id, err: error }, 'queue gave up on a job');
