@@ -60,9 +60,9 @@ export function createBot(
       ...(config.discordApiUrl && { api: config.discordApiUrl }),
     },
   });
-  const sdxl = options.sdxl ?? createSdxlClient(config, logger);
   // With REDIS_URL, every shared part lives on Redis; without it, in this process and a SQLite file.
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger, 'bot') : undefined;
+  const sdxl = options.sdxl ?? createSdxlClient(config, logger, redis);
   let store: JobStore;
   let limiter: RateLimiter;
   let queue: JobQueue;

@@ -1,15 +1,45 @@
-import { createClient, type SdxlClient } from '@sdxl-kit/client';
+import {
+  CLIENT_DEFAULTS,
+  createClient,
+  nodeSleep,
+  RedisStartWindow,
+  RequestLimiter,
+  type SdxlClient,
+} from '@sdxl-kit/client';
+import type { Redis } from 'ioredis';
 import { isLoopback, type BotConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 
 /** The key a local sandbox accepts by default, so a bot pointed at one on this machine needs no hosted key. */
 const SANDBOX_KEY = 'sandbox-key';
 
-/** The one SDXL client of this bot process: its limiter is shared by every job. */
-export function createSdxlClient(config: BotConfig, logger: Logger): SdxlClient {
+/**
+ * The one SDXL client of this bot process: its limiter is shared by every job. With Redis, the
+ * account's pace (its starts and a 429's pause) is kept there, where every bot process and every
+ * `sdxl` run with `SDXL_REDIS_URL` on the same Redis and key counts it too.
+ */
+export function createSdxlClient(config: BotConfig, logger: Logger, redis?: Redis): SdxlClient {
+  const apiKey =
+    config.sdxlApiKey ?? (config.sdxlBaseUrl && isLoopback(config.sdxlBaseUrl) ? SANDBOX_KEY : undefined);
+  const limiter =
+    redis &&
+    apiKey &&
+    new RequestLimiter({
+      requestsPerMinute: config.requestsPerMinute,
+      maxInFlight: config.maxInFlight,
+      windowMs: config.rateWindowMs,
+      sleep: nodeSleep,
+      window: new RedisStartWindow(redis, {
+        requestsPerMinute: config.requestsPerMinute,
+        apiKey,
+        baseUrl: config.sdxlBaseUrl ?? CLIENT_DEFAULTS.baseUrl,
+        windowMs: config.rateWindowMs,
+        label: 'REDIS_URL',
+      }),
+    });
   return createClient({
-    apiKey:
-      config.sdxlApiKey ?? (config.sdxlBaseUrl && isLoopback(config.sdxlBaseUrl) ? SANDBOX_KEY : undefined),
+    apiKey,
+    ...(limiter && { limiter }),
     ...(config.sdxlBaseUrl && { baseUrl: config.sdxlBaseUrl }),
     requestsPerMinute: config.requestsPerMinute,
     maxInFlight: config.maxInFlight,
