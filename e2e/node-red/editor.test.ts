@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_DEFAULTS } from '@sdxl-kit/client/core';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { launchNodeRed, type RunningNodeRed } from '../../nodes/node-red/scripts/launch.ts';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../out/e2e/node-red/', import.meta.url));
@@ -70,6 +70,25 @@ async function openEditDialog(id: string, field = 'steps'): Promise<void> {
   await page.locator(`#${id}`).dblclick();
   await dialogOk().waitFor({ state: 'visible' });
   await page.waitForSelector(`#node-input-${field}`, { state: 'visible' });
+}
+
+/**
+ * Hovers a field until Node-RED shows its tooltip with `text`: the editor opens a tooltip on
+ * mouseenter after a short delay, and a synthetic hover on a busy machine can come before the field
+ * is listening or leave too soon, so the pointer leaves and comes back once or twice before failing.
+ */
+async function showTooltip(field: Locator, text: string): Promise<void> {
+  const tooltip = page.locator('.red-ui-popover', { hasText: text });
+  for (let attempt = 1; ; attempt++) {
+    await field.hover();
+    try {
+      await tooltip.waitFor({ state: 'visible', timeout: attempt < 3 ? 5_000 : 30_000 });
+      return;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await page.mouse.move(0, 0);
+    }
+  }
 }
 
 // The tests that go on with the form a previous test opened open it themselves when run alone or after a failure.
@@ -171,12 +190,10 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.waitForFunction(() =>
       document.querySelector('#node-input-highNoiseFraction')?.classList.contains('input-error'),
     );
-    await fraction.hover();
-    await page
-      .locator('.red-ui-popover', {
-        hasText: 'Noise fraction: "1" is not allowed; allowed: below 1 while the refiner is on',
-      })
-      .waitFor({ state: 'visible' });
+    await showTooltip(
+      fraction,
+      'Noise fraction: "1" is not allowed; allowed: below 1 while the refiner is on',
+    );
     await page.locator('#node-input-refiner').selectOption('false');
     await page.waitForFunction(
       () => !document.querySelector('#node-input-highNoiseFraction')?.classList.contains('input-error'),
@@ -204,12 +221,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
       document.querySelector('#node-input-steps')?.classList.contains('input-error'),
     );
     // The field says why, in a tooltip on hover: the field, the value and what is allowed.
-    await steps.hover();
-    await page
-      .locator('.red-ui-popover', {
-        hasText: 'Steps: "500" is not allowed; allowed: a whole number from 20 to 100',
-      })
-      .waitFor({ state: 'visible' });
+    await showTooltip(steps, 'Steps: "500" is not allowed; allowed: a whole number from 20 to 100');
     await page.screenshot({ path: `${SCREENSHOTS}out-of-range.png` });
     await closeEditDialog('ok');
     await page.locator(`#${NODE_ID} .red-ui-flow-node-error`).waitFor({ state: 'visible' });
@@ -273,12 +285,7 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     await page.waitForFunction(() =>
       document.querySelector('#node-input-upscaleQuality')?.classList.contains('input-error'),
     );
-    await quality.hover();
-    await page
-      .locator('.red-ui-popover', {
-        hasText: 'Quality: "5" is not allowed; allowed: a whole number from 10 to 100',
-      })
-      .waitFor({ state: 'visible' });
+    await showTooltip(quality, 'Quality: "5" is not allowed; allowed: a whole number from 10 to 100');
     await page.screenshot({ path: `${SCREENSHOTS}upscale-fields.png` });
     await quality.fill('');
     await quality.blur();
