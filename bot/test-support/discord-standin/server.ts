@@ -24,6 +24,15 @@ export interface StandinOptions {
   ackDeadlineMs?: number;
   /** Webhook calls with an interaction token older than this are refused (401, code 50027). @default 15 min */
   tokenLifetimeMs?: number;
+  /** The shard count GET /gateway/bot recommends. @default 1 */
+  shards?: number;
+  /** `session_start_limit.max_concurrency` of GET /gateway/bot: identifies allowed at once. @default 1 */
+  maxConcurrency?: number;
+}
+
+/** The shard Discord sends a guild's events to: `(guild_id >> 22) % shard_count`. */
+export function shardOf(guildId: string, shardCount: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
 }
 
 /** Who clicks or types, and with what standing in the guild. */
@@ -114,6 +123,8 @@ export interface DiscordStandin {
   waitForGateway(timeoutMs?: number, sessions?: number): Promise<void>;
   /** Gateway connections identified now: several bot processes may log in with one token. */
   readonly gatewaySessions: number;
+  /** The `[shard_id, shard_count]` each identified connection gave in IDENTIFY, in the order they came. */
+  readonly gatewayShards: [number, number][];
   /** A file as the user attaches it: pass the result as an attachment option's or a file upload's value. */
   upload(file: StandinUpload): AttachmentRef;
   /** Types a slash command: `options` are the values as the user filled them in. */
@@ -300,7 +311,17 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   const uploads = new Map<string, Required<StandinUpload> & { id: string }>();
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
-  const sessions = new Set<{ socket: WebSocket; sequence: number; ready: boolean }>();
+  /** A gateway connection and the shard it identified as (`[0, 1]` when it gave none). */
+  interface Session {
+    socket: WebSocket;
+    sequence: number;
+    ready: boolean;
+    shard: [number, number];
+  }
+  const sessions = new Set<Session>();
+  /** Whether a session receives this guild's events, as Discord routes them to shards. */
+  const receives = (session: Session, guildId: string) =>
+    shardOf(guildId, session.shard[1]) === session.shard[0];
   const changed = () => changes.emit('change');
   let dispatched = 0;
 
@@ -319,28 +340,42 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   const origin = `http://127.0.0.1:${port}`;
 
   function openSession(socket: WebSocket): void {
-    const session = { socket, sequence: 0, ready: false };
+    const session: Session = { socket, sequence: 0, ready: false, shard: [0, 1] };
     sessions.add(session);
     const dispatch = (event: string, data: unknown) =>
       socket.send(JSON.stringify({ op: 0, t: event, s: ++session.sequence, d: data }));
     socket.on('message', (raw) => {
-      const payload = JSON.parse(String(raw)) as { op: number; d: { token?: string } };
+      const payload = JSON.parse(String(raw)) as { op: number; d: { token?: string; shard?: unknown } };
       if (payload.op === 1) socket.send(JSON.stringify({ op: 11 }));
       if (payload.op === 2) {
         if (payload.d.token !== options.token && payload.d.token !== `Bot ${options.token}`) {
           socket.close(4004, 'Authentication failed.');
           return;
         }
+        const shard = payload.d.shard ?? [0, 1];
+        const valid =
+          Array.isArray(shard) &&
+          shard.length === 2 &&
+          shard.every((part) => Number.isInteger(part)) &&
+          shard[1] >= 1 &&
+          shard[0] >= 0 &&
+          shard[0] < shard[1];
+        if (!valid) {
+          socket.close(4010, 'Invalid shard.');
+          return;
+        }
+        session.shard = shard as [number, number];
+        const own = guilds.filter((guild) => receives(session, guild.id));
         dispatch('READY', {
           v: 10,
           user: botUser,
-          guilds: guilds.map((guild) => ({ id: guild.id, unavailable: true })),
+          guilds: own.map((guild) => ({ id: guild.id, unavailable: true })),
           session_id: snowflake(),
           resume_gateway_url: `ws://127.0.0.1:${port}${GATEWAY_PATH}`,
           application: { id: applicationId, flags: 0 },
-          shard: [0, 1],
+          shard: session.shard,
         });
-        for (const guild of guilds) dispatch('GUILD_CREATE', guildPayload(guild));
+        for (const guild of own) dispatch('GUILD_CREATE', guildPayload(guild));
         session.ready = true;
         changed();
       }
@@ -456,11 +491,11 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       attachment_size_limit: sizeLimit,
       ...(source && { message: toApiMessage(source, botUser, applicationId) }),
     };
-    // Several processes logged in with one token: each interaction goes to one of them, in turn, as
-    // Discord sends each event to one shard.
-    const ready = [...sessions].filter((candidate) => candidate.ready);
+    // Only the shard the guild belongs to receives it, as on Discord. Several processes logged in as
+    // the same shard (copies of an unsharded bot): each interaction goes to one of them, in turn.
+    const ready = [...sessions].filter((candidate) => candidate.ready && receives(candidate, guildId));
     const session = ready[dispatched++ % Math.max(1, ready.length)];
-    if (!session) throw new Error('no bot is connected to the stand-in gateway');
+    if (!session) throw new Error(`no bot is connected to the stand-in gateway for guild ${guildId}'s shard`);
     session.socket.send(
       JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++session.sequence, d: payload }),
     );
@@ -730,8 +765,13 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     if (method === 'GET' && path === '/gateway/bot') {
       return reply(200, {
         url: `ws://127.0.0.1:${port}${GATEWAY_PATH}`,
-        shards: 1,
-        session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+        shards: options.shards ?? 1,
+        session_start_limit: {
+          total: 1000,
+          remaining: 1000,
+          reset_after: 0,
+          max_concurrency: options.maxConcurrency ?? 1,
+        },
       });
     }
     if (method === 'GET' && path === '/users/@me') return reply(200, botUser);
@@ -826,6 +866,9 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     },
     get gatewaySessions() {
       return [...sessions].filter((session) => session.ready).length;
+    },
+    get gatewayShards() {
+      return [...sessions].filter((session) => session.ready).map((session) => session.shard);
     },
     upload(file) {
       const id = snowflake();
