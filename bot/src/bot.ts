@@ -14,7 +14,7 @@ import { RedisJobQueue } from './queue/redis-queue.ts';
 import { RedisRateLimiter } from './queue/redis-rate-limiter.ts';
 import { SlidingWindowLimiter } from './queue/sliding-window-limiter.ts';
 import type { JobQueue, RateLimiter } from './queue/types.ts';
-import { connectRedis, redisPassword, redisWhere } from './redis/connection.ts';
+import { connectRedis, RedisUnreachableError, redisPassword, redisWhere } from './redis/connection.ts';
 import { createSdxlClient } from './sdxl.ts';
 import type { JobStore } from './store/job-store.ts';
 import { RedisJobStore } from './store/redis-job-store.ts';
@@ -24,10 +24,7 @@ const PURGE_EVERY_MS = 3_600_000;
 /** How long start-up waits for Redis before it gives up with a line naming REDIS_URL. */
 const REDIS_CONNECT_MS = 10_000;
 
-/** Redis could not be reached at start-up; the message names REDIS_URL without its password. */
-export class RedisUnreachableError extends Error {
-  readonly code = 'REDIS_UNREACHABLE';
-}
+export { RedisUnreachableError };
 
 export interface Bot {
   client: Client;
@@ -43,7 +40,7 @@ export function createBot(
   config: BotConfig,
   options: { logDestination?: DestinationStream; logger?: Logger; sdxl?: SdxlClient } = {},
 ): Bot {
-  const logger =
+  const base =
     options.logger ??
     createLogger(
       {
@@ -60,6 +57,13 @@ export function createBot(
       ...(config.discordApiUrl && { api: config.discordApiUrl }),
     },
   });
+  // Shards and roles write to one terminal (a ShardingManager's children share its stdout): each line
+  // says which process wrote it. discord.js read the shard from SHARDS/SHARD_COUNT, as the manager set them.
+  const shards = (client.options.shardCount ?? 1) > 1 ? client.options.shards : undefined;
+  const logger =
+    config.role === 'all' && !shards
+      ? base
+      : base.child({ ...(config.role !== 'all' && { role: config.role }), ...(shards && { shards }) });
   // With REDIS_URL, every shared part lives on Redis; without it, in this process and a SQLite file.
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger, 'bot') : undefined;
   const sdxl = options.sdxl ?? createSdxlClient(config, logger, redis);
@@ -82,6 +86,8 @@ export function createBot(
       limiter: shared,
       lockDurationMs: config.jobLockMs,
       stalledIntervalMs: config.stalledCheckMs,
+      // A gateway process queues jobs and shows their positions; the workers (and `all`) run them.
+      runsJobs: config.role !== 'gateway',
       logger,
     });
   } else {
@@ -128,6 +134,8 @@ export function createBot(
   });
   const context: BotContext = { config, sdxl, store, queue, limiter, credits, imagine, logger };
 
+  // A worker never logs in to the gateway, so no interaction reaches it: it answers jobs through REST
+  // (the job's stored interaction token, else the channel) with the bot token set below.
   client.on(interactionCreate.name, (interaction) => void interactionCreate.execute(interaction, context));
   client.once(clientReady.name, (ready) => void clientReady.execute(ready, context));
   client.on(Events.Error, (error) => logger.error({ err: error }, 'discord client error'));
@@ -147,6 +155,17 @@ export function createBot(
       await purge();
       purgeTimer = setInterval(() => void purge().catch(() => undefined), PURGE_EVERY_MS).unref();
       imagine.start();
+      if (config.role === 'worker') {
+        client.rest.setToken(config.discordToken);
+        // What login would have found out: a token Discord refuses is named now, not at the first result.
+        await client.rest.get(Routes.user()).catch((error: unknown) => {
+          if ((error as { status?: number }).status === 401)
+            throw Object.assign(new Error('Discord refused the token'), { code: 'TokenInvalid' });
+          throw error;
+        });
+        logger.info({ role: config.role }, 'worker ready: running jobs, not logged in to the gateway');
+        return;
+      }
       const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
       await client.login(config.discordToken);
       await ready;

@@ -82,7 +82,17 @@ export interface BotConfig {
   jobLockMs: number;
   /** BOT_STALLED_CHECK_MS: how often each process looks for jobs whose process died. @default 15000 */
   stalledCheckMs: number;
+  /**
+   * BOT_ROLE: what this process does. `all` takes commands and runs jobs; `gateway` logs in and takes
+   * commands (acknowledges, queues, shows positions, cancels, buttons) and leaves the jobs to the
+   * others; `worker` runs jobs only, without logging in to the gateway, and answers through Discord's
+   * REST API. `gateway` and `worker` need REDIS_URL (the line they share). @default 'all'
+   */
+  role: BotRole;
 }
+
+export const BOT_ROLES = ['all', 'gateway', 'worker'] as const;
+export type BotRole = (typeof BOT_ROLES)[number];
 
 /** A variable that is missing or malformed; the message names it and says what is allowed. */
 export class ConfigError extends Error {
@@ -190,6 +200,19 @@ export function loadConfig(
       `"${redisPrefix}" is not allowed; allowed: 1 to 64 letters, digits, '_', '.' or '-'`,
     );
   }
+  const role = (text('BOT_ROLE')?.toLowerCase() ?? 'all') as BotRole;
+  if (!BOT_ROLES.includes(role)) {
+    throw new ConfigError(
+      'BOT_ROLE',
+      `"${text('BOT_ROLE')}" is not allowed; allowed: ${BOT_ROLES.join(', ')} (the default: commands and jobs)`,
+    );
+  }
+  if (role !== 'all' && !redisUrl) {
+    throw new ConfigError(
+      'REDIS_URL',
+      `required with BOT_ROLE=${role}: gateway and worker processes share their queue and jobs through Redis (set REDIS_URL=redis://host:6379, or BOT_ROLE=all for one process)`,
+    );
+  }
   return {
     discordToken,
     applicationId: text('DISCORD_APPLICATION_ID'),
@@ -222,5 +245,6 @@ export function loadConfig(
     redisPrefix,
     jobLockMs: whole('BOT_JOB_LOCK_MS', 30_000, 1_000),
     stalledCheckMs: whole('BOT_STALLED_CHECK_MS', 15_000, 500),
+    role,
   };
 }

@@ -1,50 +1,8 @@
 import './malloc-arena.ts';
-import { createBot, RedisUnreachableError, type Bot } from './bot.ts';
-import { ConfigError, loadConfig, type BotConfig } from './config.ts';
+import { createBot, type Bot } from './bot.ts';
+import { loadConfig, type BotConfig } from './config.ts';
 import { flushLogger } from './logger.ts';
-import { redisPassword } from './redis/connection.ts';
-
-/** Error codes of a connection that could not be made (Node's, and undici's under fetch). */
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-]);
-
-function errorCode(error: unknown): unknown {
-  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: unknown };
-  return code ?? (cause ? errorCode(cause) : undefined);
-}
-
-/**
- * What kept the bot from starting, as one line naming the variable to fix, and the exit code:
- * 2 for a setting that is wrong, 1 for a service that could not be reached. Undefined: a bug.
- */
-function startupFailure(
-  error: unknown,
-  config: BotConfig | undefined,
-): { line: string; exitCode: number } | undefined {
-  if (error instanceof ConfigError) return { line: error.message, exitCode: 2 };
-  if (error instanceof RedisUnreachableError) return { line: error.message, exitCode: 1 };
-  const code = errorCode(error);
-  if (code === 'TokenInvalid') {
-    return {
-      line: 'DISCORD_TOKEN: Discord refused the token; copy it again from the Developer Portal (Bot \u2192 Reset Token)',
-      exitCode: 2,
-    };
-  }
-  if (typeof code === 'string' && UNREACHABLE.has(code)) {
-    const where = config?.discordApiUrl ?? 'https://discord.com/api (the default)';
-    return { line: `DISCORD_API_URL: could not reach Discord at ${where} (${code})`, exitCode: 1 };
-  }
-  return undefined;
-}
+import { fail } from './startup.ts';
 
 /** `npm start`: the bot with its configuration from the environment; SIGTERM/SIGINT stop it cleanly. */
 async function main(): Promise<void> {
@@ -70,27 +28,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A shard of shards.ts (or any parent with an IPC channel): once the parent is gone, even killed with
+  // SIGKILL, the channel closes, and the shard stops too rather than run on unsupervised.
+  if (process.channel) process.on('disconnect', () => stop('parent gone'));
   try {
     await bot.start();
   } catch (error) {
     fail(error, config, 'Could not start');
   }
-}
-
-/** Exits with one line for a failure a setting explains; anything else is a bug and keeps its stack. */
-function fail(error: unknown, config: BotConfig | undefined, heading: string): never {
-  const failure = startupFailure(error, config);
-  if (!failure) throw error;
-  let line = failure.line;
-  // The line is built from our own words and URLs, but a secret must never reach the terminal.
-  for (const secret of [
-    config?.discordToken,
-    config?.sdxlApiKey,
-    config?.redisUrl && redisPassword(config.redisUrl),
-  ])
-    if (secret) line = line.replaceAll(secret, '[redacted]');
-  process.stderr.write(`${heading}: ${line}\nSee bot/.env.example for every variable.\n`);
-  process.exit(failure.exitCode);
 }
 
 await main();

@@ -149,7 +149,9 @@ export class JobReply {
       return;
     }
     if (!job.channelId) throw new Error('the job has no channel to post in');
-    const channel = await this.client.channels.fetch(job.channelId);
+    // The guild may not be in this process's cache: a worker joins no gateway, and a shard holds only
+    // its own guilds while any process may run any job. Posting needs the channel only, not its guild.
+    const channel = await this.client.channels.fetch(job.channelId, { allowUnknownGuild: true });
     if (!channel?.isSendable()) throw new Error(`channel ${job.channelId} does not take messages`);
     const mention = `<@${job.userId}>`;
     const content = options.content ?? '';
@@ -160,10 +162,13 @@ export class JobReply {
     });
     // The old reply would say "making…" forever: the bot may edit its own public message through the
     // channel once the token is dead. Best effort: the post above is what the requester needed.
+    // Built here: discord.js takes the guild from its cache, which a worker or another shard lacks
+    // (its `posted.url` would then point at a direct message).
+    const link = `https://discord.com/channels/${job.guildId ?? '@me'}/${posted.channelId}/${posted.id}`;
     if (this.messageId && 'messages' in channel) {
       await channel.messages
         .edit(this.messageId, {
-          content: `\u2935\ufe0f Finished after this reply could no longer be updated, so the result was posted in the channel: ${posted.url}`,
+          content: `\u2935\ufe0f Finished after this reply could no longer be updated, so the result was posted in the channel: ${link}`,
           embeds: [],
           components: [],
           files: [],

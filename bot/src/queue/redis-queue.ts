@@ -175,7 +175,7 @@ export class RedisJobQueue implements JobQueue {
   private readonly queue: Queue<QueueTicket>;
   private worker: Worker<QueueTicket> | undefined;
   private closing = false;
-  /** Jobs this process queued and still waiting, with the position last told. */
+  /** Jobs this process queued and not yet seen started, with the position last told (0: starting). */
   private readonly local = new Map<string, number>();
   /** Jobs this process's worker is starting or running. */
   private readonly here = new Set<string>();
@@ -268,7 +268,10 @@ export class RedisJobQueue implements JobQueue {
       await this.release(ticket, false).catch(() => undefined);
       throw error;
     }
-    if (first > 0) this.local.set(ticket.jobId, first);
+    // Tracked even when it may start at once (0): another process's worker may be the one to start
+    // it, and only the refresh tells this process so (`onTaken`), to let go of the job and its
+    // interaction. A gateway process, which runs no job, would otherwise keep every one until its deadline.
+    this.local.set(ticket.jobId, first);
     this.scheduleRefresh();
     return { accepted: true, position: first };
   }

@@ -1,6 +1,11 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 
+/** Redis could not be reached at start-up; the message names REDIS_URL without its password. */
+export class RedisUnreachableError extends Error {
+  readonly code = 'REDIS_UNREACHABLE';
+}
+
 /** The password in a `redis://user:password@host` URL, so the logger can redact it. */
 export function redisPassword(url: string): string | undefined {
   try {
