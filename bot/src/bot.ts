@@ -15,6 +15,7 @@ import { RedisRateLimiter } from './queue/redis-rate-limiter.ts';
 import { SlidingWindowLimiter } from './queue/sliding-window-limiter.ts';
 import type { JobQueue, RateLimiter } from './queue/types.ts';
 import { connectRedis, RedisUnreachableError, redisPassword, redisWhere } from './redis/connection.ts';
+import { RedisRecentJobs } from './redis/recent-jobs.ts';
 import { createSdxlClient } from './sdxl.ts';
 import type { JobStore } from './store/job-store.ts';
 import { RedisJobStore } from './store/redis-job-store.ts';
@@ -122,7 +123,10 @@ export function createBot(
       }
     },
   });
+  // On Redis, start estimates come from every process's finished jobs: a gateway has none of its own.
+  const recent = redis ? new RedisRecentJobs(redis, { prefix: config.redisPrefix, logger }) : undefined;
   const imagine = new ImagineService({
+    ...(recent && { recent }),
     config,
     sdxl,
     store,
@@ -154,18 +158,20 @@ export function createBot(
       if (redis) await reachable(redis, config.redisUrl!);
       await purge();
       purgeTimer = setInterval(() => void purge().catch(() => undefined), PURGE_EVERY_MS).unref();
-      imagine.start();
       if (config.role === 'worker') {
         client.rest.setToken(config.discordToken);
-        // What login would have found out: a token Discord refuses is named now, not at the first result.
+        // What login would have found out, before any job is taken: a token Discord refuses is named
+        // now, not at the first result.
         await client.rest.get(Routes.user()).catch((error: unknown) => {
           if ((error as { status?: number }).status === 401)
             throw Object.assign(new Error('Discord refused the token'), { code: 'TokenInvalid' });
           throw error;
         });
+        imagine.start();
         logger.info({ role: config.role }, 'worker ready: running jobs, not logged in to the gateway');
         return;
       }
+      imagine.start();
       const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
       await client.login(config.discordToken);
       await ready;
@@ -180,6 +186,7 @@ export function createBot(
       await client.destroy();
       await queue.close();
       await store.close();
+      recent?.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
     },

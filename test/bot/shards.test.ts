@@ -93,6 +93,7 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
       REDIS_URL: redis.url,
       BOT_REDIS_PREFIX: `test-${randomUUID()}`,
       BOT_REQUESTS_PER_MINUTE: '50',
+      BOT_MAX_IN_FLIGHT: '2',
       LOG_LEVEL: 'debug',
     };
     manager = start(SHARDS, { ...env, BOT_ROLE: 'gateway', BOT_SHARDS: 'auto' });
@@ -229,6 +230,64 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
       );
     } finally {
       sandbox.configure({ latencyMs: 300 });
+    }
+  });
+
+  it('have a gateway show a waiting job its place and take it out of line on ❌ Cancel; the worker never sends it', async () => {
+    sandbox.configure({ latencyMs: 2_000 });
+    try {
+      const [first, second] = GUILDS as [(typeof GUILDS)[0], (typeof GUILDS)[0]];
+      const running = (worker.output().match(/"msg":"job running"/g) ?? []).length;
+      const billed = sandbox.billed.length;
+      // Two images fill BOT_MAX_IN_FLIGHT: the next job waits in line.
+      const busy = standin.slash(
+        { ...user(30), guildId: first.id, channelId: first.channels[0] },
+        'imagine',
+        {
+          prompt: 'a crowded quay',
+          samples: 2,
+        },
+      );
+      await printed(worker, new RegExp(`("msg":"job running"[^]*){${running + 1}}`), 30_000);
+      const requester = { ...user(31), guildId: second.id, channelId: second.channels[0] };
+      const waiting = standin.slash(requester, 'imagine', { prompt: 'an empty pier' });
+      const shown = await standin.waitFor(() => {
+        const message = standin.original(waiting);
+        return message && /queued, position \*\*1\*\*/.test(message.content) ? message : undefined;
+      }, 'the waiting job to show its place');
+      // With when it should start, estimated from the jobs the worker finished: the gateway made none.
+      assert.match(shown.content, /It should start <t:\d+:R> \(estimated from the last jobs\)/);
+      const cancel = /"custom_id":"(sdxl:cancel:[^"]+)"/.exec(JSON.stringify(shown.components))?.[1];
+      assert.ok(cancel, 'a waiting job has ❌ Cancel');
+      standin.clickButton(requester, shown, cancel);
+      await standin.waitFor(
+        () =>
+          /cancelled before it started; nothing was billed/.test(standin.original(waiting)?.content ?? ''),
+        'the job to say it was cancelled',
+      );
+      await standin.waitFor(() => (standin.original(busy)?.attachments.length ?? 0) > 0, 'the first result');
+      assert.equal(sandbox.billed.length, billed + 1, 'the cancelled job was never sent');
+      assert.equal((worker.output().match(/"msg":"job running"/g) ?? []).length, running + 1);
+    } finally {
+      sandbox.configure({ latencyMs: 300 });
+    }
+  });
+
+  it('refuse a token Discord does not take, as a worker and as shards, in one line naming DISCORD_TOKEN', async () => {
+    for (const [script, role] of [
+      [MAIN, 'worker'],
+      [SHARDS, 'gateway'],
+    ] as const) {
+      const refused = start(script, {
+        ...env,
+        DISCORD_TOKEN: 'not-the-bot-token-31415',
+        BOT_ROLE: role,
+        LOG_LEVEL: 'silent',
+      });
+      others.push(refused);
+      assert.equal(await refused.exited, 2);
+      assert.match(refused.output(), /^Could not start: DISCORD_TOKEN: Discord refused the token/m);
+      assert.doesNotMatch(refused.output(), /^\s+at /m, 'no stack trace');
     }
   });
 

@@ -8,8 +8,14 @@ export interface FinishedJob {
   images: number;
 }
 
+/** The last {@link RECENT_JOBS} finished jobs, oldest first: what start estimates are made from. */
+export interface RecentJobsSource {
+  add(job: FinishedJob): void;
+  readonly list: readonly FinishedJob[];
+}
+
 /** The last {@link RECENT_JOBS} finished jobs of this process, oldest first; memory stays bounded. */
-export class RecentJobs {
+export class RecentJobs implements RecentJobsSource {
   private readonly jobs: FinishedJob[] = [];
 
   add(job: FinishedJob): void {

@@ -9,7 +9,7 @@ import { BotRefusal, BUSY_MESSAGE, outOfCreditsMessage, userMessage } from '../e
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
-import { estimateStartMs, RecentJobs } from './estimate.ts';
+import { estimateStartMs, RecentJobs, type RecentJobsSource } from './estimate.ts';
 import { cancelRow, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly, replyPrivately } from './replies.ts';
 import type { BroughtImage } from './source-image.ts';
@@ -52,8 +52,11 @@ interface LiveJob {
   positionTimer?: NodeJS.Timeout;
 }
 
-/** Everything a bot process has, except the service itself, and its Discord client. */
-type ServiceDeps = Omit<BotContext, 'imagine'> & { discord: Client };
+/**
+ * Everything a bot process has, except the service itself, and its Discord client; `recent` when the
+ * jobs' durations are shared by several processes (a gateway process runs none of its own).
+ */
+type ServiceDeps = Omit<BotContext, 'imagine'> & { discord: Client; recent?: RecentJobsSource };
 
 /** The model each kind of job runs on: what a resumed request is read as. */
 const MODEL_OF = { imagine: 'sdxl1.0-txt2img', vary: 'sdxl-img2img', upscale: 'esrgan' } as const;
@@ -81,12 +84,13 @@ export class ImagineService {
   /** Resumed jobs still waiting for their result, for a shutdown to wait on. */
   private readonly resuming = new Set<Promise<void>>();
   /** How long the last jobs took: what a waiting job's start estimate is made from. */
-  private readonly recent = new RecentJobs();
+  private readonly recent: RecentJobsSource;
   private readonly deps: ServiceDeps;
   private closing = false;
 
   constructor(deps: ServiceDeps) {
     this.deps = deps;
+    this.recent = deps.recent ?? new RecentJobs();
   }
 
   /** Starts serving the queue. */
