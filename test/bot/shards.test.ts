@@ -311,6 +311,27 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
     assert.equal(await worker.exited, 0);
   });
 
+  it('have a gateway with no worker on its Redis say so in the log, once, while the jobs wait', async () => {
+    const gateway = start(MAIN, { ...env, BOT_ROLE: 'gateway' });
+    others.push(gateway);
+    await printed(gateway, /"msg":"logged in to Discord"/);
+    const guild = GUILDS[0]!;
+    const records = [41, 42].map((index) =>
+      standin.slash({ ...user(index), guildId: guild.id, channelId: guild.channels[0] }, 'imagine', {
+        prompt: 'a quiet dock',
+      }),
+    );
+    await printed(gateway, /"msg":"no process runs jobs on this Redis: start one with BOT_ROLE=worker/);
+    await standin.waitFor(
+      () => records.every((record) => record.callbacks.length > 0),
+      'the acknowledgements',
+    );
+    await printed(gateway, /("msg":"job queued"[^]*){2}/);
+    assert.equal((gateway.output().match(/no process runs jobs/g) ?? []).length, 1);
+    gateway.child.kill('SIGTERM');
+    assert.equal(await gateway.exited, 0);
+  });
+
   it('start a shard that crashed again, and stop every shard when the manager is killed outright (SIGKILL)', async () => {
     const again = start(SHARDS, { ...env, BOT_ROLE: 'gateway', BOT_SHARDS: '2' });
     others.push(again);

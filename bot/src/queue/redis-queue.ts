@@ -26,6 +26,9 @@ const CONNECTION_ERRORS = new Set([
   'ENOTFOUND',
 ]);
 
+/** How often at most a gateway process looks for a process that runs jobs (see `checkWorkers`). */
+const WORKERS_CHECK_MS = 60_000;
+
 /** How long every worker pauses when the head of the line does not fit the images in flight. */
 const CAPACITY_RETRY_MS = 200;
 
@@ -181,6 +184,8 @@ export class RedisJobQueue implements JobQueue {
   private readonly here = new Set<string>();
   private idleWaiters: (() => void)[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** When a process that runs no job last looked for one that does. */
+  private workersCheckedAt = Number.NEGATIVE_INFINITY;
   private onMoved: (moved: { jobId: string; position: number }[]) => void = () => {};
   private onTaken: (jobId: string) => void = () => {};
 
@@ -273,7 +278,29 @@ export class RedisJobQueue implements JobQueue {
     // interaction. A gateway process, which runs no job, would otherwise keep every one until its deadline.
     this.local.set(ticket.jobId, first);
     this.scheduleRefresh();
+    if (this.options.runsJobs === false) void this.checkWorkers();
     return { accepted: true, position: first };
+  }
+
+  /**
+   * A gateway process queues jobs that only workers run: with none on this Redis the jobs wait until
+   * their deadline, which only the operator can fix, so the log says so (at most once a minute).
+   * BullMQ counts workers by their connections' names (CLIENT LIST); a Redis that refuses it is not asked again.
+   */
+  private async checkWorkers(): Promise<void> {
+    const now = Date.now();
+    if (now - this.workersCheckedAt < WORKERS_CHECK_MS) return;
+    this.workersCheckedAt = now;
+    try {
+      if ((await this.queue.getWorkersCount()) > 0) return;
+      this.options.logger.warn(
+        { waiting: await this.redis.zcard(this.keys.waiting) },
+        'no process runs jobs on this Redis: start one with BOT_ROLE=worker (or all); jobs wait in line until then',
+      );
+    } catch (error) {
+      this.workersCheckedAt = Number.POSITIVE_INFINITY;
+      this.options.logger.debug({ err: error }, 'could not count the workers');
+    }
   }
 
   async cancel(jobId: string): Promise<boolean> {
