@@ -75,8 +75,9 @@ async function main(): Promise<void> {
     );
   }
   const count = wanted === 'auto' ? gateway.shards : wanted;
-  // Shards start one after another, each once the one before is ready; sessions in different identify
-  // buckets (shard id modulo max_concurrency) may start together, so large bots wait less.
+  // Shards start one after another, each once the one before is ready and 5.5 s / max_concurrency
+  // after it: any max_concurrency shards in a row fall in different identify buckets (shard id modulo
+  // max_concurrency), so each bucket still starts one session per 5.5 s, and large bots wait less.
   const maxConcurrency = Math.max(1, gateway.session_start_limit.max_concurrency);
   const spacingMs = Math.ceil(IDENTIFY_SPACING_MS / maxConcurrency);
 
