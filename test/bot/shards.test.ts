@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import {
   shardOf,
@@ -312,7 +313,8 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
   });
 
   it('have a gateway with no worker on its Redis say so in the log, once, while the jobs wait', async () => {
-    const gateway = start(MAIN, { ...env, BOT_ROLE: 'gateway' });
+    // A line of its own (another prefix), so no later worker runs the jobs it leaves waiting.
+    const gateway = start(MAIN, { ...env, BOT_ROLE: 'gateway', BOT_REDIS_PREFIX: `test-${randomUUID()}` });
     others.push(gateway);
     await printed(gateway, /"msg":"logged in to Discord"/);
     const guild = GUILDS[0]!;
@@ -330,6 +332,63 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
     assert.equal((gateway.output().match(/no process runs jobs/g) ?? []).length, 1);
     gateway.child.kill('SIGTERM');
     assert.equal(await gateway.exited, 0);
+  });
+
+  it('have a worker killed while it runs a job leave it to another worker, which resumes it, billed once', async () => {
+    // Short claims so the job moves on within seconds of the kill (30 s + 15 s by default).
+    const quick = { ...env, BOT_JOB_LOCK_MS: '3000', BOT_STALLED_CHECK_MS: '1000' };
+    const gateway = start(MAIN, { ...quick, BOT_ROLE: 'gateway' });
+    const workers = [
+      start(MAIN, { ...quick, BOT_ROLE: 'worker' }),
+      start(MAIN, { ...quick, BOT_ROLE: 'worker' }),
+    ];
+    others.push(gateway, ...workers);
+    sandbox.configure({ latencyMs: 4_000 });
+    try {
+      await Promise.all([
+        printed(gateway, /"msg":"logged in to Discord"/),
+        ...workers.map((started) => printed(started, /"msg":"worker ready/)),
+      ]);
+      const guild = GUILDS[1]!;
+      const billed = sandbox.billed.length;
+      const record = standin.slash(
+        { ...user(50), guildId: guild.id, channelId: guild.channels[0] },
+        'imagine',
+        {
+          prompt: 'a lighthouse in a gale',
+        },
+      );
+      // Killed once the sandbox has its request (billed from then on, its id stored) and still works on it.
+      const running = await Promise.race(
+        workers.map((started) => printed(started, /"msg":"job running"/).then(() => started)),
+      );
+      const jobId = /"jobId":"(\w+)","msg":"job running"/.exec(running.output())![1];
+      const redisClient = new Redis(redis.url);
+      try {
+        const deadline = Date.now() + 30_000;
+        while (!(await redisClient.hget(`${env.BOT_REDIS_PREFIX}:job:${jobId}`, 'requestId'))) {
+          assert.ok(Date.now() < deadline, 'the job was submitted within 30 s');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        redisClient.disconnect();
+      }
+      assert.equal(sandbox.billed.length, billed, 'killed while the sandbox works on it');
+      running.child.kill('SIGKILL');
+      await running.exited;
+      const result = await standin.waitFor(
+        () => (standin.original(record)?.attachments.length ?? 0) > 0 && standin.original(record),
+        'the result, from the other worker',
+      );
+      assert.ok(result);
+      const survivor = workers.find((started) => started !== running)!;
+      assert.match(survivor.output(), /"msg":"resuming a submitted job"/);
+      assert.equal(sandbox.billed.length, billed + 1, 'billed once: resumed, not sent again');
+      for (const started of [gateway, survivor]) started.child.kill('SIGTERM');
+      assert.deepEqual(await Promise.all([gateway.exited, survivor.exited]), [0, 0]);
+    } finally {
+      sandbox.configure({ latencyMs: 300 });
+    }
   });
 
   it('start a shard that crashed again, and stop every shard when the manager is killed outright (SIGKILL)', async () => {
