@@ -54,6 +54,41 @@ for (const kind of QUEUES) {
       await close();
     });
 
+    it('shows a position only while the job waits, and starts it only once that edit has landed', async () => {
+      const { queue, close } = await kind.make({ imageCapacity: 1, limit: 100, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      queue.start(worker, () => {});
+      await queue.enqueue({ jobId: 'a', userId: 'a', images: 1 }, { perUserLimit: 1 });
+      await queue.enqueue({ jobId: 'b', userId: 'b', images: 1 }, { perUserLimit: 1 });
+      await eventually(() => started.length === 1, 'a to start');
+      const events: string[] = [];
+      // b's position edit is in flight when a ends and b's turn comes.
+      let land!: () => void;
+      const edit = queue.whileWaiting('b', async () => {
+        events.push('edit sent');
+        await new Promise<void>((resolve) => (land = resolve));
+        events.push('edit landed');
+      });
+      await eventually(() => events.length === 1, 'the edit to be sent');
+      release.get('a')!();
+      await settle();
+      assert.deepEqual(started, ['a'], 'b waits for its position edit');
+      land();
+      assert.equal(await edit, true);
+      await eventually(() => started.length === 2, 'b to start');
+      events.push('started');
+      assert.deepEqual(events, ['edit sent', 'edit landed', 'started']);
+      // Started: no position edit may begin any more, nor for a job that is unknown.
+      let shown = false;
+      assert.equal(await queue.whileWaiting('b', async () => void (shown = true)), false);
+      assert.equal(await queue.whileWaiting('nobody', async () => void (shown = true)), false);
+      assert.equal(shown, false);
+      release.get('b')!();
+      await eventually(async () => (await queue.stats()).running === 0, 'the queue to empty');
+      await queue.idle();
+      await close();
+    });
+
     it('refuses past the per-user limit, counting queued and running jobs', async () => {
       const { queue, close } = await kind.make({ imageCapacity: 1, limit: 100, windowMs: 60_000 });
       const { started, release, worker } = gatedWorker();

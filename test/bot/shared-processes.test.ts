@@ -121,3 +121,49 @@ describe('a bot process killed while it runs a job', { skip: skipWithoutRedis },
     assert.equal(message.attachments.length, 1);
   });
 });
+
+describe('a queued job started by the other process', { skip: skipWithoutRedis }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    // One image at a time, each taking about 0.4 s: every waiting job moves up a place each time
+    // one starts, so the process that queued it keeps a position edit pending (they are spaced 3 s
+    // apart) while, about half the time, the other process starts it.
+    cluster = await startCluster(
+      { BOT_MAX_IN_FLIGHT: '1', BOT_REQUESTS_PER_MINUTE: '1000', BOT_USER_QUEUE_LIMIT: '3' },
+      { latencyMs: 300 },
+    );
+  });
+  after(() => cluster?.close());
+
+  it('never has its reply go back from "making…" to a queue position', async () => {
+    const records = Array.from({ length: 30 }, (_, index) =>
+      cluster.imagine(user(400 + index), { prompt: `a tide pool, take ${index}` }),
+    );
+    const outcomes = await Promise.all(records.map((record) => cluster.outcome(record, 60_000)));
+    assert.deepEqual(
+      outcomes.filter((outcome) => outcome !== 'result'),
+      [],
+      'every job posted its result',
+    );
+    // Jobs one process queued and the other ran: the case at stake.
+    const ids = (bot: BotProcess, msg: string) =>
+      new Set(
+        [...bot.output().matchAll(new RegExp(`"jobId":"(\\w+)"[^\\n]*"msg":"${msg}"`, 'g'))].map((m) => m[1]),
+      );
+    const [first, second] = cluster.bots.map((bot) => ({
+      queued: ids(bot, 'job queued'),
+      ran: ids(bot, 'job running'),
+    }));
+    const elsewhere =
+      [...first!.queued].filter((id) => second!.ran.has(id)).length +
+      [...second!.queued].filter((id) => first!.ran.has(id)).length;
+    assert.ok(elsewhere >= 4, `jobs queued by one process and run by the other: ${elsewhere}`);
+    const backwards = records.flatMap((record, index) => {
+      const history = cluster.standin.original(record)!.history.map((entry) => entry.content);
+      const making = history.findIndex((content) => content.startsWith('\ud83c\udfa8'));
+      const after = history.slice(making + 1).filter((content) => content.startsWith('\u23f3'));
+      return making >= 0 && after.length > 0 ? [`job ${index}: ${after.join(' | ').slice(0, 120)}`] : [];
+    });
+    assert.deepEqual(backwards, [], 'no reply showed a queue position after "making…"');
+  });
+});

@@ -685,15 +685,23 @@ export class ImagineService {
         perWindow: this.deps.config.requestsPerMinute,
         windowMs: this.deps.config.rateWindowMs,
       });
-      void this.edit(live, {
-        content: queuedText(
-          next,
-          String(live.job.input.prompt),
-          pace,
-          estimate === undefined ? undefined : Date.now() + estimate,
-        ),
-        components: [cancelRow(jobId)],
-      });
+      const show = () =>
+        this.edit(live, {
+          content: queuedText(
+            next,
+            String(live.job.input.prompt),
+            pace,
+            estimate === undefined ? undefined : Date.now() + estimate,
+          ),
+          components: [cancelRow(jobId)],
+        });
+      // Only while the job still waits, and its start (here or in another process) waits for the
+      // edit: a reply never goes back from "making…" to a position.
+      void this.deps.queue
+        .whileWaiting(jobId, show)
+        .catch((error: unknown) =>
+          this.deps.logger.debug({ jobId, err: error }, 'could not show the queue position'),
+        );
     }, delay);
   }
 

@@ -10,6 +10,8 @@ export class MemoryJobQueue implements JobQueue {
   private readonly running = new Map<string, QueueTicket>();
   /** Jobs out of line but still waiting for the rate limiter; aborting one stops it before it starts. */
   private readonly starting = new Map<string, AbortController>();
+  /** Position edits in flight (`whileWaiting`): the job's worker is not called before they settle. */
+  private readonly edits = new Map<string, Promise<void>>();
   private readonly imageCapacity: number;
   private runningImages = 0;
   private readonly limiter: RateLimiter;
@@ -50,6 +52,19 @@ export class MemoryJobQueue implements JobQueue {
     if (index === -1) return false;
     this.waiting.splice(index, 1);
     this.announce(index);
+    return true;
+  }
+
+  async whileWaiting(jobId: string, show: () => Promise<void>): Promise<boolean> {
+    // Waiting: in line, or out of it but still waiting for the pace (its worker not yet called).
+    if (!this.starting.has(jobId) && !this.waiting.some((ticket) => ticket.jobId === jobId)) return false;
+    const before = this.edits.get(jobId);
+    const edit = Promise.resolve(before)
+      .then(show)
+      .catch(() => undefined);
+    this.edits.set(jobId, edit);
+    await edit;
+    if (this.edits.get(jobId) === edit) this.edits.delete(jobId);
     return true;
   }
 
@@ -115,9 +130,11 @@ export class MemoryJobQueue implements JobQueue {
       const waitingForPace = setImmediate(() => this.onMoved([{ jobId: ticket.jobId, position: 0 }]));
       void this.limiter
         .acquire(pending.signal)
-        .then(() => {
+        .then(async () => {
           clearImmediate(waitingForPace);
           this.starting.delete(ticket.jobId);
+          // A position edit in flight lands before the job's first edit as running.
+          await this.edits.get(ticket.jobId);
           // Cancelled after the limiter said yes but before this ran: the slot is spent, the job is not.
           if (pending.signal.aborted) return undefined;
           return worker(ticket);

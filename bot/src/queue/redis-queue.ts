@@ -1,9 +1,17 @@
 import { Queue, Worker, type Job } from 'bullmq';
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { TAKE_START_LUA } from '@sdxl-kit/client';
 import type { RedisRateLimiter } from './redis-rate-limiter.ts';
-import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker } from './types.ts';
+import {
+  WAITING_EDIT_HOLD_MS,
+  type EnqueueResult,
+  type JobQueue,
+  type QueueStats,
+  type QueueTicket,
+  type QueueWorker,
+} from './types.ts';
 
 /** BullMQ's highest priority number (the lowest priority). */
 const MAX_PRIORITY = 2_097_152;
@@ -25,6 +33,10 @@ const CONNECTION_ERRORS = new Set([
   'EHOSTUNREACH',
   'ENOTFOUND',
 ]);
+/** How often a worker that started a job checks whether a position edit of it is still in flight. */
+const EDIT_POLL_MS = 20;
+/** A token no other edit shares. */
+const randomToken = () => `${Date.now()}:${Math.random().toString(36).slice(2)}`;
 
 /** How often at most a gateway process looks for a process that runs jobs (see `checkWorkers`). */
 const WORKERS_CHECK_MS = 60_000;
@@ -133,6 +145,19 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('HDEL', KEYS[6], ARGV[1])
+return 1
+`;
+
+/**
+ * A position edit of a waiting job begins: its token joins the job's edits in flight, which a worker
+ * that starts the job waits out (see `whileWaiting`). Refused once the job left the waiting set,
+ * which START does in the same step as it starts the job, so no edit can begin after a start.
+ * KEYS: waiting, the job's edits in flight (set); ARGV: job id, token, hold ms. Returns 1 or 0.
+ */
+const HOLD = `
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 `;
 
@@ -313,6 +338,27 @@ export class RedisJobQueue implements JobQueue {
     return true;
   }
 
+  async whileWaiting(jobId: string, show: () => Promise<void>): Promise<boolean> {
+    const token = `${process.pid}:${randomToken()}`;
+    const key = this.editsKey(jobId);
+    const held = (await this.redis.eval(
+      HOLD,
+      2,
+      this.keys.waiting,
+      key,
+      jobId,
+      token,
+      WAITING_EDIT_HOLD_MS,
+    )) as number;
+    if (held !== 1) return false;
+    try {
+      await show();
+    } finally {
+      await this.redis.srem(key, token).catch(() => undefined);
+    }
+    return true;
+  }
+
   async position(jobId: string): Promise<number | undefined> {
     const position = (await this.redis.eval(POSITION, 4, ...this.positionArgs(jobId))) as number;
     if (position === -2) return 0;
@@ -407,6 +453,9 @@ export class RedisJobQueue implements JobQueue {
     this.local.delete(ticket.jobId);
     this.scheduleRefresh();
     try {
+      // A position edit that began before the start (in any process) lands before the job's first
+      // edit as running; none can begin after it.
+      if (verdict[0] === 'started') await this.editsSettled(ticket.jobId);
       await run(ticket);
     } finally {
       await this.release(ticket, false).catch((error: unknown) =>
@@ -429,6 +478,24 @@ export class RedisJobQueue implements JobQueue {
       limiter.windowMs,
       jobId,
     ];
+  }
+
+  private editsKey(jobId: string): string {
+    return `${this.options.prefix}:queue:edits:${jobId}`;
+  }
+
+  /** Resolves once no position edit of the job is in flight (at most `WAITING_EDIT_HOLD_MS`). */
+  private async editsSettled(jobId: string): Promise<void> {
+    const key = this.editsKey(jobId);
+    const deadline = Date.now() + WAITING_EDIT_HOLD_MS;
+    while (Date.now() < deadline) {
+      try {
+        if ((await this.redis.exists(key)) === 0) return;
+      } catch {
+        return;
+      }
+      await wait(EDIT_POLL_MS);
+    }
   }
 
   private leave(jobId: string): void {

@@ -6,6 +6,9 @@ export interface QueueTicket {
   images: number;
 }
 
+/** The longest a shared queue holds a job's start for a position edit still in flight. */
+export const WAITING_EDIT_HOLD_MS = 10_000;
+
 export type EnqueueResult =
   /** `position` 1 runs next; 0 means it starts now. */
   | { accepted: true; position: number }
@@ -41,6 +44,13 @@ export interface JobQueue {
   enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult>;
   /** Takes a job out of line (or stops it waiting for the rate limiter); false when it already started or is unknown. */
   cancel(jobId: string): Promise<boolean>;
+  /**
+   * Runs `show` (a status edit of a waiting job: its position) only while the job still waits, and
+   * keeps the job from starting, in any process, until `show` has settled: so the edit that says it
+   * started can never be followed by a stale position. Resolves whether `show` ran. A shared queue
+   * holds a start at most {@link WAITING_EDIT_HOLD_MS} for an edit (a process that dies mid-edit).
+   */
+  whileWaiting(jobId: string, show: () => Promise<void>): Promise<boolean>;
   /** 1-based position among waiting jobs, 0 when running, undefined when unknown. */
   position(jobId: string): Promise<number | undefined>;
   stats(): Promise<QueueStats>;
