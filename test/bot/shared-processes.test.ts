@@ -125,7 +125,7 @@ describe('a bot process killed while it runs a job', { skip: skipWithoutRedis },
 describe('a queued job started by the other process', { skip: skipWithoutRedis }, () => {
   let cluster: Cluster;
   before(async () => {
-    // One image at a time, each taking about 0.4 s: every waiting job moves up a place each time
+    // One image at a time, each taking about 0.4 s (50 jobs, about 23 s): every waiting job moves up a place each time
     // one starts, so the process that queued it keeps a position edit pending (they are spaced 3 s
     // apart) while, about half the time, the other process starts it.
     cluster = await startCluster(
@@ -136,10 +136,10 @@ describe('a queued job started by the other process', { skip: skipWithoutRedis }
   after(() => cluster?.close());
 
   it('never has its reply go back from "making…" to a queue position', async () => {
-    const records = Array.from({ length: 30 }, (_, index) =>
+    const records = Array.from({ length: 50 }, (_, index) =>
       cluster.imagine(user(400 + index), { prompt: `a tide pool, take ${index}` }),
     );
-    const outcomes = await Promise.all(records.map((record) => cluster.outcome(record, 60_000)));
+    const outcomes = await Promise.all(records.map((record) => cluster.outcome(record, 90_000)));
     assert.deepEqual(
       outcomes.filter((outcome) => outcome !== 'result'),
       [],
