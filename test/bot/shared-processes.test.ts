@@ -125,9 +125,10 @@ describe('a bot process killed while it runs a job', { skip: skipWithoutRedis },
 describe('a queued job started by the other process', { skip: skipWithoutRedis }, () => {
   let cluster: Cluster;
   before(async () => {
-    // One image at a time, each taking about 0.4 s (50 jobs, about 23 s): every waiting job moves up a place each time
-    // one starts, so the process that queued it keeps a position edit pending (they are spaced 3 s
-    // apart) while, about half the time, the other process starts it.
+    // One image at a time, each job about 0.4 s (50 jobs, about 23 s): every waiting job moves up a
+    // place each time one starts, so the process that queued it keeps a position edit pending (they
+    // are spaced 3 s apart); the stand-in hands commands to the processes in turn, so about half the
+    // jobs are started by the process that did not queue them.
     cluster = await startCluster(
       { BOT_MAX_IN_FLIGHT: '1', BOT_REQUESTS_PER_MINUTE: '1000', BOT_USER_QUEUE_LIMIT: '3' },
       { latencyMs: 300 },
