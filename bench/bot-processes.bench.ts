@@ -13,9 +13,10 @@
 // Ideal throughput: a sliding window of W = 60 s that admits L = BENCH_RPM starts lets J jobs in line
 // start L at once, then L more each time the previous window's starts age out: the last start comes
 // floor((J - 1) / L) * W after the first, however the first L were spread. J = L * k + 1 (the warm-up
-// jobs counted) makes that k * W, and the jobs after the first start at exactly L per W, the rpm. Measured: the sandbox's arrival times of the
-// admitted submits, first to last; throughput = ideal span / measured span (100% = the account's rpm
-// exactly; the bots count each start over W plus a 2% margin, so about 98% is their best).
+// jobs counted) makes that k * W, and the jobs after the first start at exactly L per W, the rpm.
+// Measured: the sandbox's arrival times of the admitted submits, first to last; throughput = ideal
+// span / measured span (100% = the account's rpm exactly; the bots count each start over W plus a 2%
+// margin, so about 98% is their best).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
