@@ -21,6 +21,19 @@ export interface BotProcess {
   exited: Promise<number | null>;
 }
 
+/** A bot script (`main.ts`, `shards.ts`) in a process of its own, with what it prints collected. */
+export function startProcess(script: string, env: Record<string, string>): BotProcess {
+  const child = spawn(process.execPath, ['--no-warnings', script], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
 /**
  * Two real bot processes (`bot/src/main.ts`) on one real Redis, logged in with one token to the
  * Discord stand-in (which hands each interaction to one of them in turn), with the sandbox enforcing
@@ -61,17 +74,7 @@ export async function startCluster(
     LOG_LEVEL: 'debug',
     ...env,
   };
-  const spawnBot = (): BotProcess => {
-    const child = spawn(process.execPath, ['--no-warnings', MAIN], {
-      env: fullEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, output: () => output, exited };
-  };
+  const spawnBot = (): BotProcess => startProcess(MAIN, fullEnv);
   const bots = [spawnBot(), spawnBot()];
   try {
     await standin.waitForGateway(60_000, 2);

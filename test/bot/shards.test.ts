@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import {
 } from '../../bot/test-support/discord-standin/server.ts';
 import type { StandinMessage } from '../../bot/test-support/discord-standin/messages.ts';
 import { skipWithoutRedis, startRedis, type TestRedis } from '../support/redis.ts';
+import { startProcess, type BotProcess } from './cluster.ts';
 import { API_KEY, BOT_TOKEN } from './world.ts';
 
 const MAIN = new URL('../../bot/src/main.ts', import.meta.url).pathname;
@@ -27,26 +27,8 @@ const GUILDS = [0, 1].map((shard) => ({
   channels: [String((1_300_000_000_100n + BigInt(shard)) << 22n)],
 }));
 
-interface Started {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-function start(script: string, env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--no-warnings', script], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
 /** Resolves once `pattern` shows in what the process printed; rejects with its output if it exits first. */
-async function printed(process: Started, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
+async function printed(process: BotProcess, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const match = pattern.exec(process.output());
@@ -75,11 +57,11 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
   let redis: TestRedis;
   let sandbox: Sandbox;
   let standin: DiscordStandin;
-  let manager: Started;
-  let worker: Started;
+  let manager: BotProcess;
+  let worker: BotProcess;
   let env: Record<string, string>;
   /** Processes a test started of its own. */
-  const others: Started[] = [];
+  const others: BotProcess[] = [];
   before(async () => {
     redis = await startRedis({ password: REDIS_PASSWORD });
     sandbox = await startSandbox({ apiKey: API_KEY, latencyMs: 300 });
@@ -97,8 +79,8 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
       BOT_MAX_IN_FLIGHT: '2',
       LOG_LEVEL: 'debug',
     };
-    manager = start(SHARDS, { ...env, BOT_ROLE: 'gateway', BOT_SHARDS: 'auto' });
-    worker = start(MAIN, { ...env, BOT_ROLE: 'worker' });
+    manager = startProcess(SHARDS, { ...env, BOT_ROLE: 'gateway', BOT_SHARDS: 'auto' });
+    worker = startProcess(MAIN, { ...env, BOT_ROLE: 'worker' });
     await Promise.all([
       printed(manager, /"msg":"every shard is ready"/),
       printed(worker, /"msg":"worker ready/),
@@ -279,7 +261,7 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
       [MAIN, 'worker'],
       [SHARDS, 'gateway'],
     ] as const) {
-      const refused = start(script, {
+      const refused = startProcess(script, {
         ...env,
         DISCORD_TOKEN: 'not-the-bot-token-31415',
         BOT_ROLE: role,
@@ -314,7 +296,11 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
 
   it('have a gateway with no worker on its Redis say so in the log, once, while the jobs wait', async () => {
     // A line of its own (another prefix), so no later worker runs the jobs it leaves waiting.
-    const gateway = start(MAIN, { ...env, BOT_ROLE: 'gateway', BOT_REDIS_PREFIX: `test-${randomUUID()}` });
+    const gateway = startProcess(MAIN, {
+      ...env,
+      BOT_ROLE: 'gateway',
+      BOT_REDIS_PREFIX: `test-${randomUUID()}`,
+    });
     others.push(gateway);
     await printed(gateway, /"msg":"logged in to Discord"/);
     const guild = GUILDS[0]!;
@@ -337,10 +323,10 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
   it('have a worker killed while it runs a job leave it to another worker, which resumes it, billed once', async () => {
     // Short claims so the job moves on within seconds of the kill (30 s + 15 s by default).
     const quick = { ...env, BOT_JOB_LOCK_MS: '3000', BOT_STALLED_CHECK_MS: '1000' };
-    const gateway = start(MAIN, { ...quick, BOT_ROLE: 'gateway' });
+    const gateway = startProcess(MAIN, { ...quick, BOT_ROLE: 'gateway' });
     const workers = [
-      start(MAIN, { ...quick, BOT_ROLE: 'worker' }),
-      start(MAIN, { ...quick, BOT_ROLE: 'worker' }),
+      startProcess(MAIN, { ...quick, BOT_ROLE: 'worker' }),
+      startProcess(MAIN, { ...quick, BOT_ROLE: 'worker' }),
     ];
     others.push(gateway, ...workers);
     sandbox.configure({ latencyMs: 4_000 });
@@ -392,7 +378,7 @@ describe('shards from npm run start:shards and a worker on one Redis', { skip: s
   });
 
   it('start a shard that crashed again, and stop every shard when the manager is killed outright (SIGKILL)', async () => {
-    const again = start(SHARDS, { ...env, BOT_ROLE: 'gateway', BOT_SHARDS: '2' });
+    const again = startProcess(SHARDS, { ...env, BOT_ROLE: 'gateway', BOT_SHARDS: '2' });
     others.push(again);
     const started = () =>
       [...again.output().matchAll(/"pid":(\d+),"msg":"shard started"/g)].map((match) => Number(match[1]));
@@ -430,7 +416,7 @@ describe('refusals name the variable, the value and what is allowed', () => {
     LOG_LEVEL: 'silent',
   };
   const refused = async (script: string, env: Record<string, string>) => {
-    const started = start(script, { ...base, ...env });
+    const started = startProcess(script, { ...base, ...env });
     const code = await started.exited;
     assert.doesNotMatch(started.output(), /^\s+at /m, 'no stack trace');
     assert.ok(!started.output().includes(BOT_TOKEN), 'the token is never printed');
