@@ -86,12 +86,7 @@ for (const mode of BOT_MODES)
       assert.equal(meta.width, 1024);
       assert.match(full.content, /U2/);
 
-      const info = world.standin.clickButton(
-        bob,
-        message,
-        ids.find((id) => id.includes(':info:'))!,
-      );
-      const reply = await world.privateReply(info);
+      const reply = await world.info(bob, message);
       assert.match(reply.content, /prompt: "two foxes"/);
       assert.match(reply.content, /seed: 77/);
       // Every parameter sent, defaults included, under the option names /imagine shows, to make it again.

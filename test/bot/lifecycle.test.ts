@@ -11,13 +11,7 @@ describe('restarts, deadlines, shutdown and limits', () => {
       const ids = buttonIds(message);
       const u1 = await world.result(world.standin.clickButton(bob, message, ids[0]!));
       assert.match(u1.content, /U1/);
-      const info = await world.privateReply(
-        world.standin.clickButton(
-          bob,
-          message,
-          ids.find((id) => id.includes(':info:'))!,
-        ),
-      );
+      const info = await world.info(bob, message);
       assert.match(info.content, /a windmill/);
       const reroll = await world.result(
         world.standin.clickButton(

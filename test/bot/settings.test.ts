@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { OptionValue } from '../../bot/test-support/discord-standin/server.ts';
 import { BOT_MODES } from './implementations.ts';
-import { CHANNEL, GUILD, alice, bob, buttonIds, startWorld, type World } from './world.ts';
+import { CHANNEL, GUILD, alice, bob, startWorld, type World } from './world.ts';
 
 type Body = Record<string, unknown>;
 
@@ -77,13 +77,7 @@ for (const mode of BOT_MODES)
       assert.equal(sent.guidance_scale, 12, 'the typed option wins');
 
       // ℹ️ shows the parameters sent and the clicker's defaults.
-      const info = await world.privateReply(
-        world.standin.clickButton(
-          alice,
-          result,
-          buttonIds(result).find((id) => id.includes(':info:'))!,
-        ),
-      );
+      const info = await world.info(alice, result);
       assert.match(
         info.content,
         /\*\*Your \/settings\*\* \(applied under what you type in \/imagine\): .*steps: 30/,

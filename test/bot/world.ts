@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,8 @@ export interface World {
   result(record: InteractionRecord, timeoutMs?: number): Promise<StandinMessage>;
   /** The private message the user got instead of a result. */
   privateReply(record: InteractionRecord): Promise<StandinMessage>;
+  /** Clicks ℹ️ under a result and waits for the private answer. */
+  info(actor: Actor, result: StandinMessage): Promise<StandinMessage>;
   /** Every text a user or admin could read: contents, embeds, components, file names. */
   everythingShown(): string;
 }
@@ -144,6 +147,11 @@ export async function startWorld(
             .find((message) => message && !message.deleted && message.ephemeral && message.content),
         'a private reply',
       ),
+    info(actor, result) {
+      const id = buttonIds(result).find((custom) => custom.includes(':info:'));
+      assert.ok(id, 'the result has an \u2139\ufe0f button');
+      return this.privateReply(standin.clickButton(actor, result, id));
+    },
     everythingShown: () =>
       standin.messages
         .map((message) =>
