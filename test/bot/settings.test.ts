@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { OptionValue } from '../../bot/test-support/discord-standin/server.ts';
 import { BOT_MODES } from './implementations.ts';
-import { CHANNEL, GUILD, alice, bob, startWorld, type World } from './world.ts';
+import { CHANNEL, GUILD, alice, bob, buttonIds, startWorld, type World } from './world.ts';
 
 type Body = Record<string, unknown>;
 
@@ -82,6 +82,13 @@ for (const mode of BOT_MODES)
         info.content,
         /\*\*Your \/settings\*\* \(applied under what you type in \/imagine\): .*steps: 30/,
       );
+
+      // U1 under her private grid posts the image to her alone, as the grid was.
+      const grid = await world.result(world.imagine(alice, { prompt: 'two foxes', samples: 2 }));
+      assert.ok(grid.ephemeral);
+      const u1 = await world.result(world.standin.clickButton(alice, grid, buttonIds(grid)[0]!));
+      assert.match(u1.content, /U1/);
+      assert.ok(u1.ephemeral, 'U1 of a private result stays private');
 
       // Bob has none of them, and his result is public.
       const bobs = await world.result(world.imagine(bob, { prompt: 'a fox' }));

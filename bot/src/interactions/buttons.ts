@@ -157,7 +157,14 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       const image = await context.store.image(job.id, index);
       if (!image)
         throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
-      await deferPublicly(interaction);
+      // Under a private result, or for a member whose /settings keep results private, the image is
+      // posted to the clicker alone, as the result it came from was.
+      const settings = await loadMemberSettings(context.store, interaction.user.id);
+      const privately =
+        job.reply?.private === true ||
+        interaction.message.flags.has(MessageFlags.Ephemeral) ||
+        settings.private === true;
+      await deferPublicly(interaction, { private: privately });
       const bytes = await fitImage(image.bytes, interaction.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT);
       if (!bytes) throw new BotRefusal('invalid_option', 'This image is too large to upload here.');
       const name = `${context.config.spoiler ? 'SPOILER_' : ''}sdxl-${job.id.slice(0, 8)}-${index + 1}-full.jpg`;
