@@ -1,8 +1,9 @@
 import axios, { type AxiosInstance } from 'axios';
 import {
-  NOT_SENT_CODES,
   TransportError,
+  failureFor,
   normalizeHeaders,
+  systemCodeOf,
   type Transport,
   type TransportRequest,
   type TransportResponse,
@@ -96,20 +97,7 @@ function toTransportError(
   if (timedOut()) {
     return new TransportError('timeout', `No complete answer within ${request.timeoutMs} ms.`);
   }
-  const code = (error as { code?: unknown } | null)?.code;
-  const systemCode = typeof code === 'string' ? code : undefined;
-  const host = safeHost(request.url);
-  if (systemCode && NOT_SENT_CODES.has(systemCode)) {
-    return new TransportError('connect', `Could not connect to ${host} (${systemCode}).`, systemCode);
-  }
-  if (systemCode === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || systemCode === 'ERR_BAD_RESPONSE') {
-    return new TransportError('broken', `The answer from ${host} was cut off or too large.`, systemCode);
-  }
-  return new TransportError(
-    'broken',
-    `The connection to ${host} failed after the request was sent (${systemCode ?? 'no code'}).`,
-    systemCode,
-  );
+  return failureFor(systemCodeOf(error), safeHost(request.url));
 }
 
 /** The host only: a base URL may carry credentials in its user-info part. */

@@ -2,9 +2,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import {
-  NOT_SENT_CODES,
   TransportError,
+  failureFor,
   normalizeHeaders,
+  systemCodeOf,
   type Transport,
   type TransportRequest,
   type TransportResponse,
@@ -121,32 +122,15 @@ function decode(body: Buffer, encoding: string | undefined, maxBodyBytes: number
   }
 }
 
+/** An answer that ended early, or a body that could not be decompressed. */
 function cutOff(host: string): TransportError {
-  return new TransportError(
-    'broken',
-    `The answer from ${host} was cut off or too large.`,
-    'ERR_BAD_RESPONSE',
-  );
+  return failureFor('ERR_BAD_RESPONSE', host);
 }
 
 function tooLarge(host: string): TransportError {
-  return new TransportError(
-    'broken',
-    `The answer from ${host} was cut off or too large.`,
-    'ERR_FR_MAX_BODY_LENGTH_EXCEEDED',
-  );
+  return failureFor('ERR_FR_MAX_BODY_LENGTH_EXCEEDED', host);
 }
 
-/** Only a code that says the request never left is safe to retry; anything else may have been billed. */
 function failureOf(error: unknown, host: string): TransportError {
-  const code = (error as { code?: unknown } | null)?.code;
-  const systemCode = typeof code === 'string' ? code : undefined;
-  if (systemCode && NOT_SENT_CODES.has(systemCode)) {
-    return new TransportError('connect', `Could not connect to ${host} (${systemCode}).`, systemCode);
-  }
-  return new TransportError(
-    'broken',
-    `The connection to ${host} failed after the request was sent (${systemCode ?? 'no code'}).`,
-    systemCode,
-  );
+  return failureFor(systemCodeOf(error), host);
 }

@@ -39,8 +39,8 @@ export class TransportError extends Error {
 }
 
 /**
- * The HTTP client behind the SDXL client. The default is axios; the n8n node supplies n8n's own
- * request helper so that n8n's proxy, SSRF and credential handling apply.
+ * The HTTP client behind the SDXL client. The default is Node's own HTTP (axios behind a proxy); the
+ * n8n node supplies n8n's own request helper so that n8n's proxy, SSRF and credential handling apply.
  */
 export interface Transport {
   request(request: TransportRequest): Promise<TransportResponse>;
@@ -71,3 +71,27 @@ export const NOT_SENT_CODES: ReadonlySet<string> = new Set([
   'EADDRNOTAVAIL',
   'ERR_INVALID_URL',
 ]);
+
+/** The system code of a library's or Node's error, when it has one. */
+export function systemCodeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * The failure a transport reports for an exchange that ended without a whole answer, by its system
+ * code: only a code that says the request never left is safe to retry; anything else may have been billed.
+ */
+export function failureFor(systemCode: string | undefined, host: string): TransportError {
+  if (systemCode && NOT_SENT_CODES.has(systemCode)) {
+    return new TransportError('connect', `Could not connect to ${host} (${systemCode}).`, systemCode);
+  }
+  if (systemCode === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || systemCode === 'ERR_BAD_RESPONSE') {
+    return new TransportError('broken', `The answer from ${host} was cut off or too large.`, systemCode);
+  }
+  return new TransportError(
+    'broken',
+    `The connection to ${host} failed after the request was sent (${systemCode ?? 'no code'}).`,
+    systemCode,
+  );
+}
