@@ -1,7 +1,7 @@
 import type { SdxlClient } from '@sdxl-kit/client';
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import type { DestinationStream } from 'pino';
-import { ConfigError, type BotConfig } from './config.ts';
+import { ConfigError, configSecrets, type BotConfig } from './config.ts';
 import type { BotContext } from './context.ts';
 import { CreditMonitor } from './credits.ts';
 import { botCaches, HANDLER_SWEEP_MS } from './discord-memory.ts';
@@ -14,7 +14,7 @@ import { RedisJobQueue } from './queue/redis-queue.ts';
 import { RedisRateLimiter } from './queue/redis-rate-limiter.ts';
 import { SlidingWindowLimiter } from './queue/sliding-window-limiter.ts';
 import type { JobQueue, RateLimiter } from './queue/types.ts';
-import { connectRedis, RedisUnreachableError, redisPassword, redisWhere } from './redis/connection.ts';
+import { connectRedis, RedisUnreachableError, redisWhere } from './redis/connection.ts';
 import { RedisRecentJobs } from './redis/recent-jobs.ts';
 import { createSdxlClient } from './sdxl.ts';
 import type { JobStore } from './store/job-store.ts';
@@ -43,13 +43,7 @@ export function createBot(
 ): Bot {
   const base =
     options.logger ??
-    createLogger(
-      {
-        level: config.logLevel,
-        secrets: [config.discordToken, config.sdxlApiKey, config.redisUrl && redisPassword(config.redisUrl)],
-      },
-      options.logDestination,
-    );
+    createLogger({ level: config.logLevel, secrets: configSecrets(config) }, options.logDestination);
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
     makeCache: botCaches(),
@@ -162,11 +156,7 @@ export function createBot(
         client.rest.setToken(config.discordToken);
         // What login would have found out, before any job is taken: a token Discord refuses is named
         // now, not at the first result.
-        await client.rest.get(Routes.user()).catch((error: unknown) => {
-          if ((error as { status?: number }).status === 401)
-            throw Object.assign(new Error('Discord refused the token'), { code: 'TokenInvalid' });
-          throw error;
-        });
+        await client.rest.get(Routes.user());
         imagine.start();
         logger.info({ role: config.role }, 'worker ready: running jobs, not logged in to the gateway');
         return;

@@ -105,6 +105,21 @@ export class ConfigError extends Error {
   }
 }
 
+/** The password in a `redis://user:password@host` URL, so that it can be redacted. */
+function redisPassword(url: string): string | undefined {
+  try {
+    const password = new URL(url).password;
+    return password ? decodeURIComponent(password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What no log line, error or message may show: the Discord token, the API key and Redis's password. */
+export function configSecrets(config: BotConfig): (string | undefined)[] {
+  return [config.discordToken, config.sdxlApiKey, config.redisUrl && redisPassword(config.redisUrl)];
+}
+
 /** Whether a URL points at this machine. */
 export function isLoopback(url: string): boolean {
   try {

@@ -1,9 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REST, Routes, ShardingManager, type RESTGetAPIGatewayBotResult, type Shard } from 'discord.js';
-import { ConfigError, loadConfig, type BotConfig } from './config.ts';
+import { ConfigError, configSecrets, loadConfig, type BotConfig } from './config.ts';
 import { createLogger, flushLogger } from './logger.ts';
-import { redisPassword } from './redis/connection.ts';
 import { fail } from './startup.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
@@ -56,7 +55,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({
     level: config.logLevel,
-    secrets: [config.discordToken, config.sdxlApiKey, config.redisUrl && redisPassword(config.redisUrl)],
+    secrets: configSecrets(config),
   }).child({ role: 'shard manager' });
 
   // What Discord says of this bot: its recommended shard count and how many sessions may start at once.
@@ -67,12 +66,7 @@ async function main(): Promise<void> {
       .setToken(config.discordToken)
       .get(Routes.gatewayBot())) as RESTGetAPIGatewayBotResult;
   } catch (error) {
-    const status = (error as { status?: number }).status;
-    fail(
-      status === 401 ? Object.assign(error as object, { code: 'TokenInvalid' }) : error,
-      config,
-      'Could not start',
-    );
+    fail(error, config, 'Could not start');
   }
   const count = wanted === 'auto' ? gateway.shards : wanted;
   // Shards start one after another, each once the one before is ready and 5.5 s / max_concurrency

@@ -1,5 +1,6 @@
-import { ConfigError, type BotConfig } from './config.ts';
-import { RedisUnreachableError, redisPassword } from './redis/connection.ts';
+import { DiscordAPIError, HTTPError } from 'discord.js';
+import { ConfigError, configSecrets, type BotConfig } from './config.ts';
+import { RedisUnreachableError } from './redis/connection.ts';
 
 /** Error codes of a connection that could not be made (Node's, and undici's under fetch). */
 const UNREACHABLE = new Set([
@@ -30,7 +31,11 @@ export function startupFailure(
   if (error instanceof ConfigError) return { line: error.message, exitCode: 2 };
   if (error instanceof RedisUnreachableError) return { line: error.message, exitCode: 1 };
   const code = errorCode(error);
-  if (code === 'TokenInvalid') {
+  // discord.js's login says TokenInvalid; a REST call (a worker's check, the shard manager's) answers 401.
+  if (
+    code === 'TokenInvalid' ||
+    ((error instanceof DiscordAPIError || error instanceof HTTPError) && error.status === 401)
+  ) {
     return {
       line: 'DISCORD_TOKEN: Discord refused the token; copy it again from the Developer Portal (Bot \u2192 Reset Token)',
       exitCode: 2,
@@ -49,11 +54,7 @@ export function fail(error: unknown, config: BotConfig | undefined, heading: str
   if (!failure) throw error;
   let line = failure.line;
   // The line is built from our own words and URLs, but a secret must never reach the terminal.
-  for (const secret of [
-    config?.discordToken,
-    config?.sdxlApiKey,
-    config?.redisUrl && redisPassword(config.redisUrl),
-  ])
+  for (const secret of config ? configSecrets(config) : [])
     if (secret) line = line.replaceAll(secret, '[redacted]');
   process.stderr.write(`${heading}: ${line}\nSee bot/.env.example for every variable.\n`);
   process.exit(failure.exitCode);

@@ -6,16 +6,6 @@ export class RedisUnreachableError extends Error {
   readonly code = 'REDIS_UNREACHABLE';
 }
 
-/** The password in a `redis://user:password@host` URL, so the logger can redact it. */
-export function redisPassword(url: string): string | undefined {
-  try {
-    const password = new URL(url).password;
-    return password ? decodeURIComponent(password) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Where a URL points, without its credentials: what the log may say about it. */
 export function redisWhere(url: string): string {
   try {
