@@ -1,4 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
@@ -35,8 +36,6 @@ const CONNECTION_ERRORS = new Set([
 ]);
 /** How often a worker that started a job checks whether a position edit of it is still in flight. */
 const EDIT_POLL_MS = 20;
-/** A token no other edit shares. */
-const randomToken = () => `${Date.now()}:${Math.random().toString(36).slice(2)}`;
 
 /** How often at most a gateway process looks for a process that runs jobs (see `checkWorkers`). */
 const WORKERS_CHECK_MS = 60_000;
@@ -339,7 +338,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async whileWaiting(jobId: string, show: () => Promise<void>): Promise<boolean> {
-    const token = `${process.pid}:${randomToken()}`;
+    const token = randomUUID();
     const key = this.editsKey(jobId);
     const held = (await this.redis.eval(
       HOLD,
