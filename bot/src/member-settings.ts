@@ -33,6 +33,11 @@ export const SETTING_OPTIONS: readonly { option: string; key: keyof MemberSettin
 /** Settings that are request fields, applied under what is typed. */
 const REQUEST_KEYS = ['negativePrompt', 'style', 'scheduler', 'steps', 'guidanceScale', 'samples'] as const;
 
+/** Whether a setting is a request field (its /settings option then has that field's bounds and suggestions). */
+export function isRequestKey(key: keyof MemberSettings): key is (typeof REQUEST_KEYS)[number] {
+  return (REQUEST_KEYS as readonly string[]).includes(key);
+}
+
 /** The longest prompt suffix: long enough for a style phrase, short enough to leave room for the prompt. */
 export const MAX_SUFFIX_LENGTH = 300;
 

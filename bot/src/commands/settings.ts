@@ -11,6 +11,7 @@ import {
   MAX_SUFFIX_LENGTH,
   SETTING_OPTIONS,
   describeSettings,
+  isRequestKey,
   loadMemberSettings,
   saveMemberSettings,
   settingsInput,
@@ -25,12 +26,7 @@ function build(): SlashCommandBuilder {
     .setName('settings')
     .setDescription('Your /imagine defaults: set some, clear them, or (with no options) see them')
     .setContexts(InteractionContextType.Guild);
-  addFieldOption(builder, 'negative_prompt', 'negativePrompt');
-  addFieldOption(builder, 'style', 'style');
-  addFieldOption(builder, 'scheduler', 'scheduler');
-  addFieldOption(builder, 'steps', 'steps');
-  addFieldOption(builder, 'guidance', 'guidanceScale');
-  addFieldOption(builder, 'samples', 'samples');
+  for (const { option, key } of SETTING_OPTIONS) if (isRequestKey(key)) addFieldOption(builder, option, key);
   builder
     .addStringOption((o) =>
       o
