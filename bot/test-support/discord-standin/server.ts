@@ -642,6 +642,17 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       send(response, status, body);
       changed();
     };
+    /**
+     * A message create (`target` makes the message, once the payload passed) or edit, written as Discord
+     * would, or refused as Discord does, with nothing created or changed.
+     */
+    const write = (target: StandinMessage | (() => StandinMessage)) => {
+      const refused = componentsProblem(typeof target === 'function' ? BLANK : target, payload, files);
+      if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
+      const message = typeof target === 'function' ? target() : target;
+      applyPayload(message, payload, files, snowflake);
+      return reply(200, toApiMessage(message, botUser, applicationId));
+    };
     const tooLarge = files.find((file) => file.bytes.length > sizeLimit);
     if (tooLarge) return reply(413, { code: 40005, message: 'Request entity too large' });
     const parts = path
@@ -731,29 +742,20 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
           (candidate) => candidate.id === record.originalMessageId && candidate.loading && !candidate.deleted,
         );
         if (loading) {
-          const refused = componentsProblem(loading, payload, files);
-          if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
-          applyPayload(loading, payload, files, snowflake);
-          return reply(200, toApiMessage(loading, botUser, applicationId));
+          return write(loading);
         }
-        const refused = componentsProblem(BLANK, payload, files);
-        if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
-        const message = newMessage(record.actor.channelId, record.token);
-        applyPayload(message, payload, files, snowflake);
-        record.followupIds.push(message.id);
-        return reply(200, toApiMessage(message, botUser, applicationId));
+        return write(() => {
+          const message = newMessage(record.actor.channelId, record.token);
+          record.followupIds.push(message.id);
+          return message;
+        });
       }
       if (parts[3] === 'messages' && parts[4]) {
         const id = parts[4] === '@original' ? record.originalMessageId : parts[4];
         const message = messages.find((candidate) => candidate.id === id && !candidate.deleted);
         if (!message) return reply(404, { code: 10008, message: 'Unknown Message' });
         if (method === 'GET') return reply(200, toApiMessage(message, botUser, applicationId));
-        if (method === 'PATCH') {
-          const refused = componentsProblem(message, payload, files);
-          if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
-          applyPayload(message, payload, files, snowflake);
-          return reply(200, toApiMessage(message, botUser, applicationId));
-        }
+        if (method === 'PATCH') return write(message);
         if (method === 'DELETE') {
           message.deleted = true;
           return reply(204);
@@ -826,11 +828,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
         });
       }
       if (method === 'POST' && parts[2] === 'messages' && parts.length === 3) {
-        const refused = componentsProblem(BLANK, payload, files);
-        if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
-        const message = newMessage(channelId);
-        applyPayload(message, payload, files, snowflake);
-        return reply(200, toApiMessage(message, botUser, applicationId));
+        return write(() => newMessage(channelId));
       }
       if (method === 'PATCH' && parts[2] === 'messages' && parts[3]) {
         // The bot's own messages, interaction replies included; Discord does not find ephemeral ones here.
@@ -838,10 +836,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
           (candidate) => candidate.id === parts[3] && candidate.channelId === channelId && !candidate.deleted,
         );
         if (!message || message.ephemeral) return reply(404, { code: 10008, message: 'Unknown Message' });
-        const refused = componentsProblem(message, payload, files);
-        if (refused) return reply(400, { code: 50035, message: `Invalid Form Body (${refused})` });
-        applyPayload(message, payload, files, snowflake);
-        return reply(200, toApiMessage(message, botUser, applicationId));
+        return write(message);
       }
     }
     return reply(404, { code: 0, message: `404: Not Found (stand-in has no ${method} ${path})` });
