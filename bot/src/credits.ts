@@ -26,7 +26,7 @@ export class CreditMonitor {
   private readonly inFlightImages: number;
   /** What one image cost in the last successful job, else the published price. */
   private imagePrice = PUBLISHED_IMAGE_PRICE;
-  /** The last balance seen, if any. */
+  /** The last paid balance seen, if any. */
   lastKnown: number | undefined;
 
   constructor(options: {
@@ -54,13 +54,19 @@ export class CreditMonitor {
   }
 
   /**
-   * A balance read from the free credits call. Ends "out of credits" only when it pays for an image:
-   * a fractional remainder below one image's price would only buy another refused call.
+   * A balance read from the free credits call. Its paid credits are what each job reports
+   * (`x-remaining-credits`), so they alone are watched for the low notice and for a top-up: counted in,
+   * the free credits made every check look like a top-up over the jobs' balances and re-armed the notice.
+   * Ends "out of credits" only when it pays for an image: a fractional remainder below one image's price
+   * would only buy another refused call. Free credits count while the API has not refused (a new account
+   * may hold nothing else, and how the API spends them is not documented); once it has, only paid credits
+   * end it, else every request would be sent to be refused again.
    * @returns whether jobs can be sent again.
    */
-  async balanceChecked(total: number): Promise<boolean> {
-    await this.observe(total);
-    const covers = total >= this.imagePrice;
+  async balanceChecked(balance: { credits: number; total: number }): Promise<boolean> {
+    await this.observe(balance.credits);
+    const spendable = (await this.isOut()) ? balance.credits : balance.total;
+    const covers = spendable >= this.imagePrice;
     if (covers) await this.store.setSetting(OUT_NOTIFIED, undefined);
     return covers;
   }

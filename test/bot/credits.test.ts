@@ -23,7 +23,7 @@ for (const kind of STORES) {
         assert.equal(await finished(0.988), true);
         assert.equal(notices.length, 1, 'one crossing, one notice');
         // A real top-up (seen by /sdxl-admin credits), then a second crossing: a second notice.
-        assert.equal(await monitor.balanceChecked(5), true);
+        assert.equal(await monitor.balanceChecked({ credits: 5, total: 5 }), true);
         await finished(0.9);
         assert.equal(notices.length, 2);
       } finally {

@@ -253,6 +253,40 @@ for (const mode of BOT_MODES)
   });
 
 for (const mode of BOT_MODES)
+  describe(`low credits on an account holding free credits (${mode.name})`, { skip: mode.skip }, () => {
+    it('one notice per crossing while the balance checks before each job report free credits too; a real top-up re-arms it', async () => {
+      // Jobs report paid credits (x-remaining-credits); the balance call adds 0.5 free credits.
+      const world = await startWorld(
+        { ...(await mode.env()), SDXL_LOW_CREDITS: '1' },
+        { credits: 1.004, freeCredits: 0.5 },
+      );
+      try {
+        for (const prompt of ['crossing', 'after one', 'after two', 'after three']) {
+          assert.match((await world.result(world.imagine(alice, { prompt }))).content, /running low/);
+        }
+        const lowNotices = () => adminPosts(world).filter((post) => /credits are low/.test(post.content));
+        assert.equal(lowNotices().length, 1, 'four low results after one crossing: one notice');
+        assert.match(lowNotices()[0]!.content, /0\.996 left/);
+        // A real top-up: the balance check before the next job sees it and re-arms the notice.
+        world.sandbox.credits = 2;
+        assert.doesNotMatch(
+          (await world.result(world.imagine(bob, { prompt: 'topped up' }))).content,
+          /running low/,
+        );
+        world.sandbox.credits = 1.004;
+        await world.result(world.imagine(bob, { prompt: 'crossing again' }));
+        assert.equal(lowNotices().length, 2, 'a second crossing after the top-up: a second notice');
+        assert.deepEqual(
+          world.sandbox.billed.map((call) => call.cost),
+          [0.008, 0.008, 0.008, 0.008, 0.008, 0.008],
+        );
+      } finally {
+        await world.close();
+      }
+    });
+  });
+
+for (const mode of BOT_MODES)
   describe(`the daily quota under simultaneous requests (${mode.name})`, { skip: mode.skip }, () => {
     it('lets exactly as many images through as the quota allows', async () => {
       const world = await startWorld({

@@ -98,6 +98,19 @@ test('credits fall by samples x cost and the balance endpoint reports them', asy
   }, RangeError);
 });
 
+test('free credits are reported apart by the balance endpoint, never in x-remaining-credits, and not spent', async (t) => {
+  const sandbox = await sandboxFor(t, { credits: 1, freeCredits: 0.5, costPerImage: 0.1 });
+  const response = await generate(sandbox, { prompt: 'x', seed: 1 });
+  await response.arrayBuffer();
+  assert.equal(response.headers.get('x-remaining-credits'), '0.9');
+  const balance = await fetch(`${sandbox.url}/get-user-credits`, { headers: { 'x-api-key': KEY } });
+  assert.deepEqual(await balance.json(), { credits: 0.9, 'free-credits': 0.5 });
+  sandbox.configure({ freeCredits: 2 });
+  const after = await fetch(`${sandbox.url}/get-user-credits`, { headers: { 'x-api-key': KEY } });
+  assert.deepEqual(await after.json(), { credits: 0.9, 'free-credits': 2 });
+  assert.throws(() => sandbox.configure({ freeCredits: -1 }), /freeCredits must be a finite number >= 0/);
+});
+
 test('seed -1 draws a random seed from the random source and reports it in x-seed-value', async (t) => {
   const sandbox = await sandboxFor(t, { random: () => 0.5 });
   const response = await generate(sandbox, { prompt: 'x' });

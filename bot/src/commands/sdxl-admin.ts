@@ -39,10 +39,10 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   let content: string;
   if (sub === 'credits') {
     const balance = await sdxl.getCredits();
-    await context.credits.balanceChecked(balance.total);
+    await context.credits.balanceChecked(balance);
     content = [
       `**Credits:** ${formatCredits(balance.total)} (paid ${formatCredits(balance.credits)}, free ${formatCredits(balance.freeCredits)})`,
-      `Warning below ${formatCredits(config.lowCreditsThreshold)}${balance.total < config.lowCreditsThreshold ? ' \u2014 \u26a0\ufe0f **low now**' : ''}.`,
+      `Warning when paid credits fall below ${formatCredits(config.lowCreditsThreshold)}${balance.credits < config.lowCreditsThreshold ? ' \u2014 \u26a0\ufe0f **low now**' : ''}.`,
     ].join('\n');
   } else if (sub === 'queue') {
     const stats = await queue.stats();

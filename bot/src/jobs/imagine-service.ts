@@ -209,7 +209,7 @@ export class ImagineService {
       sdxl.getCredits().catch(() => undefined),
       wait(CREDIT_CHECK_MS, undefined, { ref: false }),
     ]);
-    if (balance ? await credits.balanceChecked(balance.total) : !out) return;
+    if (balance ? await credits.balanceChecked(balance) : !out) return;
     if (balance) await credits.outOfCredits().catch(() => undefined);
     throw new BotRefusal(
       'out_of_credits',

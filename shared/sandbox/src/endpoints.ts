@@ -64,7 +64,7 @@ export type Reply =
 export function handleCredits(state: SandboxState, exchange: Exchange): Reply {
   const refusal = checkApiKey(exchange.headers, state.settings.apiKey);
   if (refusal) return answer(refusal);
-  return answer(jsonAnswer(200, { credits: state.balance, 'free-credits': 0 }));
+  return answer(jsonAnswer(200, { credits: state.balance, 'free-credits': state.settings.freeCredits }));
 }
 
 /**

@@ -9,6 +9,12 @@ export interface SandboxOptions {
   apiKey?: string;
   /** Starting balance in credits. @default 100 */
   credits?: number;
+  /**
+   * Free credits (a trial grant), reported apart from `credits` by `GET /v1/get-user-credits` as
+   * `free-credits`, as the API does; `x-remaining-credits` reports `credits` alone. Whether and when the
+   * API spends free credits is not documented, so the sandbox never spends them. @default 0
+   */
+  freeCredits?: number;
   /** Credits one sdxl1.0-txt2img image costs. @default 0.008 */
   costPerImage?: number;
   /**
@@ -178,6 +184,7 @@ export function defaultOptions(): ResolvedOptions {
   return {
     apiKey: SANDBOX_DEFAULT_API_KEY,
     costPerImage: 0.008,
+    freeCredits: 0,
     latencyMs: 0,
     statuses: [],
     failureRate: 0,
@@ -222,6 +229,7 @@ export function applyOptions(current: ResolvedOptions, changes: Partial<SandboxO
   }
   if (changes.costPerImage !== undefined)
     next.costPerImage = nonNegative('costPerImage', changes.costPerImage);
+  if (changes.freeCredits !== undefined) next.freeCredits = nonNegative('freeCredits', changes.freeCredits);
   if (changes.latencyMs !== undefined) next.latencyMs = nonNegative('latencyMs', changes.latencyMs);
   if (changes.statuses !== undefined) {
     for (const status of changes.statuses) {
