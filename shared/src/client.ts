@@ -1,7 +1,5 @@
 import {
   readJson,
-  readResult,
-  readStatus,
   readSubmit,
   ticketFor,
   asyncBaseUrl,
@@ -9,21 +7,9 @@ import {
   type AsyncTicket,
   type JobStatus,
 } from './async-api.ts';
-import {
-  AbortedError,
-  ApiError,
-  BadResponseError,
-  ConnectionError,
-  InvalidRequestError,
-  JobFailedError,
-  NotFoundError,
-  RateLimitError,
-  RequestExpiredError,
-  SdxlError,
-  TimeoutError,
-  createRedactor,
-  errorFromResponse,
-} from './errors.ts';
+import { JobRunner, type CollectedJob, type PollOptions } from './async-jobs.ts';
+import { BadResponseError, InvalidRequestError, NotFoundError, createRedactor } from './errors.ts';
+import { Exchanger, type CallOptions, type Logger } from './exchange.ts';
 import { toDataUrl, type ImageInput, type PreparedImage } from './image-input.ts';
 import { parseModelRequest, toModelWire, type ExtraValue, type ModelRequest } from './model-request.ts';
 import {
@@ -37,9 +23,12 @@ import {
 import { RequestLimiter, type Sleep } from './limiter.ts';
 import { checkClientOptions } from './options.ts';
 import { extractImages, readMetadata, type ImageMimeType, type ResponseMetadata } from './response.ts';
-import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from './retry.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { parseRequest, randomSeed, type GenerateInput, type ResolvedRequest } from './schema.ts';
-import { TransportError, type Transport, type TransportResponse } from './transport.ts';
+import type { Transport } from './transport.ts';
+
+export type { CallOptions, Logger } from './exchange.ts';
+export type { PollOptions } from './async-jobs.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.segmind.com/v1';
 
@@ -54,12 +43,6 @@ export const CLIENT_DEFAULTS = {
 } as const;
 export const TXT2IMG_PATH = '/sdxl1.0-txt2img';
 export const CREDITS_PATH = '/get-user-credits';
-
-/** Where the client reports what it does. Every line is redacted before it gets here. */
-export interface Logger {
-  debug?(message: string, data?: Record<string, unknown>): void;
-  warn?(message: string, data?: Record<string, unknown>): void;
-}
 
 export interface ClientOptions {
   /** Sent as `x-api-key`. Leave unset when the transport authenticates (n8n credentials). */
@@ -105,21 +88,6 @@ export interface ClientOptions {
   uploadUrl?: string;
 }
 
-/** How the async API is polled. Segmind publishes no cadence; its SDK polls every second for 600 s. */
-export interface PollOptions {
-  /**
-   * The first status check, in ms after the submit. @default half the model's typical seconds, then
-   * the time the model's last job took here (the server's `total_time`), so one check usually finds it done
-   */
-  firstDelayMs?: number;
-  /** The wait between later checks, in ms; it grows 1.5x each check up to `maxIntervalMs`. @default 500 */
-  intervalMs?: number;
-  /** @default 4000 */
-  maxIntervalMs?: number;
-  /** How long to wait for a job, in ms from its submit, before giving up (the job goes on). @default 600000 */
-  timeoutMs?: number;
-}
-
 /** Which Segmind API a call uses: `sync` (v1), `async` (v2: submit, poll, fetch), or `auto`. */
 export type ApiChoice = 'sync' | 'async' | 'auto';
 
@@ -139,21 +107,6 @@ export interface ClientRuntime {
    * makes a client per run, like n8n). Replaces `requestsPerMinute`, `maxInFlight` and `rateWindowMs`.
    */
   limiter?: RequestLimiter;
-}
-
-export interface CallOptions {
-  /** Aborting cancels the call: queued, waiting or in flight. */
-  signal?: AbortSignal;
-  /** Called when an attempt leaves the queue; `attempt` counts from 1. */
-  onAttempt?: (attempt: number) => void;
-  /**
-   * Called as soon as an attempt fails, before the call gives up its place in the limiter's line and
-   * before any retry is decided. `onAttempt` runs synchronously just before an attempt goes to the
-   * transport, so a call whose `onAttempt` has not run was never sent.
-   */
-  onAttemptFailed?: (error: SdxlError) => void;
-  /** Called before waiting to retry. */
-  onRetry?: (info: { attempt: number; delayMs: number; error: SdxlError }) => void;
 }
 
 /** Options of a call that makes images: which API, and hooks for the async one. */
@@ -284,50 +237,32 @@ export class SdxlClient {
   readonly baseUrl: string;
   readonly lowCreditsThreshold: number;
   readonly limiter: RequestLimiter;
-  private readonly apiKey: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly deadlineMs: number;
-  private readonly policy: RetryPolicy;
-  private readonly transport: Transport;
-  private readonly sleep: Sleep;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly logger: Logger | undefined;
   private readonly redact: (text: string) => string;
-  private readonly poll: Required<Omit<PollOptions, 'firstDelayMs'>> & { firstDelayMs?: number };
   private readonly uploadUrl: string;
+  private readonly exchanger: Exchanger;
+  private readonly jobs: JobRunner;
   /** Models whose `POST /v2/{slug}` answered 404: they have no async API, so they go sync. */
   private readonly syncOnly = new Set<string>();
-  /** Seconds the last job of each model took, server side: where the first poll of the next one goes. */
-  private readonly seenSeconds = new Map<string, number>();
 
   /** @throws {InvalidRequestError} naming each option that is not allowed. */
   constructor(options: ClientOptions & ClientRuntime) {
     this.redact = createRedactor([options.apiKey, ...(options.secrets ?? [])]);
     checkClientOptions(options, this.redact);
-    this.apiKey = options.apiKey;
     this.baseUrl = (options.baseUrl ?? CLIENT_DEFAULTS.baseUrl).replace(/\/+$/, '');
-    this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
-    this.deadlineMs = options.deadlineMs ?? Math.max(CLIENT_DEFAULTS.deadlineMs, this.timeoutMs);
+    const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
     this.lowCreditsThreshold = options.lowCreditsThreshold ?? CLIENT_DEFAULTS.lowCreditsThreshold;
-    this.policy = {
+    const policy: RetryPolicy = {
       maxRetries: options.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries,
       baseDelayMs: options.retryBaseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
       maxDelayMs: options.retryMaxDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
       maxRateLimitWaitMs: options.maxRateLimitWaitMs ?? DEFAULT_RETRY_POLICY.maxRateLimitWaitMs,
       retryBrokenConnections: options.retryBrokenConnections ?? DEFAULT_RETRY_POLICY.retryBrokenConnections,
     };
-    this.transport = options.transport;
-    this.sleep = options.sleep;
+    const { sleep } = options;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.logger = options.logger;
-    this.poll = {
-      intervalMs: options.poll?.intervalMs ?? 500,
-      maxIntervalMs: options.poll?.maxIntervalMs ?? 4000,
-      timeoutMs: options.poll?.timeoutMs ?? 600_000,
-      ...(options.poll?.firstDelayMs !== undefined && { firstDelayMs: options.poll.firstDelayMs }),
-    };
     this.uploadUrl = options.uploadUrl ?? uploadUrlFor(this.baseUrl, DEFAULT_BASE_URL);
     this.limiter =
       options.limiter ??
@@ -335,9 +270,31 @@ export class SdxlClient {
         ...(options.requestsPerMinute !== undefined && { requestsPerMinute: options.requestsPerMinute }),
         maxInFlight: options.maxInFlight ?? CLIENT_DEFAULTS.maxInFlight,
         windowMs: options.rateWindowMs ?? CLIENT_DEFAULTS.rateWindowMs,
-        sleep: this.sleep,
+        sleep,
         now: this.now,
       });
+    this.exchanger = new Exchanger({
+      apiKey: options.apiKey,
+      baseUrl: this.baseUrl,
+      timeoutMs,
+      deadlineMs: options.deadlineMs ?? Math.max(CLIENT_DEFAULTS.deadlineMs, timeoutMs),
+      policy,
+      transport: options.transport,
+      sleep,
+      now: this.now,
+      random: this.random,
+      limiter: this.limiter,
+      logger: options.logger,
+      redact: this.redact,
+    });
+    this.jobs = new JobRunner({
+      exchanger: this.exchanger,
+      sleep,
+      now: this.now,
+      policy,
+      redact: this.redact,
+      poll: options.poll,
+    });
   }
 
   /** Validates and fills defaults without sending anything. Throws `InvalidRequestError`. */
@@ -400,11 +357,14 @@ export class SdxlClient {
         // No async API for this model: v2 does not know the slug, so nothing was accepted.
         if (!(error instanceof NotFoundError) || error.status !== 404) throw error;
         this.syncOnly.add(declaration.slug);
-        this.log('warn', `${declaration.slug} has no async API (404); using the synchronous API`);
+        this.exchanger.log('warn', `${declaration.slug} has no async API (404); using the synchronous API`);
       }
       if (ticket) {
-        const firstDelay = this.firstPollDelay(declaration) - (this.now() - submittedAt);
-        return this.wait(ticket, request, options, Math.max(0, firstDelay));
+        const firstDelay = this.jobs.firstPollDelay(declaration) - (this.now() - submittedAt);
+        return this.collected(
+          request,
+          await this.jobs.wait(ticket, request, options, Math.max(0, firstDelay)),
+        );
       }
     }
     return this.runSync(request, encoded, options);
@@ -424,9 +384,10 @@ export class SdxlClient {
   }
 
   /** Waits for a submitted job and fetches its images. */
-  waitFor(ticket: AsyncTicket, options: ResumeOptions = {}): Promise<ModelResult> {
+  async waitFor(ticket: AsyncTicket, options: ResumeOptions = {}): Promise<ModelResult> {
     const model = findModel(ticket.model);
-    return this.wait(ticket, model ? { model, values: {}, extra: {} } : undefined, options, 0);
+    const request = model ? { model, values: {}, extra: {} } : undefined;
+    return this.collected(request, await this.jobs.wait(ticket, request, options, 0));
   }
 
   /**
@@ -451,7 +412,7 @@ export class SdxlClient {
   /** Reads where an async job stands, once. FAILED comes back as a status, not an error. */
   async getStatus(ticket: AsyncTicket | string, options: CallOptions = {}): Promise<JobStatus> {
     const resolved = typeof ticket === 'string' ? ticketFor(ticket, this.baseUrl) : ticket;
-    const { status } = await this.readJob(resolved.statusUrl, resolved.requestId, options);
+    const { status } = await this.jobs.readJob(resolved.statusUrl, resolved.requestId, options);
     return status;
   }
 
@@ -511,7 +472,7 @@ export class SdxlClient {
 
   /** Segmind's storage upload: data URLs in, public URLs out (`urls`, or `file_urls` in the SDK's examples). */
   private async upload(dataUrls: string[], options: CallOptions): Promise<string[]> {
-    const response = await this.send(
+    const response = await this.exchanger.send(
       {
         method: 'POST',
         url: this.uploadUrl,
@@ -556,7 +517,7 @@ export class SdxlClient {
     encoded: Record<string, string>,
     options: RunOptions,
   ): Promise<ModelResult> {
-    const response = await this.send(
+    const response = await this.exchanger.send(
       {
         method: 'POST',
         url: `${this.baseUrl}/${request.model.slug}`,
@@ -574,6 +535,10 @@ export class SdxlClient {
     return this.finish(request, images, { ...metadata, ...(seed !== undefined && { seed }) }, 'sync', 0);
   }
 
+  private collected(request: ModelRequest | undefined, job: CollectedJob): ModelResult {
+    return this.finish(request, job.images, job.metadata, 'async', job.polls);
+  }
+
   private finish(
     request: ModelRequest | undefined,
     images: ModelImage[],
@@ -587,7 +552,7 @@ export class SdxlClient {
     // Each sample is billed; an answer with fewer images than asked for must not pass unnoticed.
     const missingImages = asked === undefined ? 0 : Math.max(0, asked - images.length);
     if (missingImages > 0) {
-      this.log('warn', `asked for ${asked} images and got ${images.length}`, {
+      this.exchanger.log('warn', `asked for ${asked} images and got ${images.length}`, {
         requestId: metadata.requestId,
       });
     }
@@ -608,7 +573,7 @@ export class SdxlClient {
     encoded: Record<string, string>,
     options: RunOptions,
   ): Promise<AsyncTicket> {
-    const response = await this.send(
+    const response = await this.exchanger.send(
       {
         method: 'POST',
         url: `${asyncBaseUrl(this.baseUrl)}/${request.model.slug}`,
@@ -618,154 +583,14 @@ export class SdxlClient {
       options,
     );
     const ticket = readSubmit(response.body, request.model.slug);
-    this.log('debug', `submitted ${request.model.slug} as ${ticket.requestId}`);
+    this.exchanger.log('debug', `submitted ${request.model.slug} as ${ticket.requestId}`);
     await options.onSubmitted?.(ticket);
     return ticket;
   }
 
-  /** Polls until the job completes or fails, then fetches its images. */
-  private async wait(
-    ticket: AsyncTicket,
-    request: ModelRequest | undefined,
-    options: RunOptions | ResumeOptions,
-    firstDelayMs = this.firstPollDelay(request?.model),
-  ): Promise<ModelResult> {
-    const { signal } = options;
-    const giveUpAt = this.now() + this.poll.timeoutMs;
-    let delay = firstDelayMs;
-    // Once the first check comes from what the model took last time, the job is close: look again soon.
-    const seen =
-      request && this.poll.firstDelayMs === undefined ? this.seenSeconds.get(request.model.slug) : undefined;
-    let interval =
-      seen === undefined ? this.poll.intervalMs : Math.min(this.poll.intervalMs, Math.max(100, seen * 50));
-    let failures = 0;
-    let polls = 0;
-    const tag = (error: SdxlError) => {
-      error.requestId ??= ticket.requestId;
-      return error;
-    };
-    try {
-      for (;;) {
-        if (delay > 0) await this.sleepOrAbort(delay, signal);
-        if (this.now() >= giveUpAt) {
-          throw new TimeoutError(
-            `The job was not done within ${Math.round(this.poll.timeoutMs / 1000)} s. It may still finish (and be billed): resume it with its request id ${ticket.requestId}.`,
-          );
-        }
-        polls++;
-        let job: { status: JobStatus; body: Record<string, unknown> };
-        try {
-          job = await this.readJob(ticket.statusUrl, ticket.requestId, options);
-          failures = 0;
-        } catch (error) {
-          const failure = this.toSdxlError(error, signal);
-          if (!isPollRetryable(failure)) throw failure;
-          // A poll is free and safe to repeat: keep trying, backing off, until the job's own deadline.
-          delay = Math.min(this.policy.baseDelayMs * 2 ** failures++, this.policy.maxDelayMs);
-          this.log('warn', `status check failed (${failure.message}); checking again in ${delay} ms`);
-          continue;
-        }
-        options.onStatus?.(job.status);
-        if (job.status.state === 'FAILED') throw this.jobFailed(ticket.requestId, job.status.error);
-        if (job.status.state === 'COMPLETED') return await this.collect(ticket, request, options, polls);
-        delay = interval;
-        interval = Math.min(interval * 1.5, this.poll.maxIntervalMs);
-      }
-    } catch (error) {
-      const failure = this.toSdxlError(error, signal);
-      if (failure instanceof AbortedError) {
-        throw tag(
-          new AbortedError(
-            `Stopped waiting for request ${ticket.requestId}; the job goes on and will be billed. Resume it with that request id.`,
-          ),
-        );
-      }
-      throw tag(failure);
-    }
-  }
-
-  private firstPollDelay(model: ModelDeclaration | undefined): number {
-    if (this.poll.firstDelayMs !== undefined) return this.poll.firstDelayMs;
-    const seen = model && this.seenSeconds.get(model.slug);
-    // A little past the last job's time, so the one check usually finds this one done.
-    if (seen !== undefined) return Math.round(seen * 1030 + 50);
-    return Math.round((model?.typicalSeconds ?? 2) * 500);
-  }
-
-  private jobFailed(requestId: string, serverError: string | undefined): JobFailedError {
-    return new JobFailedError(422, this.redact(serverError ?? 'no reason given'), {}, requestId);
-  }
-
-  /** GETs a status or result URL; a FAILED body under 422 is a status, a 404 an expired request. */
-  private async readJob(
-    url: string,
-    requestId: string,
-    options: CallOptions,
-  ): Promise<{ status: JobStatus; body: Record<string, unknown> }> {
-    try {
-      const response = await this.send(
-        {
-          method: 'GET',
-          url,
-          idempotent: true,
-          accept: 'application/json',
-          refine: (error) => jobError(error, requestId),
-        },
-        options,
-      );
-      const body = readJson(response.body, 'status');
-      return { status: readStatus(body, requestId), body };
-    } catch (error) {
-      // A FAILED job answers 422 on its status and result: a state to report, not a transport failure.
-      if (error instanceof JobFailedError) {
-        return { status: { requestId, state: 'FAILED', error: error.serverError }, body: {} };
-      }
-      throw error;
-    }
-  }
-
-  /** Fetches the result and downloads its files (no key: the files are public), retrying freely. */
-  private async collect(
-    ticket: AsyncTicket,
-    request: ModelRequest | undefined,
-    options: CallOptions,
-    polls: number,
-  ): Promise<ModelResult> {
-    const { status, body } = await this.readJob(ticket.responseUrl, ticket.requestId, options);
-    if (status.state === 'FAILED') throw this.jobFailed(ticket.requestId, status.error);
-    const result = readResult(body);
-    const model = request?.model;
-    if (model && result.totalTime !== undefined) this.seenSeconds.set(model.slug, result.totalTime);
-    const seed = result.seed ?? (request?.values.seed as number | undefined);
-    const images: ModelImage[] = [];
-    for (const [index, file] of result.files.entries()) {
-      const response = await this.send(
-        { method: 'GET', url: file.url, idempotent: true, auth: false, accept: 'image/*' },
-        options,
-      );
-      const [image] = extractImages(response, this.redact);
-      images.push({ ...image!, index, ...(seed !== undefined && { seed }) });
-    }
-    const metadata: ResponseMetadata = { requestId: ticket.requestId };
-    if (result.remainingCredits !== undefined) metadata.remainingCredits = result.remainingCredits;
-    if (result.cost !== undefined) metadata.cost = result.cost;
-    if (seed !== undefined) metadata.seed = seed;
-    if (result.inferenceTime !== undefined) metadata.generationTime = result.inferenceTime;
-    return this.finish(request, images, metadata, 'async', polls);
-  }
-
-  private async sleepOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) throw new AbortedError();
-    try {
-      await this.sleep(ms, signal);
-    } catch {
-      throw new AbortedError();
-    }
-  }
-
   /** Reads the account balance. Free, so it is the right call to test a key. */
   async getCredits(options: CallOptions = {}): Promise<CreditBalance> {
-    const response = await this.send(
+    const response = await this.exchanger.send(
       { method: 'GET', url: this.baseUrl + CREDITS_PATH, idempotent: true, accept: 'application/json' },
       options,
     );
@@ -788,167 +613,6 @@ export class SdxlClient {
   private isLow(remainingCredits: number | undefined): boolean {
     return remainingCredits !== undefined && remainingCredits < this.lowCreditsThreshold;
   }
-
-  /**
-   * One HTTP exchange with retries. `idempotent` calls (GETs, uploads) skip the queue that paces billed
-   * calls; `auth: false` sends no key (public output files); the key goes only to the API's own hosts.
-   */
-  private async send(exchange: Exchange, options: CallOptions): Promise<TransportResponse> {
-    const { method, url, body, idempotent = false } = exchange;
-    const path = displayPath(url);
-    const { signal } = options;
-    // The deadline starts with the first attempt: time spent queued behind a paced batch is the
-    // limiter's doing, bounded by the caller's signal, not a sign that the API is slow.
-    let deadline: number | undefined;
-    const headers: Record<string, string> = { accept: exchange.accept ?? 'image/jpeg, application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.apiKey && exchange.auth !== false && this.isOwnHost(url)) headers['x-api-key'] = this.apiKey;
-    const run = async (attempt: number): Promise<TransportResponse> => {
-      deadline ??= this.now() + this.deadlineMs;
-      const remaining = deadline - this.now();
-      if (remaining <= 0) throw new TimeoutError(`No answer within the ${this.deadlineMs} ms deadline.`);
-      options.onAttempt?.(attempt);
-      this.log('debug', `${method} ${path} attempt ${attempt}`);
-      try {
-        const response = await this.transport.request({
-          method,
-          url,
-          headers,
-          ...(body !== undefined && { body }),
-          timeoutMs: Math.min(this.timeoutMs, remaining),
-          ...(signal && { signal }),
-        });
-        if (response.status >= 200 && response.status < 300) return response;
-        const text = Buffer.from(response.body).toString('utf8');
-        throw errorFromResponse(response.status, text, response.headers, this.redact);
-      } catch (raw) {
-        // Told while this call still holds its place in the line: a batch that must stop (a refused
-        // key, an empty account) can cancel the queued calls before the next one goes out.
-        const converted = this.toSdxlError(raw, signal);
-        const error = exchange.refine?.(converted) ?? converted;
-        options.onAttemptFailed?.(error);
-        throw error;
-      }
-    };
-
-    for (let retriesDone = 0; ; retriesDone++) {
-      let error: SdxlError;
-      try {
-        // GETs are free and quick: they skip the queue that paces billed generations. A retry goes to
-        // the front of that queue: its deadline is running, and the calls behind it came later.
-        return idempotent
-          ? await run(retriesDone + 1)
-          : await this.limiter.run(() => run(retriesDone + 1), signal, { first: retriesDone > 0 });
-      } catch (raw) {
-        error = this.toSdxlError(raw, signal);
-      }
-      if (error instanceof RateLimitError && error.resetAt) this.limiter.pauseUntil(error.resetAt.getTime());
-      const decision = decideRetry(
-        { error, retriesDone, idempotent, now: this.now(), random: this.random },
-        this.policy,
-      );
-      if (!decision.retry || this.now() + decision.delayMs >= (deadline ?? Infinity)) {
-        if (decision.retry)
-          this.log('warn', `giving up: a retry in ${decision.delayMs} ms would pass the deadline`);
-        throw error;
-      }
-      this.log('warn', `${method} ${path} failed (${error.message}); retrying in ${decision.delayMs} ms`, {
-        code: error.code,
-        reason: decision.reason,
-      });
-      options.onRetry?.({ attempt: retriesDone + 1, delayMs: decision.delayMs, error });
-      try {
-        await this.sleep(decision.delayMs, signal);
-      } catch {
-        throw signal?.aborted ? new AbortedError() : error;
-      }
-    }
-  }
-
-  /** Turns anything thrown into our own error with a redacted message; nothing foreign escapes. */
-  private toSdxlError(raw: unknown, signal: AbortSignal | undefined): SdxlError {
-    if (signal?.aborted) return new AbortedError();
-    if (raw instanceof SdxlError) return raw;
-    if (raw instanceof TransportError) {
-      const message = this.redact(raw.message);
-      switch (raw.failure) {
-        case 'aborted':
-          return new AbortedError();
-        case 'timeout':
-          return new TimeoutError(message);
-        case 'connect':
-          return new ConnectionError(message, false);
-        case 'broken':
-          return new ConnectionError(`${message} The call may have been billed.`, true);
-      }
-    }
-    // A host transport that throws its own errors: keep only its message, never its request.
-    const message = raw instanceof Error ? raw.message : String(raw);
-    return new ConnectionError(this.redact(`The request failed: ${message}`), true);
-  }
-
-  /**
-   * Whether an address may get the key: the configured API's own origin, or Segmind's hosts over
-   * https. An address an answer gives (a status URL) is used as given, but never hands the key elsewhere.
-   */
-  private isOwnHost(url: string): boolean {
-    try {
-      const target = new URL(url);
-      if (target.origin === new URL(this.baseUrl).origin) return true;
-      return target.protocol === 'https:' && /(^|\.)segmind\.com$/.test(target.hostname);
-    } catch {
-      return false;
-    }
-  }
-
-  private log(level: 'debug' | 'warn', message: string, data?: Record<string, unknown>): void {
-    const write = this.logger?.[level];
-    if (write) write.call(this.logger, this.redact(message), data);
-  }
-}
-
-interface Exchange {
-  method: 'GET' | 'POST';
-  url: string;
-  body?: string;
-  /** Safe to repeat whatever happened: retried after broken connections, and not paced. @default false */
-  idempotent?: boolean;
-  /** Send the key (to the API's own hosts only). @default true */
-  auth?: boolean;
-  accept?: string;
-  /** What a failed attempt means for this address, before `onAttemptFailed` hears of it. */
-  refine?: (error: SdxlError) => SdxlError;
-}
-
-/**
- * On a job's status and result URLs, 422 is a FAILED job and 404 an expired or unknown request id,
- * not an invalid value or a wrong address (which would stop a whole batch).
- */
-function jobError(error: SdxlError, requestId: string): SdxlError {
-  if (!(error instanceof ApiError)) return error;
-  if (error.status === 422)
-    return new JobFailedError(422, error.serverMessage.trim() || 'no reason given', error.headers, requestId);
-  if (error.status === 404) {
-    return new RequestExpiredError('request_expired', 404, error.serverMessage, {
-      ...error.headers,
-      'x-request-id': requestId,
-    });
-  }
-  return error;
-}
-
-/** The path of a URL for log lines (never its query, which could carry anything). */
-function displayPath(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
-/** What a status check may run into and still try again: the job itself is fine. */
-function isPollRetryable(error: SdxlError): boolean {
-  return ['rate_limited', 'server_error', 'connection', 'timeout', 'bad_response'].includes(error.code);
 }
 
 function describeText(value: unknown): string {
