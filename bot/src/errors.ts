@@ -51,6 +51,7 @@ export const API_MESSAGES: Readonly<Record<SdxlErrorCode, string>> = {
     'The image service no longer knows this job (results are kept an hour); nothing more was billed.',
   model_retired:
     'The image service has retired this model; nothing was billed. An admin needs to choose another.',
+  budget_exceeded: 'A credit budget set for this bot has no room for this job; nothing was made or billed.',
 };
 
 /** The out-of-credits message; it says the admins were told only when there is a channel to tell them in. */

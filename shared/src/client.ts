@@ -21,6 +21,10 @@ import {
   type ModelDeclaration,
 } from './models/index.ts';
 import { RequestLimiter, type Sleep } from './limiter.ts';
+import type { BudgetGuard } from './money/budget.ts';
+import { Charge } from './money/charge.ts';
+import { PlanEstimator, type Estimate, type Pace } from './money/estimate.ts';
+import { PriceBook, imagesAsked } from './money/price.ts';
 import { checkClientOptions } from './options.ts';
 import { extractImages, readMetadata, type ImageMimeType, type ResponseMetadata } from './response.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
@@ -86,6 +90,12 @@ export interface ClientOptions {
    * @default 'https://workflows-api.segmind.com/upload-asset' with the hosted base URL, else `<base URL without /v1>/upload-asset`
    */
   uploadUrl?: string;
+  /**
+   * Caps every billed call of this client keeps to (a run's `--max-cost`, a Node-RED account's
+   * budget): its estimate is held before it is sent, settled at what it was billed, released when
+   * nothing was. A call that does not fit fails with `budget_exceeded`, nothing sent. @default none
+   */
+  budget?: BudgetGuard;
 }
 
 /** Which Segmind API a call uses: `sync` (v1), `async` (v2: submit, poll, fetch), or `auto`. */
@@ -124,6 +134,8 @@ export interface RunOptions extends CallOptions {
   onSubmitted?: (ticket: AsyncTicket) => void | Promise<void>;
   /** Called with every status an async poll reads (QUEUED, PROCESSING, COMPLETED). */
   onStatus?: (status: JobStatus) => void;
+  /** Caps this call keeps to besides the client's own (a member's and a server's budget). */
+  budget?: BudgetGuard;
 }
 
 /** Options of `resume`. */
@@ -155,6 +167,8 @@ export interface ModelResult {
   cost?: number;
   /** The API's request id: the async job's id, or v1's `x-request-id`. */
   requestId?: string;
+  /** What the call was expected to cost before it was sent (the price in force), where known. */
+  estimatedCost?: number;
   /** Seconds, as the API reports it. */
   generationTime?: number;
   lowCredits: boolean;
@@ -213,6 +227,8 @@ export interface GenerateResult {
   remainingCredits?: number;
   cost?: number;
   requestId?: string;
+  /** What the call was expected to cost before it was sent (the price in force), where known. */
+  estimatedCost?: number;
   /** Seconds, as the API reports it. */
   generationTime?: number;
   /** Remaining credits are known and below the threshold. */
@@ -237,6 +253,9 @@ export class SdxlClient {
   readonly baseUrl: string;
   readonly lowCreditsThreshold: number;
   readonly limiter: RequestLimiter;
+  /** The prices in force: published, then what the API reports this account is billed. */
+  readonly prices = new PriceBook();
+  private readonly budget: BudgetGuard | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly redact: (text: string) => string;
@@ -264,6 +283,7 @@ export class SdxlClient {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.uploadUrl = options.uploadUrl ?? uploadUrlFor(this.baseUrl, DEFAULT_BASE_URL);
+    this.budget = options.budget;
     this.limiter =
       options.limiter ??
       new RequestLimiter({
@@ -346,13 +366,77 @@ export class SdxlClient {
   ): Promise<ModelResult> {
     const declaration = this.modelOf(model);
     const request = this.prepare(declaration, input);
+    const estimatedCost = this.prices.costOf(declaration, imagesAsked(declaration, request.values));
+    const charge = await this.reserve(declaration, estimatedCost, options);
+    const progress = { sent: false, accepted: false };
+    const tracked: RunOptions = {
+      ...options,
+      onAttempt: (attempt) => {
+        progress.sent = true;
+        options.onAttempt?.(attempt);
+      },
+    };
+    try {
+      const result = await this.runPrepared(declaration, request, options, tracked, progress);
+      await charge?.settle(result.cost);
+      return estimatedCost === undefined ? result : { ...result, estimatedCost };
+    } catch (error) {
+      await charge?.fail(error, progress);
+      throw error;
+    }
+  }
+
+  /**
+   * What a call would cost and take, without sending anything: images, credits at the price in force
+   * (undefined when the model has no known price) and seconds at `pace` (default: this client's).
+   * @throws {InvalidRequestError} as `run` would, before anything is sent.
+   */
+  estimate(model: ModelDeclaration | string, input: unknown, pace: Pace = this.limiter): Estimate {
+    const declaration = this.modelOf(model);
+    return this.planner(pace).add(declaration, this.prepare(declaration, input).values).result();
+  }
+
+  /** Adds up a whole run call by call (a batch's prompts), at this client's prices and `pace`. */
+  planner(pace: Pace = this.limiter): PlanEstimator {
+    return new PlanEstimator(this.prices, pace);
+  }
+
+  /** Holds the estimate against the client's and the call's budgets; none set, nothing held. */
+  private async reserve(
+    model: ModelDeclaration,
+    estimatedCost: number | undefined,
+    options: RunOptions,
+  ): Promise<Charge | undefined> {
+    const guards = [this.budget, options.budget].filter((guard) => guard !== undefined);
+    if (guards.length === 0) return undefined;
+    if (estimatedCost === undefined) {
+      // A budget cannot be kept without a price: refuse rather than spend blind.
+      throw new InvalidRequestError([
+        {
+          field: 'model',
+          value: model.slug,
+          allowed: 'a model with a known price while a budget is set',
+          message: `model: ${model.slug} has no known price, so a budget cannot be kept; allowed: a model with a known price while a budget is set`,
+        },
+      ]);
+    }
+    return Charge.reserve(guards, estimatedCost);
+  }
+
+  private async runPrepared(
+    declaration: ModelDeclaration,
+    request: ModelRequest,
+    options: RunOptions,
+    tracked: RunOptions,
+    progress: { accepted: boolean },
+  ): Promise<ModelResult> {
     const encoded = await this.encodeImages(request, options);
     if (this.chooseApi(declaration, options.api) === 'async') {
       let ticket: AsyncTicket | undefined;
       // The job's clock starts when the submit leaves, not when its answer is read.
       const submittedAt = this.now();
       try {
-        ticket = await this.submitPrepared(request, encoded, options);
+        ticket = await this.submitPrepared(request, encoded, tracked, () => (progress.accepted = true));
       } catch (error) {
         // No async API for this model: v2 does not know the slug, so nothing was accepted.
         if (!(error instanceof NotFoundError) || error.status !== 404) throw error;
@@ -367,7 +451,7 @@ export class SdxlClient {
         );
       }
     }
-    return this.runSync(request, encoded, options);
+    return this.runSync(request, encoded, tracked);
   }
 
   /**
@@ -551,6 +635,9 @@ export class SdxlClient {
       countField && request.values[countField] !== undefined ? Number(request.values[countField]) : undefined;
     // Each sample is billed; an answer with fewer images than asked for must not pass unnoticed.
     const missingImages = asked === undefined ? 0 : Math.max(0, asked - images.length);
+    if (request && metadata.cost !== undefined) {
+      this.prices.observe(request.model, imagesAsked(request.model, request.values), metadata.cost);
+    }
     if (missingImages > 0) {
       this.exchanger.log('warn', `asked for ${asked} images and got ${images.length}`, {
         requestId: metadata.requestId,
@@ -572,6 +659,7 @@ export class SdxlClient {
     request: ModelRequest,
     encoded: Record<string, string>,
     options: RunOptions,
+    onAccepted?: () => void,
   ): Promise<AsyncTicket> {
     const response = await this.exchanger.send(
       {
@@ -583,6 +671,7 @@ export class SdxlClient {
       options,
     );
     const ticket = readSubmit(response.body, request.model.slug);
+    onAccepted?.();
     this.exchanger.log('debug', `submitted ${request.model.slug} as ${ticket.requestId}`);
     await options.onSubmitted?.(ticket);
     return ticket;

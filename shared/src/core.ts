@@ -11,3 +11,4 @@ export * from './image-input.ts';
 export * from './model-request.ts';
 export * from './models/index.ts';
 export * from './async-api.ts';
+export * from './money/index.ts';

@@ -14,7 +14,8 @@ export type SdxlErrorCode =
   | 'bad_response'
   | 'job_failed'
   | 'request_expired'
-  | 'model_retired';
+  | 'model_retired'
+  | 'budget_exceeded';
 
 /** What each code means for a user and what they can do about it; hosts may word it their own way. */
 export const ERROR_HINTS: Readonly<Record<SdxlErrorCode, string>> = {
@@ -35,6 +36,8 @@ export const ERROR_HINTS: Readonly<Record<SdxlErrorCode, string>> = {
   request_expired:
     'The API no longer knows this request id: results are kept for an hour after submission. Submit again.',
   model_retired: 'The API has retired this model. Choose another model; nothing was billed.',
+  budget_exceeded:
+    'The call would spend past a budget its operator set. Nothing was sent or billed; wait for the budget to reset, or raise it.',
 };
 
 /** The root of every error the client throws. Carries no request headers, so no API key. */
@@ -176,6 +179,66 @@ export class AbortedError extends SdxlError {
   constructor(message = 'The request was aborted.') {
     super('aborted', message);
   }
+}
+
+/** What a budget refusal knows: the limit, where it stands and what was asked. */
+export interface BudgetRefusal {
+  readonly limit: {
+    readonly id: string;
+    readonly credits: number;
+    readonly window: string;
+    readonly label?: string;
+  };
+  /** Credits settled in the limit's window. */
+  readonly spent: number;
+  /** Credits held by calls in flight. */
+  readonly reserved: number;
+  /** Credits the refused call would have held. */
+  readonly requested: number;
+  /** When the window starts again; undefined for a total budget. */
+  readonly resetsAt: Date | undefined;
+}
+
+/** A call refused before it was sent, because its estimate does not fit a budget. Nothing was billed. */
+export class BudgetExceededError extends SdxlError implements BudgetRefusal {
+  readonly limit: BudgetRefusal['limit'];
+  readonly spent: number;
+  readonly reserved: number;
+  readonly requested: number;
+  readonly resetsAt: Date | undefined;
+
+  constructor(refusal: BudgetRefusal) {
+    const { limit } = refusal;
+    const name = limit.label ?? `the budget ${limit.id}`;
+    const held =
+      refusal.reserved > 0 ? ` and ${formatCredits(refusal.reserved)} held by calls in flight` : '';
+    const reset = refusal.resetsAt ? `; it resets at ${refusal.resetsAt.toISOString()}` : '';
+    super(
+      'budget_exceeded',
+      `${name} is ${formatCredits(limit.credits)} credits: ${formatCredits(refusal.spent)} spent${held}, so this call (about ${formatCredits(refusal.requested)}) does not fit${reset}. Nothing was sent.`,
+    );
+    this.limit = limit;
+    this.spent = refusal.spent;
+    this.reserved = refusal.reserved;
+    this.requested = refusal.requested;
+    this.resetsAt = refusal.resetsAt;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      ...super.toJSON(),
+      budget: { id: this.limit.id, window: this.limit.window, credits: this.limit.credits },
+      spent: this.spent,
+      reserved: this.reserved,
+      requested: this.requested,
+      ...(this.resetsAt && { resetsAt: this.resetsAt.toISOString() }),
+    };
+  }
+}
+
+/** Credits as people read them: up to six decimals, no trailing zeros. */
+export function formatCredits(credits: number): string {
+  return String(Math.round(credits * 1_000_000) / 1_000_000);
 }
 
 /** A 2xx answer that holds no usable image, or a body that is not what the API promises. */

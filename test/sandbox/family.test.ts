@@ -161,7 +161,7 @@ test('every declared model answers a valid v1 body with an image, billed at its 
     assert.equal(response.headers.get('content-type'), 'image/jpeg', model.slug);
     const image = await bytesOf(response);
     assert.deepEqual([...image.subarray(0, 3)], [0xff, 0xd8, 0xff], model.slug);
-    const expected = model.slug === 'sdxl1.0-txt2img' ? 0.008 : model.typicalPriceUsd;
+    const expected = model.slug === 'sdxl1.0-txt2img' ? 0.008 : model.price!.credits;
     assert.equal(Number(response.headers.get('x-cost')), expected, model.slug);
     assert.equal(
       Number(response.headers.get('x-remaining-credits')),

@@ -46,7 +46,7 @@ describe('model declarations', () => {
   for (const model of MODELS) {
     it(`${model.slug}: every field has a label, words for what is allowed and a description; names and wire names are unique`, () => {
       assert.ok(model.title && model.summary && model.sources.length > 0);
-      assert.ok(model.typicalSeconds > 0 && model.typicalPriceUsd > 0);
+      assert.ok(model.typicalSeconds > 0 && (model.price?.credits ?? 0) > 0);
       assert.equal(new Set(model.fields.map((field) => field.name)).size, model.fields.length);
       assert.equal(new Set(model.fields.map((field) => field.wire)).size, model.fields.length);
       for (const field of model.fields) {

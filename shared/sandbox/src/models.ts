@@ -328,7 +328,7 @@ function declaredModel(declaration: ModelDeclaration): GenerationModel {
     slug: declaration.slug,
     declaration,
     bodyLimit: hasImages ? LARGE_BODY_BYTES : SMALL_BODY_BYTES,
-    costPerImage: (settings) => settings.costs[declaration.slug] ?? declaration.typicalPriceUsd,
+    costPerImage: (settings) => settings.costs[declaration.slug] ?? declaration.price?.credits ?? 0,
     async prepare(body, context) {
       const validation = validateWire(declaration, body);
       if (!validation.ok) return validation;

@@ -19,7 +19,7 @@ export interface SandboxOptions {
   costPerImage?: number;
   /**
    * Credits one image costs, per model slug, for the other models (and txt2img too, if given here).
-   * A slug left out costs its declaration's `typicalPriceUsd`. @default {}
+   * A slug left out costs its declaration's published `price`. @default {}
    */
   costs?: Partial<Record<string, number>>;
   /**

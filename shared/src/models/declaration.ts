@@ -1,4 +1,5 @@
 import type { InvalidField } from '../errors.ts';
+import type { ModelPrice } from '../money/price.ts';
 
 /** How a form shows a field and how the schema checks it. `image` holds an image input (bytes, URL, data: URL, base64). */
 export type FieldKind = 'text' | 'choice' | 'integer' | 'number' | 'boolean' | 'image';
@@ -66,8 +67,11 @@ export interface ModelDeclaration {
   };
   /** Typical seconds from submit to image on the hosted service (Segmind's directory average). */
   readonly typicalSeconds: number;
-  /** Typical US dollars a call, from Segmind's directory (what an image costs, not a quote). */
-  readonly typicalPriceUsd: number;
+  /**
+   * What a call costs, as Segmind publishes it (its credits are US dollars); absent where no price is
+   * published. What the API reports an account is billed replaces it in estimates (`PriceBook`).
+   */
+  readonly price?: ModelPrice;
   /** Where the facts above come from (a page, a sample): kept so a reader can check them. */
   readonly sources: readonly string[];
   /** Rules across fields (the refiner needs a noise fraction below 1); each problem names its field. */

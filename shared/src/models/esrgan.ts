@@ -44,6 +44,10 @@ export const esrgan: ModelDeclaration = {
   imageTransport: 'url',
   output: { formatField: 'outputFormat' },
   typicalSeconds: 4.93,
-  typicalPriceUsd: 0.0047,
+  price: {
+    credits: 0.0047,
+    per: 'call',
+    source: "Segmind's llms.txt directory (about $0.0047 a call)",
+  },
   sources: ['https://www.segmind.com/models/esrgan/api'],
 };

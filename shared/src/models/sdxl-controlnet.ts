@@ -50,6 +50,10 @@ export const sdxlControlnet: ModelDeclaration = {
   imageTransport: 'base64',
   output: { countField: 'samples', base64: true },
   typicalSeconds: 10.47,
-  typicalPriceUsd: 0.012,
+  price: {
+    credits: 0.012,
+    per: 'image',
+    source: "Segmind's model page (about $0.012 a call for one image); more samples are counted per image",
+  },
   sources: ['https://segmind.com/models/sdxl-controlnet/api'],
 };

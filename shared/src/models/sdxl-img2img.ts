@@ -43,7 +43,12 @@ export const sdxlImg2Img: ModelDeclaration = {
   imageTransport: 'base64',
   output: { countField: 'samples', base64: true },
   typicalSeconds: 8.39,
-  typicalPriceUsd: 0.0195,
+  price: {
+    credits: 0.0195,
+    per: 'image',
+    source:
+      "Segmind's llms.txt directory (about $0.0195 a call for one image); more samples are counted per image",
+  },
   sources: [
     'https://www.segmind.com/models/sdxl-img2img/api',
     'https://segmind.com/models/sdxl-img2img/api (older "Attributes" layout, base64 sample)',

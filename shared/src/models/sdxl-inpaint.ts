@@ -52,6 +52,11 @@ export const sdxlInpaint: ModelDeclaration = {
   imageTransport: 'url',
   output: { countField: 'samples', base64: true },
   typicalSeconds: 8.55,
-  typicalPriceUsd: 0.0069,
+  price: {
+    credits: 0.0069,
+    per: 'image',
+    source:
+      "Segmind's llms.txt directory (about $0.0069 a call for one image); more samples are counted per image",
+  },
   sources: ['https://www.segmind.com/models/sdxl-inpaint/api'],
 };

@@ -151,7 +151,12 @@ export const sdxlTxt2Img: ModelDeclaration = {
   imageTransport: 'base64',
   output: { countField: 'samples', base64: true },
   typicalSeconds: 6.26,
-  typicalPriceUsd: 0.00798,
+  price: {
+    credits: 0.00798,
+    per: 'image',
+    source:
+      "the model page: about $0.008 a call for one 1024x1024 image ($0.007976 in Segmind's llms.txt directory, 2026-08); more samples are counted per image",
+  },
   sources: ['https://www.segmind.com/models/sdxl1.0-txt2img/api', 'Segmind llms.txt directory, 2026-08'],
   check: refinerNeedsSteps,
 };

@@ -46,6 +46,10 @@ export const ssd1b: ModelDeclaration = {
   imageTransport: 'base64',
   output: { countField: 'samples', base64: true },
   typicalSeconds: 2.79,
-  typicalPriceUsd: 0.004,
+  price: {
+    credits: 0.004,
+    per: 'image',
+    source: "Segmind's model page (about $0.004 a call for one image); more samples are counted per image",
+  },
   sources: ['https://www.segmind.com/models/ssd-1b/api'],
 };
