@@ -8,6 +8,8 @@ export const EXIT = {
   unauthorized: 3,
   insufficientCredits: 4,
   rateLimited: 5,
+  /** A budget (`--max-cost`) stopped the run: some prompts were not sent. */
+  budgetExceeded: 6,
   /** 128 + the signal's number when a signal is known (SIGTERM 143); this for an abort without one. */
   interrupted: 130,
 } as const;
@@ -44,6 +46,8 @@ export function exitCodeFor(error: unknown): number {
       return EXIT.insufficientCredits;
     case 'rate_limited':
       return EXIT.rateLimited;
+    case 'budget_exceeded':
+      return EXIT.budgetExceeded;
     case 'aborted':
       return EXIT.interrupted;
     default:

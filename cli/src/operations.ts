@@ -17,6 +17,7 @@ import { EXIT, UsageError, describeError, exitCodeFor } from './exit.ts';
 import { prepareFolder, saveImages } from './files.ts';
 import type { Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
+import { MONEY_FLAGS, MONEY_HELP, checkPlan, maxCostOf, printPlan, runBudget } from './money.ts';
 import { numberFlag, pacing, parseFlags } from './options.ts';
 
 /** A flag whose name is not the field's own, where the issue or habit names it otherwise. */
@@ -73,6 +74,7 @@ export const RUN_FLAGS = {
   sandbox: { type: 'boolean' },
   'base-url': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...MONEY_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 const RUN_HELP = `Output, API and pacing:
@@ -140,8 +142,10 @@ ${lines.join('\n')}
 
 ${RUN_HELP}
 
+${MONEY_HELP}
+
 Exit codes as for sdxl imagine: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough
-credits, 1 anything else; 130/143 when interrupted.`;
+credits, 6 over --max-cost (nothing sent), 1 anything else; 130/143 when interrupted.`;
 }
 
 /** Reads IMAGE or MASK: a URL passes through, a file is read (a missing one is exit 2, nothing sent). */
@@ -227,6 +231,7 @@ export function resultJson(
     remainingCredits: result.remainingCredits ?? null,
     lowCredits: result.lowCredits,
     requestId: result.requestId ?? null,
+    cost: result.cost ?? null,
   };
 }
 
@@ -325,6 +330,10 @@ async function runOperation(
       if (error instanceof InvalidRequestError) throw usageFrom(command, error);
       throw error;
     }
+    const cap = maxCostOf(values['max-cost'] as string | undefined, io.env);
+    const plan = client.estimate(command.model, input);
+    if (values['dry-run']) return await printPlan(client, plan, { io, json, signal: interrupt.stop });
+    checkPlan(plan, cap);
     try {
       await prepareFolder(outDir);
     } catch (error) {
@@ -338,6 +347,7 @@ async function runOperation(
     try {
       result = await client.run(command.model, input, {
         api,
+        ...(cap && { budget: runBudget(cap) }),
         signal: interrupt.stop,
         onSubmitted: (ticket) => announceSubmit(io, json, ticket.requestId),
       });
