@@ -21,6 +21,9 @@ TOOLS="$CACHE/n8n-lint-tools-$NODE_CLI_VERSION-$SCANNER_VERSION"
 export PATH="$REPO/node_modules/.bin:$PATH"
 
 mkdir -p "$TOOLS"
+# Several checkouts on one machine (git worktrees) share the tools: one installs, the others wait.
+exec 9>"$TOOLS.lock"
+flock 9
 if [[ ! -f "$TOOLS/.installed" ]]; then
   echo "n8n-checks: installing @n8n/node-cli@$NODE_CLI_VERSION and @n8n/scan-community-package@$SCANNER_VERSION into $TOOLS" >&2
   (cd "$TOOLS" && echo '{ "name": "n8n-lint-tools", "private": true }' >package.json &&
@@ -28,10 +31,12 @@ if [[ ! -f "$TOOLS/.installed" ]]; then
       "@n8n/node-cli@$NODE_CLI_VERSION" "@n8n/scan-community-package@$SCANNER_VERSION" >&2)
   touch "$TOOLS/.installed"
 fi
+flock -u 9
 
 # Staged inside the tools folder, so the template config finds @n8n/node-cli.
-STAGE="$TOOLS/stage"
-rm -rf "$STAGE"
+# A stage of this run's own, so runs from several checkouts at once do not pack into each other's.
+STAGE="$(mktemp -d "$TOOLS/stage.XXXXXX")"
+trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/source/node_modules/@sdxl-kit" "$STAGE/tarball"
 cp -r "$PACKAGE_DIR/package.json" "$PACKAGE_DIR/nodes" "$PACKAGE_DIR/credentials" "$PACKAGE_DIR/icons" "$STAGE/source/"
 printf "import { config } from '@n8n/node-cli/eslint';\n\nexport default config;\n" >"$STAGE/source/eslint.config.mjs"
@@ -46,7 +51,6 @@ const [dir, leg] = process.argv.slice(2);
 const result = await analyzePackage(dir, leg === 'source' ? SOURCE_FILE_PATTERNS : ['**/*.js', 'package.json']);
 process.stdout.write(result.passed ? 'no findings\n' : `${result.message}\n${result.details ?? ''}\n`);
 SCAN
-cp "$STAGE/scan.mjs" "$TOOLS/scan.mjs"
 
 # report TITLE EXIT_CODE OUTPUT: passes only when the tool exited 0 and listed no finding, so a tool
 # that crashes or reports in another shape fails the check rather than passing it.
@@ -83,7 +87,7 @@ check "n8n-node lint $NODE_CLI_VERSION (strict) on the sources" \
   bash -c 'cd "$1" && "$2" lint' _ "$STAGE/source" "$TOOLS/node_modules/.bin/n8n-node" || status=1
 # scan.mjs exits 0 and prints "no findings" on a pass; anything else is a finding.
 check "scan-community-package $SCANNER_VERSION lint of the packed tarball" \
-  bash -c 'cd "$1" && out="$(node scan.mjs "$2" tarball)" && echo "$out" && [[ "$out" == "no findings" ]]' _ "$TOOLS" "$STAGE/tarball" || status=1
+  bash -c 'cd "$1" && out="$(node scan.mjs "$2" tarball)" && echo "$out" && [[ "$out" == "no findings" ]]' _ "$STAGE" "$STAGE/tarball" || status=1
 check "scan-community-package $SCANNER_VERSION lint of the sources" \
-  bash -c 'cd "$1" && out="$(node scan.mjs "$2" source)" && echo "$out" && [[ "$out" == "no findings" ]]' _ "$TOOLS" "$STAGE/source" || status=1
+  bash -c 'cd "$1" && out="$(node scan.mjs "$2" source)" && echo "$out" && [[ "$out" == "no findings" ]]' _ "$STAGE" "$STAGE/source" || status=1
 exit $status
