@@ -1,5 +1,15 @@
 import type { CallOptions, SdxlError } from '@sdxl-kit/client';
 
+/**
+ * Whether a failed attempt shows that the API accepted nothing, so nothing was billed: it answered
+ * with an error status (429, 406, 5xx, ...), or the connection failed before the request left. A
+ * timeout, a connection broken after sending or an unreadable 2xx leaves it unknown.
+ */
+export function acceptedNothing(error: SdxlError): boolean {
+  if (typeof (error as { status?: unknown }).status === 'number') return true;
+  return error.code === 'connection' && (error as { sent?: unknown }).sent === false;
+}
+
 /** One call of a run, and whether it has gone to the API. */
 export class TrackedCall {
   readonly options: CallOptions & { signal: AbortSignal };

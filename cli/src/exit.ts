@@ -10,6 +10,8 @@ export const EXIT = {
   rateLimited: 5,
   /** A budget (`--max-cost`) stopped the run: some prompts were not sent. */
   budgetExceeded: 6,
+  /** Another run holds the `--out` folder of a journaled batch; nothing was sent. */
+  outInUse: 7,
   /** 128 + the signal's number when a signal is known (SIGTERM 143); this for an abort without one. */
   interrupted: 130,
 } as const;
@@ -37,7 +39,9 @@ export class UsageError extends Error {
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.invalidInput;
-  switch ((error as Partial<SdxlError> | null)?.code) {
+  switch ((error as { code?: string } | null)?.code) {
+    case 'out_in_use':
+      return EXIT.outInUse;
     case 'invalid_request':
       return EXIT.invalidInput;
     case 'unauthorized':
@@ -92,6 +96,11 @@ function messageOf(error: unknown): string {
 export function describeError(error: unknown, context: HintContext = {}): string {
   const code = (error as Partial<SdxlError> | null)?.code;
   const message = messageOf(error);
+  // An outcome the CLI words itself says what to do in its message, or in its own `hint`.
+  if (error !== null && typeof error === 'object' && Object.hasOwn(error, 'hint')) {
+    const { hint } = error as { hint?: unknown };
+    return typeof hint === 'string' && hint ? `${message}\n${hint}` : message;
+  }
   if (!code || !(code in ERROR_HINTS)) return message;
   if (code === 'invalid_request' || code === 'aborted') return message;
   return `${message}\n${cliHint(code, context) ?? ERROR_HINTS[code]}`;

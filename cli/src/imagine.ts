@@ -5,11 +5,20 @@ import {
   type ModelResult,
   type SdxlClient,
 } from '@sdxl-kit/client';
-import { Calls } from './calls.ts';
+import { Calls, acceptedNothing, type TrackedCall } from './calls.ts';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor, type HintContext } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
-import { JOURNAL_FILE, Journal, promptKey, type JournalEntry, type JournaledImage } from './journal.ts';
+import {
+  JOURNAL_FILE,
+  Journal,
+  promptKey,
+  type JournalEntry,
+  type JournaledImage,
+  type JournaledRequest,
+} from './journal.ts';
+import { changedRequestsNote } from './changed-requests.ts';
+import { LOCK_FILE, lockOut, thisRun } from './out-lock.ts';
 import { announceSubmit } from './operations.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
@@ -52,6 +61,8 @@ Output and pacing:
                                default: a crash loses nothing, see below)
   --sync                       use the synchronous API (a single prompt's default)
   --no-journal                 keep no journal in --out (a batch run again then bills every prompt)
+  --resubmit-expired           make again a prompt whose journaled request expired before its images
+                               were collected (it was paid for and its images are lost; billed again)
   --rpm N                      requests per minute (default $SDXL_RPM or 5, the free plan's limit)
   --concurrency N              requests in flight (default 2)
   --timeout SECONDS            how long one attempt may take, 1 to 600 (default $SDXL_TIMEOUT or 120)
@@ -63,13 +74,24 @@ A --prompts batch keeps a journal in --out (${JOURNAL_FILE}): run the same comma
 crash, kill -9 or reboot and it collects what was submitted and skips what was saved, so no prompt
 is billed twice and no billed image is lost (results are kept by Segmind for an hour). With --sync
 a call cut off mid-way cannot be collected: the journal then only skips what was saved.
+The journal keys each prompt by its whole request: run again with other options (-n, --steps, a
+.jsonl line's seed, ...) and each prompt is a new request, made and billed once, while stderr names
+the options that changed; the same options, defaults spelled out or not, send nothing.
+A request that expired before its images were collected (a run killed and not run again within the
+hour) is reported as paid for and lost, with its id (error code request_expired, exit 1); nothing is
+sent for it until a run with --resubmit-expired makes it again.
+One run at a time holds --out (${LOCK_FILE}): a second run into it exits 7 at once, naming the
+running one, and sends nothing; run again once it has ended. The lock is the kernel's, gone with the
+process however it ends (kill -9 included), so nothing is left to clean up.
+A job's request id goes to stderr the moment the job is accepted ("Submitted as ID"), with --json
+too (a journaled batch keeps it in its journal instead); every --json object carries "requestId".
 
 Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM,
 SDXL_TIMEOUT.
 Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough credits,
-5 still rate limited after retries, 1 anything else; 130 (SIGINT, Ctrl+C) or 143 (SIGTERM) when
-interrupted. The first interrupt sends nothing more and lets calls already sent finish and save;
-a second aborts them (they may have been billed).`;
+5 still rate limited after retries, 7 --out in use by another run (nothing sent), 1 anything else;
+130 (SIGINT, Ctrl+C) or 143 (SIGTERM) when interrupted. The first interrupt sends nothing more and
+lets calls already sent finish and save; a second aborts them (they may have been billed).`;
 
 /** An image as `--json` prints it (and the journal keeps it). */
 function imageJson(image: ModelResult['images'][number], path: string): JournaledImage {
@@ -86,20 +108,24 @@ interface Outcome {
   /** The prompt's place in the batch, from 0. */
   index: number;
   prompt: string;
-  result?: Pick<ModelResult, 'remainingCredits' | 'lowCredits' | 'seed' | 'requestId'>;
+  result?: Pick<ModelResult, 'remainingCredits' | 'lowCredits' | 'seed' | 'requestId' | 'cost'>;
   /** Where each image went; with a `write_failed` error, some may be missing or kept elsewhere. */
   saved?: SavedImage<ModelResult['images'][number]>[];
   /** Images a run before this one saved, as its journal recorded them. */
   journaled?: JournaledImage[];
-  /** Something the user should know although the prompt succeeded. */
+  /** The async request (or the sync answer's id), once known. */
+  requestId?: string;
+  /** Something the user should know, told on stderr as it happened. */
   warning?: string;
   error?: unknown;
 }
 
-/** One prompt of a run: its text, its own options (a .jsonl line's) and its journal key. */
+/** One prompt of a run: its text, its own options (a .jsonl line's), its whole request and journal key. */
 export interface PromptJob {
   prompt: string;
   options: Record<string, unknown>;
+  /** The whole request, every default filled, as the journal keeps it. */
+  request: JournaledRequest;
   key: string;
 }
 
@@ -147,9 +173,10 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
   const connection = await connect(io, values, { maxInFlight, timeoutMs: timeout * 1000, ...paced });
   try {
     // Every prompt is checked before the first call, so a bad line costs nothing.
+    const requests: JournaledRequest[] = [];
     for (const { prompt, line, options } of prompts) {
       try {
-        connection.client.validate({ ...base, ...options, prompt } as GenerateInput);
+        requests.push(connection.client.validate({ ...base, ...options, prompt } as GenerateInput));
       } catch (error) {
         if (!(error instanceof InvalidRequestError)) throw error;
         const where =
@@ -169,25 +196,58 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         `--out: cannot write images to "${outDir}" (${(error as Error).message}). Nothing was sent.`,
       );
     }
-    const journal = batch && !values['no-journal'] ? await Journal.open(outDir) : undefined;
+    const journaled = batch && !values['no-journal'];
+    // One journaled run at a time in --out: two would each send what the journal lacks.
+    const lock = journaled ? await lockOut(outDir) : undefined;
     try {
-      return await run(connection.client, jobsOf(prompts), base, {
-        io,
-        json,
-        outDir,
-        interrupt,
-        calls,
-        hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
-        batch,
-        api,
-        ...(journal && { journal }),
-      });
+      const journal = journaled ? await Journal.open(outDir) : undefined;
+      try {
+        await journal?.ran(thisRun());
+        const jobs = jobsOf(prompts, requests);
+        const note = journal && changedRequestsNote(journal, jobs, outDir);
+        if (note) io.stderr.write(`${note}\n`);
+        return await run(connection.client, jobs, base, {
+          io,
+          json,
+          outDir,
+          interrupt,
+          calls,
+          hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
+          batch,
+          api,
+          resubmitExpired: values['resubmit-expired'] === true,
+          ...(journal && { journal }),
+        });
+      } finally {
+        await journal?.close();
+      }
     } finally {
-      await journal?.close();
+      lock?.release();
     }
   } finally {
     await connection.close();
   }
+}
+
+/** What a prompt's requests that expired before they were collected were: paid for, images lost. */
+function lostWords(requestIds: readonly string[]): string {
+  const which =
+    requestIds.length === 1 ? `Request ${requestIds[0]} was` : `Requests ${requestIds.join(', ')} were`;
+  return `${which} paid for, but expired before the images were collected (Segmind keeps results an hour): the images are lost.`;
+}
+
+/** The error of a prompt whose requests expired; a journaled batch makes it again on request. */
+function paidAndLost(requestIds: readonly string[], journaled: boolean): object {
+  const again = journaled
+    ? 'Run again with --resubmit-expired to make this prompt again (billed again).'
+    : 'Run it again to make it again (billed again).';
+  // Worded here in full, so the client's hint for the code ("submit again") is not added.
+  return {
+    code: 'request_expired',
+    requestId: requestIds.at(-1),
+    message: `${lostWords(requestIds)} ${again}`,
+    hint: '',
+  };
 }
 
 /** What a prompt aborted on the wire reports: it may be billed, and an async job can still be collected. */
@@ -203,14 +263,15 @@ function abortedOutcome(error: unknown, signal: string, journaled: boolean): obj
   };
 }
 
-/** Each prompt with its journal key: which copy of the same request in the batch it is counts too. */
-function jobsOf(prompts: readonly PromptLine[]): PromptJob[] {
+/** Each prompt with its journal key: which copy of the same whole request in the batch it is counts too. */
+function jobsOf(prompts: readonly PromptLine[], requests: readonly JournaledRequest[]): PromptJob[] {
   const copies = new Map<string, number>();
-  return prompts.map(({ prompt, options = {} }) => {
-    const identity = promptKey({ ...options, prompt }, 0);
+  return prompts.map(({ prompt, options = {} }, index) => {
+    const request = requests[index]!;
+    const identity = promptKey(request, 0);
     const copy = copies.get(identity) ?? 0;
     copies.set(identity, copy + 1);
-    return { prompt, options, key: promptKey({ ...options, prompt }, copy) };
+    return { prompt, options, request, key: promptKey(request, copy) };
   });
 }
 
@@ -274,6 +335,8 @@ export async function run(
     hints: HintContext;
     api: ApiChoice;
     journal?: Journal;
+    /** Submit again a prompt whose journaled request expired (paid for, images lost). */
+    resubmitExpired?: boolean;
   },
 ): Promise<number> {
   const { journal } = context;
@@ -307,56 +370,37 @@ export async function run(
     report(outcome, { io, json, batch, progress, hints: context.hints });
   };
 
-  /** Sends one prompt and saves its images. After a stop, a prompt is cancelled before it is sent. */
-  const runPrompt = async (index: number): Promise<Outcome> => {
-    const job = prompts[index]!;
-    const request = { ...base, ...job.options, prompt: job.prompt } as GenerateInput;
-    const outcome: Outcome = { index, prompt: request.prompt };
-    const recorded: JournalEntry | undefined = journal?.entry(job.key);
-    if (recorded?.saved) {
-      // Saved by an earlier run of this batch: nothing is sent, and the line says where it went.
-      outcome.journaled = recorded.saved;
-      outcome.result = { remainingCredits: recorded.remainingCredits ?? undefined, lowCredits: false };
-      return outcome;
-    }
+  /** Tells a prompt's warning now, on stderr, and keeps it for the prompt's `--json` line. */
+  const warn = (outcome: Outcome, text: string) => {
+    outcome.warning = outcome.warning ? `${outcome.warning} ${text}` : text;
+    progress.clear();
+    io.stderr.write(`${batch ? `${outcome.prompt}: ` : ''}Warning: ${text}\n`);
+  };
+
+  /**
+   * Makes one call of a prompt (`send` with the call's options) and saves its images, or records
+   * its error in `outcome`. Returns whether the call found its request expired.
+   */
+  const make = async (
+    job: PromptJob,
+    outcome: Outcome,
+    send: (call: TrackedCall) => Promise<Omit<ModelResult, 'model'>>,
+  ): Promise<'expired' | undefined> => {
     const call = calls.open(interrupt.abort);
-    if (recorded?.sending && !recorded.requestId) {
-      outcome.warning =
-        'An earlier run was stopped while sending this prompt, before the API answered: if the API had accepted it, that call was billed too.';
-    }
-    let announced = false;
     try {
-      // A job an earlier run submitted is collected, never submitted again: it is billed already.
-      const result = await (
-        recorded?.requestId
-          ? client.resume(recorded.requestId, { ...call.options, model: 'sdxl1.0-txt2img' })
-          : client.generate(request, {
-              ...call.options,
-              // Recorded as it goes out (not awaited: the request must not wait for the disk).
-              onAttempt: (attempt) => {
-                call.options.onAttempt?.(attempt);
-                if (journal && !announced) {
-                  announced = true;
-                  journal.sending(job.key).catch(() => {});
-                }
-              },
-              api: context.api,
-              onSubmitted: async (ticket) => {
-                if (journal) await journal.submitted(job.key, ticket.requestId);
-                else if (!context.batch) announceSubmit(io, json, ticket.requestId);
-              },
-            })
-      ).finally(() => call.settle());
+      const result = await send(call).finally(() => call.settle());
       outcome.result = result;
-      const { saved, error } = await saveImages(outDir, request.prompt, result.images);
+      if (result.requestId) outcome.requestId = result.requestId;
+      const { saved, error } = await saveImages(outDir, job.prompt, result.images);
       outcome.saved = saved;
       if (error) outcome.error = error;
       else if (journal) {
-        await journal.saved(
-          job.key,
-          saved.map(({ image, path }) => imageJson(image, path)),
-          result.remainingCredits ?? null,
-        );
+        await journal.saved(job.key, job.request, {
+          requestId: result.requestId ?? null,
+          ...(result.cost !== undefined && { cost: result.cost }),
+          remainingCredits: result.remainingCredits ?? null,
+          images: saved.map(({ image, path }) => imageJson(image, path)),
+        });
       }
       if (result.lowCredits && !warnedLow && result.remainingCredits !== undefined) {
         warnedLow = true;
@@ -366,6 +410,14 @@ export async function run(
         );
       }
     } catch (error) {
+      const code = (error as { code?: string }).code;
+      const requestId = (error as { requestId?: string }).requestId;
+      if (requestId) outcome.requestId = requestId;
+      if (code === 'request_expired' && requestId) {
+        await journal?.expired(job.key, job.request, requestId);
+        outcome.error = paidAndLost([requestId], journal !== undefined);
+        return 'expired';
+      }
       outcome.error =
         call.cancelled === 'unsent'
           ? { code: 'skipped', message: `Not sent: ${calls.stopped}.` }
@@ -378,9 +430,84 @@ export async function run(
               ? abortedOutcome(error, signalName(interrupt.abort), context.journal !== undefined)
               : error;
       // The batch already stopped when this answer arrived (Calls.attemptFailed); this is its cause.
-      const code = (error as { code?: string }).code;
       if (code && STOPS_BATCH.has(code) && tally.stoppedBy === undefined) tally.stoppedBy = error;
     }
+    return undefined;
+  };
+
+  /** Submits a prompt (or sends it, on the sync API), recording each attempt in the journal. */
+  const generate = (job: PromptJob, outcome: Outcome, resend: string | undefined) =>
+    make(job, outcome, (call) => {
+      // Whether an attempt is out whose answer has not said that nothing was accepted.
+      let sending = false;
+      let submitted = false;
+      return client.generate({ ...base, ...job.options, prompt: job.prompt } as GenerateInput, {
+        ...call.options,
+        api: context.api,
+        onAttempt: (attempt) => {
+          call.options.onAttempt?.(attempt);
+          // Status checks after the submit are attempts too; only the submit's may be billed.
+          if (submitted || sending) return;
+          sending = true;
+          if (resend !== undefined) {
+            warn(outcome, resend);
+            resend = undefined;
+          }
+          // Not awaited: the request must not wait for the disk.
+          journal?.sending(job.key, job.request).catch(() => {});
+        },
+        onAttemptFailed: (error) => {
+          call.options.onAttemptFailed?.(error);
+          if (!sending || submitted || !acceptedNothing(error)) return;
+          sending = false;
+          journal?.refused(job.key, error.code).catch(() => {});
+        },
+        onSubmitted: async (ticket) => {
+          submitted = true;
+          outcome.requestId = ticket.requestId;
+          if (journal) await journal.submitted(job.key, job.request, ticket.requestId);
+          else announceSubmit(io, ticket.requestId);
+        },
+      });
+    });
+
+  /** Sends one prompt and saves its images. After a stop, a prompt is cancelled before it is sent. */
+  const runPrompt = async (index: number): Promise<Outcome> => {
+    const job = prompts[index]!;
+    const outcome: Outcome = { index, prompt: job.prompt };
+    const recorded: JournalEntry | undefined = journal?.entry(job.key);
+    if (recorded?.saved) {
+      // Saved by an earlier run of this batch: nothing is sent, and the line says where it went.
+      const { images, remainingCredits, requestId } = recorded.saved;
+      outcome.journaled = images;
+      outcome.result = { remainingCredits: remainingCredits ?? undefined, lowCredits: false };
+      if (requestId) outcome.requestId = requestId;
+      return outcome;
+    }
+    const lost = [...(recorded?.expired ?? [])];
+    if (recorded?.requestId) {
+      // A job an earlier run submitted is collected, never submitted again: it is billed already.
+      const { requestId } = recorded;
+      outcome.requestId = requestId;
+      const expired = await make(job, outcome, (call) =>
+        client.resume(requestId, { ...call.options, model: 'sdxl1.0-txt2img' }),
+      );
+      if (!expired) return outcome;
+      lost.push(requestId);
+    }
+    if (lost.length > 0) {
+      if (!context.resubmitExpired) {
+        outcome.error = paidAndLost(lost, true);
+        return outcome;
+      }
+      delete outcome.error;
+      warn(outcome, `${lostWords(lost)} Submitting it again (--resubmit-expired): billed again.`);
+    }
+    const resend =
+      recorded?.sending === true
+        ? 'An earlier run was stopped while sending this prompt, before the API answered: if the API accepted it, that call was billed too. Sending it again now.'
+        : undefined;
+    await generate(job, outcome, resend);
     return outcome;
   };
 
@@ -422,6 +549,7 @@ function report(
       line.remainingCredits = result.remainingCredits ?? null;
       line.lowCredits = result.lowCredits;
     }
+    line.requestId = outcome.requestId ?? null;
     if (error !== undefined) line.error = errorJson(error);
     if (outcome.warning) line.warning = outcome.warning;
     io.stdout.write(`${JSON.stringify(line)}\n`);
@@ -429,7 +557,6 @@ function report(
   }
   progress.clear();
   const prefix = batch ? `${outcome.prompt}: ` : '';
-  if (outcome.warning) io.stderr.write(`${prefix}Warning: ${outcome.warning}\n`);
   if (outcome.journaled) {
     const noun = outcome.journaled.length === 1 ? 'image' : 'images';
     io.stdout.write(`${prefix}saved ${outcome.journaled.length} ${noun} in an earlier run:\n`);

@@ -264,9 +264,11 @@ export async function deliver(
   return error ? EXIT.failure : EXIT.ok;
 }
 
-/** Tells on stderr that a job was submitted and how to collect it if sdxl stops. */
-export function announceSubmit(io: Io, json: boolean, requestId: string): void {
-  if (json) return;
+/**
+ * Tells on stderr, the moment the job is accepted, that it was submitted and how to collect it if
+ * sdxl stops; with `--json` too (stdout stays one object), so a killed run still leaves its id.
+ */
+export function announceSubmit(io: Io, requestId: string): void {
   io.stderr.write(`Submitted as ${requestId}. If sdxl stops before it is done: sdxl resume ${requestId}\n`);
 }
 
@@ -349,7 +351,7 @@ async function runOperation(
         api,
         ...(cap && { budget: runBudget(cap) }),
         signal: interrupt.stop,
-        onSubmitted: (ticket) => announceSubmit(io, json, ticket.requestId),
+        onSubmitted: (ticket) => announceSubmit(io, ticket.requestId),
       });
     } catch (error) {
       const requestId = (error as { requestId?: string }).requestId;

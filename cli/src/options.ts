@@ -32,6 +32,7 @@ export const IMAGINE_FLAGS = {
   async: { type: 'boolean' },
   sync: { type: 'boolean' },
   'no-journal': { type: 'boolean' },
+  'resubmit-expired': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 

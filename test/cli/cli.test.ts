@@ -75,7 +75,8 @@ describe('the sdxl command', () => {
     const lines = run.stdout.trim().split('\n');
     assert.equal(lines.length, 1);
     const output = JSON.parse(lines[0]!);
-    assert.deepEqual(Object.keys(output).sort(), ['images', 'lowCredits', 'remainingCredits']);
+    assert.deepEqual(Object.keys(output).sort(), ['images', 'lowCredits', 'remainingCredits', 'requestId']);
+    assert.match(output.requestId, /^\S+$/);
     const [image] = output.images;
     assert.equal(image.seed, 77);
     assert.equal(image.index, 0);

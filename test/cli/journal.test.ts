@@ -4,8 +4,6 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { mkdir } from 'node:fs/promises';
-import { promptKey } from '../../cli/src/journal.ts';
 import { CliWorld, jsonLines, until } from './harness.ts';
 
 const PROMPTS = Array.from({ length: 10 }, (_, i) => `crash test prompt number ${i}`);
@@ -133,22 +131,5 @@ describe('sdxl imagine --prompts: the journal', () => {
     const again = await world.run(args);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(posts(), PROMPTS.length, 'nothing sent again');
-  });
-
-  it('a prompt an earlier run was sending when it died is sent again, with a warning that the first may have been billed', async () => {
-    const out = path.join(world.dir, 'sending');
-    await mkdir(out, { recursive: true });
-    const file1 = path.join(world.dir, 'one.txt');
-    await writeFile(file1, 'half sent\n');
-    const key = promptKey({ prompt: 'half sent' }, 0);
-    await writeFile(
-      path.join(out, '.sdxl-journal.jsonl'),
-      `${JSON.stringify({ event: 'sending', key })}\n{"event":"sub`,
-    );
-    const run = await world.run(['imagine', '--prompts', file1, '--out', out, '--json', '--rpm', '1000']);
-    assert.equal(run.code, 0, run.stderr);
-    const [line] = jsonLines(run.stdout) as unknown as [{ images: unknown[]; warning: string }];
-    assert.equal(line.images.length, 1);
-    assert.match(line.warning, /stopped while sending this prompt.*billed too/);
   });
 });

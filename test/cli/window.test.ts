@@ -64,7 +64,7 @@ describe('sdxl imagine --prompts: a batch streams through a bounded window of pr
     const stderr = sink();
     const done = run(
       client,
-      prompts.map((prompt) => ({ prompt, options: {}, key: prompt })),
+      prompts.map((prompt) => ({ prompt, options: {}, request: { prompt, seed: 7 }, key: prompt })),
       { seed: 7 },
       {
         io: { stdout, stderr, env: {} },
