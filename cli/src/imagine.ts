@@ -1,6 +1,9 @@
 import {
   InvalidRequestError,
+  sdxlTxt2Img,
   type ApiChoice,
+  type BudgetGuard,
+  type Estimate,
   type GenerateInput,
   type ModelResult,
   type SdxlClient,
@@ -19,6 +22,7 @@ import {
 } from './journal.ts';
 import { changedRequestsNote } from './changed-requests.ts';
 import { LOCK_FILE, lockOut, thisRun } from './out-lock.ts';
+import { MONEY_HELP, checkPlan, maxCostOf, printPlan, runBudget } from './money.ts';
 import { announceSubmit } from './operations.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
 import { Progress, type Io } from './io.ts';
@@ -86,10 +90,13 @@ process however it ends (kill -9 included), so nothing is left to clean up.
 A job's request id goes to stderr the moment the job is accepted ("Submitted as ID"), with --json
 too (a journaled batch keeps it in its journal instead); every --json object carries "requestId".
 
+${MONEY_HELP}
+
 Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM,
-SDXL_TIMEOUT.
+SDXL_TIMEOUT, SDXL_MAX_COST.
 Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough credits,
-5 still rate limited after retries, 7 --out in use by another run (nothing sent), 1 anything else;
+5 still rate limited after retries, 6 --max-cost reached (prompts left unsent), 7 --out in use by
+another run (nothing sent), 1 anything else;
 130 (SIGINT, Ctrl+C) or 143 (SIGTERM) when interrupted. The first interrupt sends nothing more and
 lets calls already sent finish and save; a second aborts them (they may have been billed).`;
 
@@ -189,6 +196,20 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         );
       }
     }
+    const journaled = batch && !values['no-journal'];
+    const resubmitExpired = values['resubmit-expired'] === true;
+    const cap = maxCostOf(values['max-cost'], io.env);
+    if (values['dry-run']) {
+      // A look, not a run: the journal is read without its lock and --out is not created.
+      const journal = journaled ? await Journal.read(outDir) : undefined;
+      const { plan, done } = planOf(connection.client, jobsOf(prompts, requests), journal, resubmitExpired);
+      return await printPlan(connection.client, plan, {
+        io,
+        json,
+        signal: interrupt.stop,
+        alreadyDone: done,
+      });
+    }
     try {
       await prepareFolder(outDir);
     } catch (error) {
@@ -196,14 +217,15 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         `--out: cannot write images to "${outDir}" (${(error as Error).message}). Nothing was sent.`,
       );
     }
-    const journaled = batch && !values['no-journal'];
     // One journaled run at a time in --out: two would each send what the journal lacks.
     const lock = journaled ? await lockOut(outDir) : undefined;
     try {
       const journal = journaled ? await Journal.open(outDir) : undefined;
       try {
-        await journal?.ran(thisRun());
         const jobs = jobsOf(prompts, requests);
+        // What this run will send, once the lock says no other run is sending: the journal is final.
+        if (cap) checkPlan(planOf(connection.client, jobs, journal, resubmitExpired).plan, cap);
+        await journal?.ran(thisRun());
         const note = journal && changedRequestsNote(journal, jobs, outDir);
         if (note) io.stderr.write(`${note}\n`);
         return await run(connection.client, jobs, base, {
@@ -215,7 +237,8 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
           hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
           batch,
           api,
-          resubmitExpired: values['resubmit-expired'] === true,
+          resubmitExpired,
+          ...(cap && { budget: runBudget(cap) }),
           ...(journal && { journal }),
         });
       } finally {
@@ -276,6 +299,27 @@ function jobsOf(prompts: readonly PromptLine[], requests: readonly JournaledRequ
 }
 
 /**
+ * What a run will send and bill: every prompt but those an earlier run saved, submitted (collected,
+ * billed already) or lost to expiry (reported, not sent, without --resubmit-expired).
+ */
+function planOf(
+  client: SdxlClient,
+  jobs: readonly PromptJob[],
+  journal: Journal | undefined,
+  resubmitExpired: boolean,
+): { plan: Estimate; done: number } {
+  const planner = client.planner();
+  let done = 0;
+  for (const job of jobs) {
+    const entry = journal?.entry(job.key);
+    const sends = !entry?.saved && !entry?.requestId && (resubmitExpired || !entry?.expired.length);
+    if (sends) planner.add(sdxlTxt2Img, job.request);
+    else done++;
+  }
+  return { plan: planner.result(), done };
+}
+
+/**
  * Prompts started beyond the calls the limiter lets run at once: they wait in its line, so a slot
  * that frees is taken at once while a finished prompt's images are being saved.
  */
@@ -286,7 +330,13 @@ export const WINDOW_MARGIN = 2;
  * records, never a prompt's images or result.
  */
 class Tally {
+  /** Prompts that ended without their images (skipped ones included). */
   failed = 0;
+  /** Prompts never sent: the batch stopped, or the cap was reached. */
+  skipped = 0;
+  /** Images on disk, earlier runs' included. */
+  images = 0;
+  private spentMicro = 0;
   /** The error that stopped the batch, in the order answers arrived. */
   stoppedBy: unknown;
   /** The balance the last prompt in file order reported. */
@@ -295,6 +345,11 @@ class Tally {
   private firstFailure: { index: number; error: unknown } | undefined;
 
   add(outcome: Outcome): void {
+    this.images += outcome.journaled?.length ?? outcome.saved?.length ?? 0;
+    const cost = outcome.result?.cost;
+    if (cost !== undefined) this.spentMicro += Math.round(cost * 1_000_000);
+    const code = (outcome.error as { code?: string } | undefined)?.code;
+    if (code === 'skipped' || code === 'budget_exceeded') this.skipped++;
     const remaining = outcome.result?.remainingCredits;
     if (remaining !== undefined && (this.credits === undefined || outcome.index > this.credits.index)) {
       this.credits = { index: outcome.index, value: remaining };
@@ -304,6 +359,11 @@ class Tally {
     if (this.firstFailure === undefined || outcome.index < this.firstFailure.index) {
       this.firstFailure = { index: outcome.index, error: outcome.error };
     }
+  }
+
+  /** Credits the batch's calls were billed, as reported: this run's and the journal's. */
+  get spent(): number {
+    return this.spentMicro / 1_000_000;
   }
 
   get remainingCredits(): number | undefined {
@@ -337,6 +397,8 @@ export async function run(
     journal?: Journal;
     /** Submit again a prompt whose journaled request expired (paid for, images lost). */
     resubmitExpired?: boolean;
+    /** The run's cap (`--max-cost`): each call holds its estimate against it before it is sent. */
+    budget?: BudgetGuard;
   },
 ): Promise<number> {
   const { journal } = context;
@@ -418,9 +480,15 @@ export async function run(
         outcome.error = paidAndLost([requestId], journal !== undefined);
         return 'expired';
       }
+      if (code === 'budget_exceeded' && tally.stoppedBy === undefined) {
+        // The cap is reached: the prompts left would not fit either, so none of them is sent.
+        tally.stoppedBy = error;
+        calls.stop(`${(error as Error).message.replace(/ Nothing was sent\.$/, '')}`);
+      }
+      const budgetStop = (tally.stoppedBy as { code?: string } | undefined)?.code === 'budget_exceeded';
       outcome.error =
         call.cancelled === 'unsent'
-          ? { code: 'skipped', message: `Not sent: ${calls.stopped}.` }
+          ? { code: budgetStop ? 'budget_exceeded' : 'skipped', message: `Not sent: ${calls.stopped}.` }
           : call.cancelled === 'not-retried'
             ? {
                 code: 'skipped',
@@ -444,6 +512,7 @@ export async function run(
       return client.generate({ ...base, ...job.options, prompt: job.prompt } as GenerateInput, {
         ...call.options,
         api: context.api,
+        ...(context.budget && { budget: context.budget }),
         onAttempt: (attempt) => {
           call.options.onAttempt?.(attempt);
           // Status checks after the submit are attempts too; only the submit's may be billed.
@@ -478,9 +547,13 @@ export async function run(
     const recorded: JournalEntry | undefined = journal?.entry(job.key);
     if (recorded?.saved) {
       // Saved by an earlier run of this batch: nothing is sent, and the line says where it went.
-      const { images, remainingCredits, requestId } = recorded.saved;
+      const { images, remainingCredits, requestId, cost } = recorded.saved;
       outcome.journaled = images;
-      outcome.result = { remainingCredits: remainingCredits ?? undefined, lowCredits: false };
+      outcome.result = {
+        remainingCredits: remainingCredits ?? undefined,
+        lowCredits: false,
+        ...(cost !== undefined && { cost }),
+      };
       if (requestId) outcome.requestId = requestId;
       return outcome;
     }
@@ -526,8 +599,15 @@ export async function run(
   interrupt.stop.removeEventListener('abort', onStop);
   progress.clear();
 
+  if (json && batch) {
+    const { images, spent, skipped } = tally;
+    const failed = tally.failed - skipped;
+    io.stdout.write(`${JSON.stringify({ summary: { prompts: total, images, spent, skipped, failed } })}\n`);
+  }
   if (!json) {
     if (batch) io.stdout.write(`${total - tally.failed} of ${total} prompts done.\n`);
+    if (batch && tally.spent > 0)
+      io.stdout.write(`${formatCredits(tally.spent)} credits spent (earlier runs of this batch included).\n`);
     const remaining = tally.remainingCredits;
     if (remaining !== undefined) io.stdout.write(`${formatCredits(remaining)} credits left.\n`);
   }
@@ -550,6 +630,8 @@ function report(
       line.lowCredits = result.lowCredits;
     }
     line.requestId = outcome.requestId ?? null;
+    // What the call was billed as the API reported it (an earlier run's, for a journaled prompt).
+    line.cost = result?.cost ?? null;
     if (error !== undefined) line.error = errorJson(error);
     if (outcome.warning) line.warning = outcome.warning;
     io.stdout.write(`${JSON.stringify(line)}\n`);

@@ -113,6 +113,13 @@ export class Journal {
     return journal.holder;
   }
 
+  /** Reads the journal in `outDir` without opening it to write, nor taking the lock (a dry run's view). */
+  static async read(outDir: string): Promise<Journal> {
+    const journal = new Journal(Journal.fileIn(outDir));
+    journal.read(await readIfAny(journal.file));
+    return journal;
+  }
+
   /** Reads the journal in `outDir` (a missing one is empty) and opens it to append. */
   static async open(outDir: string): Promise<Journal> {
     const journal = new Journal(Journal.fileIn(outDir));

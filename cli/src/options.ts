@@ -6,6 +6,7 @@ import {
   type InvalidRequestError,
 } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
+import { MONEY_FLAGS } from './money.ts';
 
 /** Flags of `sdxl imagine`: one per request field, then output and pacing. */
 export const IMAGINE_FLAGS = {
@@ -34,6 +35,7 @@ export const IMAGINE_FLAGS = {
   'no-journal': { type: 'boolean' },
   'resubmit-expired': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...MONEY_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 const NUMERIC_FLAGS: ReadonlyArray<[flag: string, field: keyof GenerateInput]> = [

@@ -6,6 +6,10 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+import { jsonLines, summaryOf } from './harness.ts';
+
+/** Credits summed to the micro-credit, as the CLI sums them. */
+const sum = (values: number[]) => values.reduce((total, value) => total + Math.round(value * 1e6), 0) / 1e6;
 
 const BIN = fileURLToPath(new URL('../../cli/bin/sdxl.js', import.meta.url));
 const KEY = 'SG_clisecretkey0000777';
@@ -75,8 +79,15 @@ describe('the sdxl command', () => {
     const lines = run.stdout.trim().split('\n');
     assert.equal(lines.length, 1);
     const output = JSON.parse(lines[0]!);
-    assert.deepEqual(Object.keys(output).sort(), ['images', 'lowCredits', 'remainingCredits', 'requestId']);
+    assert.deepEqual(Object.keys(output).sort(), [
+      'cost',
+      'images',
+      'lowCredits',
+      'remainingCredits',
+      'requestId',
+    ]);
     assert.match(output.requestId, /^\S+$/);
+    assert.equal(output.cost, 0.008, 'what the sandbox billed');
     const [image] = output.images;
     assert.equal(image.seed, 77);
     assert.equal(image.index, 0);
@@ -207,10 +218,18 @@ describe('the sdxl command', () => {
     await writeFile(file, '# daily posts\nfirst prompt\n\nsecond prompt\nthird prompt\n');
     const run = await sdxl(['imagine', '--prompts', file, '--json', '--out', path.join(dir, 'img')], env);
     assert.equal(run.code, 0, run.stderr);
-    const lines = run.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line));
+    const lines = jsonLines(run.stdout) as unknown as Array<{
+      prompt: string;
+      images: unknown[];
+      error?: unknown;
+    }>;
+    assert.deepEqual(summaryOf(run.stdout), {
+      prompts: 3,
+      images: 3,
+      spent: sum(sandbox.billed.slice(-3).map((call) => call.cost)),
+      skipped: 0,
+      failed: 0,
+    });
     assert.deepEqual(lines.map((line) => line.prompt).sort(), [
       'first prompt',
       'second prompt',
@@ -228,10 +247,8 @@ describe('the sdxl command', () => {
       'one\ntwo\nthree\n',
     );
     assert.equal(run.code, 3);
-    const lines = run.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line));
+    const lines = jsonLines(run.stdout);
+    assert.deepEqual(summaryOf(run.stdout), { prompts: 3, images: 0, spent: 0, skipped: 2, failed: 1 });
     assert.equal(lines.length, 3);
     assert.equal(lines.filter((line) => line.error?.code === 'unauthorized').length, 1);
     assert.equal(lines.filter((line) => line.error?.code === 'skipped').length, 2);

@@ -97,11 +97,30 @@ export interface JsonLine {
   };
 }
 
-/** The JSON lines of a --json run. */
+/** What a `--prompts --json` run's last line says of the whole batch. */
+export interface Summary {
+  prompts: number;
+  images: number;
+  spent: number;
+  skipped: number;
+  failed: number;
+}
+
+/** The JSON lines of a --json run: one a prompt (a batch's closing summary line is `summaryOf`'s). */
 export function jsonLines(stdout: string): JsonLine[] {
-  return stdout
+  const lines = stdout
     .trim()
     .split('\n')
     .filter(Boolean)
-    .map((line) => JSON.parse(line) as JsonLine);
+    .map((line) => JSON.parse(line) as JsonLine & { summary?: Summary });
+  if (lines.at(-1)?.summary) lines.pop();
+  assert.ok(!lines.some((line) => line.summary), 'a summary line only at the end');
+  return lines;
+}
+
+/** The summary line a `--prompts --json` run ends with; fails when there is none. */
+export function summaryOf(stdout: string): Summary {
+  const last = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { summary?: Summary };
+  assert.ok(last.summary, `no summary line at the end of: ${stdout}`);
+  return last.summary;
 }
