@@ -22,6 +22,7 @@ import {
 } from './models/index.ts';
 import { RequestLimiter, type Sleep } from './limiter.ts';
 import type { BudgetGuard } from './money/budget.ts';
+import { BalanceWatch } from './money/balance-watch.ts';
 import { Charge } from './money/charge.ts';
 import { PlanEstimator, type Estimate, type Pace } from './money/estimate.ts';
 import { PriceBook, imagesAsked } from './money/price.ts';
@@ -255,6 +256,8 @@ export class SdxlClient {
   readonly limiter: RequestLimiter;
   /** The prices in force: published, then what the API reports this account is billed. */
   readonly prices = new PriceBook();
+  /** What a call cost where its answer does not say: the drop in remaining credits over it. */
+  private readonly balance = new BalanceWatch();
   private readonly budget: BudgetGuard | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -376,11 +379,17 @@ export class SdxlClient {
         options.onAttempt?.(attempt);
       },
     };
+    const started = this.balance.begin();
     try {
-      const result = await this.runPrepared(declaration, request, options, tracked, progress);
+      let result = await this.runPrepared(declaration, request, options, tracked, progress);
+      const drop = this.balance.end(started, result.remainingCredits);
+      if (result.cost === undefined && drop !== undefined) result = { ...result, cost: drop };
+      if (result.cost !== undefined)
+        this.prices.observe(declaration, imagesAsked(declaration, request.values), result.cost);
       await charge?.settle(result.cost);
       return estimatedCost === undefined ? result : { ...result, estimatedCost };
     } catch (error) {
+      this.balance.end(started, undefined);
       await charge?.fail(error, progress);
       throw error;
     }
@@ -635,9 +644,6 @@ export class SdxlClient {
       countField && request.values[countField] !== undefined ? Number(request.values[countField]) : undefined;
     // Each sample is billed; an answer with fewer images than asked for must not pass unnoticed.
     const missingImages = asked === undefined ? 0 : Math.max(0, asked - images.length);
-    if (request && metadata.cost !== undefined) {
-      this.prices.observe(request.model, imagesAsked(request.model, request.values), metadata.cost);
-    }
     if (missingImages > 0) {
       this.exchanger.log('warn', `asked for ${asked} images and got ${images.length}`, {
         requestId: metadata.requestId,

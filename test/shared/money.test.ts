@@ -172,7 +172,7 @@ describe('a client with a budget, against the sandbox over HTTP', () => {
     sandbox.credits = 100;
     sandbox.billed.length = 0;
     sandbox.requests.length = 0;
-    sandbox.configure({ statuses: [], failJobs: 0 });
+    sandbox.configure({ statuses: [], failJobs: 0, costHeader: true });
   });
   after(() => sandbox.close());
 
@@ -229,6 +229,24 @@ describe('a client with a budget, against the sandbox over HTTP', () => {
     assert.equal((await failure(waiting)).code, 'aborted');
     assert.equal((await ledger.usage(limit)).spent, 0.00798);
     sandbox.configure({ latencyMs: 0 });
+  });
+
+  it('an answer without x-cost is priced by the drop in remaining credits, when the call ran alone', async () => {
+    sandbox.configure({ costHeader: false });
+    const client = createClient({ apiKey: KEY, baseUrl: sandbox.url, maxRetries: 0 });
+    const first = await client.generate({ prompt: 'a fox' });
+    assert.equal(first.cost, undefined, 'no earlier reading to compare with');
+    const second = await client.generate({ prompt: 'a fox', samples: 2 });
+    assert.equal(second.cost, sandbox.billed[1]!.cost);
+    assert.equal(second.cost, 0.016);
+    assert.deepEqual(client.prices.priceOf(sdxlTxt2Img), { credits: 0.008, per: 'image', basis: 'reported' });
+    // Two at once: neither drop can be put down to one call.
+    const both = await Promise.all([client.generate({ prompt: 'a' }), client.generate({ prompt: 'b' })]);
+    assert.deepEqual(
+      both.map((result) => result.cost),
+      [undefined, undefined],
+    );
+    sandbox.configure({ costHeader: true });
   });
 
   it('refuses a cap below one call before anything is uploaded or sent', async () => {

@@ -129,7 +129,7 @@ export function generationEndpoint(model: GenerationModel) {
 
     const generationSeconds = Math.round(performance.now() - started) / 1000;
     const headers: Record<string, string> = {
-      'x-cost': formatCredits(cost),
+      ...(settings.costHeader && { 'x-cost': formatCredits(cost) }),
       ...(job.seed !== undefined && { 'x-seed-value': String(seed) }),
       'x-request-id': requestId,
       'x-generation-time': String(generationSeconds),

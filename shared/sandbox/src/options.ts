@@ -55,6 +55,11 @@ export interface SandboxOptions {
    */
   dropRate?: number;
   /**
+   * Whether a v1 answer carries `x-cost`. Only third-party documentation names the header; Segmind's
+   * own pages name `x-remaining-credits` alone, so a client must manage without it. @default true
+   */
+  costHeader?: boolean;
+  /**
    * Shape of base64 answers: 'auto' = `image` is a string for 1 sample and an array for more; or force
    * one of the others. @default 'auto'
    */
@@ -192,6 +197,7 @@ export function defaultOptions(): ResolvedOptions {
     rateWindowMs: 60_000,
     truncateRate: 0,
     dropRate: 0,
+    costHeader: true,
     base64Shape: 'auto',
     random: Math.random,
     costs: {},
@@ -243,6 +249,7 @@ export function applyOptions(current: ResolvedOptions, changes: Partial<SandboxO
   if (changes.truncateRate !== undefined)
     next.truncateRate = probability('truncateRate', changes.truncateRate);
   if (changes.dropRate !== undefined) next.dropRate = probability('dropRate', changes.dropRate);
+  if (changes.costHeader !== undefined) next.costHeader = changes.costHeader === true;
   if ('rpm' in changes) {
     if (changes.rpm !== undefined && (!Number.isInteger(changes.rpm) || changes.rpm < 0)) {
       throw new RangeError(`rpm must be a whole number of requests, got ${String(changes.rpm)}`);

@@ -4,3 +4,4 @@ export * from './estimate.ts';
 export * from './budget.ts';
 export * from './redis-budget.ts';
 export * from './charge.ts';
+export * from './balance-watch.ts';
