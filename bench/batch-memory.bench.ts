@@ -4,13 +4,13 @@
 // A standalone sandbox (`sdxl sandbox`, its own process, 127.0.0.1 only) answers; each batch runs the
 // real `sdxl` bin in a process of its own, which reports its peak RSS (process.resourceUsage().maxRSS)
 // as it exits. Images go to a temporary folder removed after each run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SDXL_BIN, startSandboxProcess } from './sandbox-process.ts';
 
-const BIN = fileURLToPath(new URL('../cli/bin/sdxl.js', import.meta.url));
+const BIN = SDXL_BIN;
 const KEY = 'bench-batch-key';
 const CONCURRENCY = 8;
 const TARGET = 1.2;
@@ -27,25 +27,6 @@ const REPORT_PEAK = `data:text/javascript,${encodeURIComponent(
   "import { writeFileSync } from 'node:fs';" +
     'process.on("exit", () => writeFileSync(process.env.BENCH_PEAK_FILE, String(process.resourceUsage().maxRSS)));',
 )}`;
-
-/** Starts `sdxl sandbox` on a free port of 127.0.0.1; resolves with its base URL once it listens. */
-function startSandbox(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'sandbox', '--port', '0', '--host', '127.0.0.1', '--api-key', KEY, '--credits', '1000000'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+\S*)/.exec(out);
-      if (match) resolve({ url: match[1]!, child });
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`the sandbox exited (${code}) before listening: ${out}`)));
-  });
-}
 
 interface BatchRun {
   prompts: number;
@@ -109,7 +90,7 @@ async function batch(url: string, prompts: number): Promise<BatchRun> {
   }
 }
 
-const sandbox = await startSandbox();
+const sandbox = await startSandboxProcess(KEY);
 try {
   console.log(
     `sdxl imagine --prompts FILE --rpm 100000 --concurrency ${CONCURRENCY} --json --out DIR against a ` +

@@ -3,13 +3,13 @@
 // Run on demand: npm run bench:dry-run [-- N N ...] (prompt counts; default 100 and 10000). A
 // standalone sandbox (`sdxl sandbox`, its own process, 127.0.0.1 only) answers the balance call; each
 // plan runs the real `sdxl` bin in a process of its own, three times, and the median is kept.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SDXL_BIN, startSandboxProcess } from './sandbox-process.ts';
 
-const BIN = fileURLToPath(new URL('../cli/bin/sdxl.js', import.meta.url));
+const BIN = SDXL_BIN;
 const KEY = 'bench-dry-run-key';
 const RUNS = 3;
 const counts = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [100, 10_000];
@@ -18,25 +18,6 @@ if (
   !counts.every((count, i) => Number.isInteger(count) && count > (counts[i - 1] ?? 0))
 ) {
   throw new Error('Usage: npm run bench:dry-run [-- N N ...] (two or more prompt counts, smallest first)');
-}
-
-function startSandbox(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'sandbox', '--port', '0', '--host', '127.0.0.1', '--api-key', KEY],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+\S*)/.exec(out);
-      if (match) resolve({ url: match[1]!, child });
-    });
-    child.on('exit', (code) => reject(new Error(`the sandbox exited (${code}) before listening: ${out}`)));
-  });
 }
 
 /** One dry run of `file` in its own process: wall seconds and the plan it printed. */
@@ -66,7 +47,7 @@ function plan(
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-const sandbox = await startSandbox();
+const sandbox = await startSandboxProcess(KEY);
 const dir = await mkdtemp(path.join(tmpdir(), 'sdxl-bench-dry-run-'));
 try {
   const rows: Array<{ prompts: number; seconds: number; credits: unknown }> = [];
