@@ -70,8 +70,11 @@ async function batch(url: string, prompts: number): Promise<BatchRun> {
       partial = complete.pop()!;
       for (const line of complete) {
         if (!line) continue;
+        const parsed = JSON.parse(line) as { error?: unknown; summary?: unknown };
+        // One line a prompt, then the batch's summary.
+        if (parsed.summary !== undefined) continue;
         jsonLines++;
-        if ((JSON.parse(line) as { error?: unknown }).error !== undefined) failed++;
+        if (parsed.error !== undefined) failed++;
       }
     });
     child.stderr!.on('data', (chunk) => (stderr += chunk));
