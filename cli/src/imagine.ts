@@ -59,7 +59,9 @@ Output and pacing:
   -o, --out DIR                folder for the images (default ./out)
   --prompts FILE               one prompt a line ("-" reads stdin); blank lines and # comments skipped;
                                a .jsonl file holds one object a line: {"prompt": "...", "seed": 7, ...}
-                               with any request option (camelCase) for that line
+                               with any request option for that line, by its camelCase name or
+                               the API's (negativePrompt or negative_prompt, steps or
+                               num_inference_steps)
   --json                       stdout carries only JSON (one object a prompt with --prompts)
   --async                      use Segmind's async API: submit, then poll by request id (a batch's
                                default: a crash loses nothing, see below)
@@ -181,7 +183,7 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
   try {
     // Every prompt is checked before the first call, so a bad line costs nothing.
     const requests: JournaledRequest[] = [];
-    for (const { prompt, line, options } of prompts) {
+    for (const { prompt, line, options, keys } of prompts) {
       try {
         requests.push(connection.client.validate({ ...base, ...options, prompt } as GenerateInput));
       } catch (error) {
@@ -189,11 +191,7 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         const where =
           promptsFile === undefined ? 'the prompt' : `--prompts ${sourceName(promptsFile)} line ${line}`;
         // A field a .jsonl line set is named by its key on that line, not by a flag.
-        throw usageErrorFrom(
-          error,
-          where,
-          options ? { source: where, keys: Object.keys(options) } : undefined,
-        );
+        throw usageErrorFrom(error, where, keys ? { source: where, keys } : undefined);
       }
     }
     const journaled = batch && !values['no-journal'];

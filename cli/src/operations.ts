@@ -204,12 +204,19 @@ function cliName(command: Command, field: string): string {
   return spec ? `--${flagName(spec)}` : field;
 }
 
-function usageFrom(command: Command, error: InvalidRequestError): UsageError {
+/** The refusal in the command line's words; an image is named with its file or URL (`IMAGE "notes.txt"`). */
+function usageFrom(
+  command: Command,
+  error: InvalidRequestError,
+  sources: Readonly<Record<string, string>>,
+): UsageError {
   const fields = error.fields.map((field) => {
     const flag = cliName(command, field.field);
+    const source = sources[field.field];
+    const named = source === undefined ? flag : `${flag} "${source}"`;
     const message = field.message.startsWith(field.field)
-      ? `${flag}${field.message.slice(field.field.length)}`
-      : `${flag}: ${field.message}`;
+      ? `${named}${field.message.slice(field.field.length)}`
+      : `${named}: ${field.message}`;
     return { ...field, flag, message };
   });
   return new UsageError(`${fields.map((field) => field.message).join('; ')}. Nothing was sent.`, fields);
@@ -294,13 +301,16 @@ async function runOperation(
   if (values.async && values.sync) throw new UsageError('--async and --sync do not go together: choose one.');
 
   const input: Record<string, unknown> = { image: await readImageArgument('IMAGE', imageArg) };
+  // The file or URL each image field came from, to name it when the image is refused.
+  const sources: Record<string, string> = { image: imageArg };
   if (command.takesPrompt) input.prompt = prompt;
   for (const field of fieldFlags(command)) {
     const value = values[flagName(field)];
     if (value === undefined) continue;
-    if (field.kind === 'image')
+    if (field.kind === 'image') {
       input[field.name] = await readImageArgument(`--${flagName(field)}`, value as string);
-    else if (
+      sources[field.name] = value as string;
+    } else if (
       field.kind === 'integer' ||
       field.kind === 'number' ||
       (field.kind === 'choice' && field.values?.every((allowed) => typeof allowed === 'number'))
@@ -329,7 +339,7 @@ async function runOperation(
       // Checked here too (the client checks again), so a bad value is exit 2 before --out is touched.
       parseModelRequest(command.model, input);
     } catch (error) {
-      if (error instanceof InvalidRequestError) throw usageFrom(command, error);
+      if (error instanceof InvalidRequestError) throw usageFrom(command, error, sources);
       throw error;
     }
     const cap = maxCostOf(values['max-cost'] as string | undefined, io.env);
@@ -374,6 +384,8 @@ async function runOperation(
     });
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    // A refusal the client finds only when it reads an image (say, a URL's bytes) names it too.
+    if (error instanceof InvalidRequestError) throw usageFrom(command, error, sources);
     if ((error as { code?: string }).code === 'aborted' && interrupt.stop.aborted) throw error;
     if (json) throw error;
     io.stderr.write(

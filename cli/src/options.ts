@@ -176,15 +176,16 @@ export function flagFor(field: string): string | undefined {
 /**
  * The client's validation error in the words of the command line: each field is named by the flag
  * that set it, and the prompt by where it came from (`promptSource`, e.g. a line of --prompts); a
- * field a .jsonl line set (`line.keys`) by that line and its key.
+ * field a .jsonl line set by that line and its key as the line wrote it (`line.keys`, by option).
  */
 export function usageErrorFrom(
   error: InvalidRequestError,
   promptSource?: string,
-  line?: { source: string; keys: readonly string[] },
+  line?: { source: string; keys: Readonly<Record<string, string>> },
 ): UsageError {
   const fields = error.fields.map((field) => {
-    const fromLine = line?.keys.includes(field.field) ? `${line.source}: ${field.field}` : undefined;
+    const key = line && Object.hasOwn(line.keys, field.field) ? line.keys[field.field] : undefined;
+    const fromLine = key !== undefined ? `${line!.source}: ${key}` : undefined;
     const name =
       fromLine ??
       flagFor(field.field) ??

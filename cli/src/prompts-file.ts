@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { REQUEST_FIELDS } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 
 /** A prompt and the line of the file it came from, counted from 1. */
@@ -7,7 +8,14 @@ export interface PromptLine {
   line: number;
   /** A `.jsonl` line's own request options (camelCase, as the client names them), over the flags. */
   options?: Record<string, unknown>;
+  /** How the line wrote each option's key (`negative_prompt` or `negativePrompt`), by option. */
+  keys?: Record<string, string>;
 }
+
+/** The option a `.jsonl` key in the API's own words sets: `num_inference_steps` sets steps. */
+const OPTION_OF_API_NAME = new Map(
+  REQUEST_FIELDS.filter((field) => field.wire !== field.name).map((field) => [field.wire, field.name]),
+);
 
 /** Whether a prompts file is JSON lines: one object a line with "prompt" and any request option. */
 export function isJsonLines(file: string): boolean {
@@ -30,13 +38,27 @@ function jsonLine(text: string, line: number, file: string): PromptLine {
       `${where} is not a JSON object. Each line must be one object such as {"prompt": "a fox", "seed": 7}.`,
     );
   }
-  const { prompt, ...options } = value as Record<string, unknown>;
+  const { prompt, ...given } = value as Record<string, unknown>;
   if (typeof prompt !== 'string' || prompt.trim() === '') {
     throw new UsageError(
       `${where} has no "prompt" text. Each line must be one object such as {"prompt": "a fox", "seed": 7}.`,
     );
   }
-  return { prompt: prompt.trim(), line, options };
+  // A key is the client's camelCase name or the API's own (as Segmind's docs write it); an unknown
+  // one goes through as it is, for the client to refuse by name.
+  const options: Record<string, unknown> = {};
+  const keys: Record<string, string> = {};
+  for (const [key, option] of Object.entries(given)) {
+    const name = OPTION_OF_API_NAME.get(key) ?? key;
+    if (keys[name] !== undefined) {
+      throw new UsageError(
+        `${where} sets ${name} twice, as "${keys[name]}" and as "${key}". Keep one of them.`,
+      );
+    }
+    options[name] = option;
+    keys[name] = key;
+  }
+  return { prompt: prompt.trim(), line, options, keys };
 }
 
 /** How `--prompts` names its source in messages. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,18 @@ export async function until(condition: () => boolean, what: string): Promise<voi
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Waits until the batch journal in `out` holds `count` events of `kind` ("submitted", "run", ...). */
+export async function journalEvents(out: string, kind: string, count: number): Promise<void> {
+  let seen = 0;
+  await until(() => {
+    readFile(path.join(out, '.sdxl-journal.jsonl'), 'utf8').then(
+      (text) => (seen = text.split(`"event":"${kind}"`).length - 1),
+      () => {},
+    );
+    return seen >= count;
+  }, `${count} "${kind}" events in the journal`);
 }
 
 /** One line of `sdxl imagine --json`. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CliWorld, jsonLines, until } from './harness.ts';
+import { CliWorld, journalEvents, jsonLines, until } from './harness.ts';
 
 const PROMPTS = Array.from({ length: 10 }, (_, i) => `crash test prompt number ${i}`);
 
@@ -45,15 +45,7 @@ describe('sdxl imagine --prompts: the journal', () => {
     ];
     const first = world.spawn(args);
     // Four jobs submitted and recorded, none done: they are being made when sdxl dies.
-    const journalFile = path.join(out, '.sdxl-journal.jsonl');
-    let recorded = 0;
-    await until(() => {
-      readFile(journalFile, 'utf8').then(
-        (text) => (recorded = text.split('"submitted"').length - 1),
-        () => {},
-      );
-      return recorded >= 4;
-    }, 'four submits recorded');
+    await journalEvents(out, 'submitted', 4);
     first.child.kill('SIGKILL');
     const killed = await first.done;
     assert.equal(killed.code, 137);

@@ -98,12 +98,21 @@ describe('sdxl vary, inpaint, upscale and resume', () => {
 
   for (const [what, args, pattern] of [
     ['scale 3', ['upscale', 'PHOTO', '--scale', '3'], /--scale: 3 is not allowed; allowed: 2, 4 or 8/],
-    ['a text file as IMAGE', ['upscale', 'TEXT'], /IMAGE: \d+ bytes is not a JPEG, PNG or WebP image/],
+    [
+      'a text file as IMAGE',
+      ['vary', 'TEXT', 'x'],
+      /IMAGE "[^"]*notes\.txt": \d+ bytes is not a JPEG, PNG or WebP image/,
+    ],
+    [
+      'a text file to upscale',
+      ['upscale', 'TEXT'],
+      /IMAGE "[^"]*notes\.txt": \d+ bytes is not a JPEG, PNG or WebP image/,
+    ],
     ['a missing file', ['vary', 'nope.png', 'x'], /IMAGE: cannot read "nope.png" \(no such file\)/],
     [
       'a mask of another size',
       ['inpaint', 'PHOTO', '--mask', 'SMALL', 'x'],
-      /--mask: a 40x30 PNG is not allowed; allowed: a mask of the image's size, 80x60/,
+      /--mask "[^"]*small-mask\.png": a 40x30 PNG is not allowed; allowed: a mask of the image's size, 80x60/,
     ],
     ['no mask', ['inpaint', 'PHOTO', 'x'], /--mask is required/],
     ['no prompt', ['vary', 'PHOTO'], /No prompt/],

@@ -2,10 +2,10 @@
 // options, results that expire between runs, scripts that read --json, and warnings that must be
 // true. Real `sdxl` processes against the sandbox over HTTP.
 import assert from 'node:assert/strict';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CliWorld, jsonLines, until, type Started } from './harness.ts';
+import { CliWorld, journalEvents, jsonLines, until, type Started } from './harness.ts';
 
 describe('sdxl imagine --prompts in a pipeline', () => {
   const world = new CliWorld();
@@ -53,18 +53,6 @@ describe('sdxl imagine --prompts in a pipeline', () => {
     ...more,
   ];
 
-  /** Waits until the journal in `out` holds `count` events of `kind`. */
-  async function journaled(out: string, kind: string, count: number): Promise<void> {
-    let seen = 0;
-    await until(() => {
-      readFile(path.join(out, '.sdxl-journal.jsonl'), 'utf8').then(
-        (text) => (seen = text.split(`"event":"${kind}"`).length - 1),
-        () => {},
-      );
-      return seen >= count;
-    }, `${count} "${kind}" events in the journal`);
-  }
-
   async function killed(started: Started): Promise<void> {
     started.child.kill('SIGKILL');
     assert.equal((await started.done).code, 137);
@@ -77,7 +65,7 @@ describe('sdxl imagine --prompts in a pipeline', () => {
     // Slow first jobs: the first run holds --out for 15 s at least, however slowly the others start.
     world.sandbox.configure({ latencyMs: 15_000 });
     const first = world.spawn(batchArgs(file, out, '--concurrency', '2'));
-    await journaled(out, 'run', 1);
+    await journalEvents(out, 'run', 1);
 
     const [second, text] = await Promise.all([
       world.run(batchArgs(file, out, '--concurrency', '2')),
@@ -107,7 +95,7 @@ describe('sdxl imagine --prompts in a pipeline', () => {
     const out = path.join(world.dir, 'stale');
     world.sandbox.configure({ latencyMs: 1500 });
     const first = world.spawn(batchArgs(file, out, '--concurrency', '2'));
-    await journaled(out, 'submitted', 2);
+    await journalEvents(out, 'submitted', 2);
     await killed(first);
 
     world.sandbox.configure({ latencyMs: 0 });
@@ -170,7 +158,7 @@ describe('sdxl imagine --prompts in a pipeline', () => {
     const out = path.join(world.dir, 'expire');
     world.sandbox.configure({ latencyMs: 800, resultTtlMs: 2000 });
     const first = world.spawn(batchArgs(file, out));
-    await journaled(out, 'submitted', 2);
+    await journalEvents(out, 'submitted', 2);
     await killed(first);
     // Both jobs finish (and are billed) with nobody waiting, then their results expire.
     await until(() => world.sandbox.billed.length === 2, 'both jobs billed');
@@ -222,7 +210,7 @@ describe('sdxl imagine --prompts in a pipeline', () => {
     // One call a minute: the second prompt's submit is answered 429 and waits for the window.
     world.sandbox.configure({ rpm: 1, rateWindowMs: 60_000 });
     const first = world.spawn(batchArgs(file, out, '--concurrency', '1'));
-    await journaled(out, 'refused', 1);
+    await journalEvents(out, 'refused', 1);
     await killed(first);
 
     world.sandbox.configure({ rpm: undefined });
