@@ -1,76 +1,135 @@
-// The async API (submit, poll, fetch) against the synchronous one: time to image at the sandbox's
-// 3 s latency, and how many status checks an image takes. Run on demand: npm run bench:async.
-// Both contenders run in this one process against one sandbox, alternating which goes first.
-import { createClient } from '@sdxl-kit/client';
+// Time to image and status checks per image on the sandbox: our async API (submit, poll on what
+// earlier jobs taught, fetch), the synchronous API, and Segmind's own SDK's fixed policy written
+// here as the baseline (check at once after the submit, then every second). Then batches through the
+// `sdxl` command, async against sync, and how soon a command starts. Run on demand: npm run bench:async.
+// Every figure is a median measured in this run; the three contenders of a round run at once.
+import { execFile, spawn } from 'node:child_process';
+import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MemoryJobTimeStore, createClient, sdxlTxt2Img, type SdxlClient } from '@sdxl-kit/client';
 import { startSandbox } from '@sdxl-kit/sandbox';
 
-const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 3000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
-const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 4);
+const JOB_SECONDS = (process.env.BENCH_JOB_SECONDS ?? '0.5,3,8,30').split(',').map(Number);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const KEY = 'bench-async-key';
-
-const sandbox = await startSandbox({ apiKey: KEY, latencyMs: LATENCY_MS, credits: 1e6 });
-const sync = createClient({ apiKey: KEY, baseUrl: sandbox.url, maxInFlight: PARALLEL });
-const async = createClient({ apiKey: KEY, baseUrl: sandbox.url, maxInFlight: PARALLEL });
+const BIN = new URL('../cli/bin/sdxl.js', import.meta.url).pathname;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const times = { sync: [] as number[], async: [] as number[] };
-const polls: number[] = [];
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-async function burst(mode: 'sync' | 'async', round: number): Promise<void> {
-  const client = mode === 'sync' ? sync : async;
-  await Promise.all(
-    Array.from({ length: PARALLEL }, async (_, i) => {
-      const started = performance.now();
-      const result = await client.generate({ prompt: `bench ${mode} ${round} ${i}` }, { api: mode });
-      times[mode].push(performance.now() - started);
-      if (mode === 'async') polls.push(result.polls);
-    }),
+const sandbox = await startSandbox({ apiKey: KEY, credits: 1e9, recordLimit: 100 });
+const client = (store?: MemoryJobTimeStore): SdxlClient =>
+  createClient({ apiKey: KEY, baseUrl: sandbox.url, ...(store && { jobTimes: store }) });
+
+interface Run {
+  ms: number;
+  polls: number;
+}
+
+async function ours(store: MemoryJobTimeStore, prompt: string): Promise<Run> {
+  const started = performance.now();
+  const result = await client(store).generate({ prompt }, { api: 'async' });
+  return { ms: performance.now() - started, polls: result.polls };
+}
+
+async function sync(prompt: string): Promise<Run> {
+  const started = performance.now();
+  await client().generate({ prompt }, { api: 'sync' });
+  return { ms: performance.now() - started, polls: 0 };
+}
+
+/** Segmind's Python SDK's `run()`: submit, check at once, then every 1 s; then the result and its file. */
+async function fixedOneSecond(prompt: string): Promise<Run> {
+  const started = performance.now();
+  const sdk = client();
+  const ticket = await sdk.submit(sdxlTxt2Img, { prompt });
+  let polls = 0;
+  for (;;) {
+    polls++;
+    const { state } = await sdk.getStatus(ticket);
+    if (state === 'COMPLETED') break;
+    if (state === 'FAILED') throw new Error(`job ${ticket.requestId} failed`);
+    await sleep(1000);
+  }
+  const result = (await (await fetch(ticket.responseUrl, { headers: { 'x-api-key': KEY } })).json()) as {
+    images: { url: string }[];
+  };
+  for (const image of result.images) await (await fetch(image.url)).arrayBuffer();
+  return { ms: performance.now() - started, polls };
+}
+
+console.log(
+  `One image (sdxl1.0-txt2img) on the sandbox; medians of ${ROUNDS} rounds, the three at once in each; ` +
+    'ours has learnt from one earlier job, as a second run finds in its cache.\n',
+);
+console.log(
+  '| job time | async (ours) | sync | fixed 1 s (SDK) | async / sync | async / 1 s | status checks: ours / 1 s | first job, nothing learnt |',
+);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const jobSeconds of JOB_SECONDS) {
+  sandbox.configure({ latencyMs: jobSeconds * 1000 });
+  const store = new MemoryJobTimeStore();
+  const cold = await ours(store, `cold ${jobSeconds}`);
+  const runs = { ours: [] as Run[], sync: [] as Run[], baseline: [] as Run[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const [a, b, c] = await Promise.all([
+      ours(store, `ours ${jobSeconds} ${round}`),
+      sync(`sync ${jobSeconds} ${round}`),
+      fixedOneSecond(`sdk ${jobSeconds} ${round}`),
+    ]);
+    runs.ours.push(a);
+    runs.sync.push(b);
+    runs.baseline.push(c);
+  }
+  const ms = (list: Run[]) => median(list.map((run) => run.ms));
+  const polls = (list: Run[]) => list.reduce((sum, run) => sum + run.polls, 0) / list.length;
+  console.log(
+    `| ${jobSeconds} s | ${seconds(ms(runs.ours))} | ${seconds(ms(runs.sync))} | ${seconds(ms(runs.baseline))} | ` +
+      `${(ms(runs.ours) / ms(runs.sync)).toFixed(2)}x (target ≤ 1.10x) | ` +
+      `${(ms(runs.ours) / ms(runs.baseline)).toFixed(2)}x (target ≤ 1.00x) | ` +
+      `${polls(runs.ours).toFixed(1)} / ${polls(runs.baseline).toFixed(1)} | ${seconds(cold.ms)}, ${cold.polls} checks |`,
   );
 }
-
-console.log(
-  `Time to image, sync (one connection) against async (submit, poll, fetch), sandbox latency ${LATENCY_MS} ms, ` +
-    `${ROUNDS} rounds of ${PARALLEL} at once each.\n`,
-);
-for (let round = 0; round < ROUNDS; round++) {
-  for (const mode of round % 2 === 0 ? (['sync', 'async'] as const) : (['async', 'sync'] as const)) {
-    await burst(mode, round);
-  }
-}
-const syncMs = median(times.sync);
-const asyncMs = median(times.async);
-const averagePolls = polls.reduce((sum, count) => sum + count, 0) / polls.length;
-console.log(`sync   median ${syncMs.toFixed(0)} ms (${times.sync.length} images)`);
-console.log(`async  median ${asyncMs.toFixed(0)} ms (${times.async.length} images)`);
-console.log(`async / sync: ${(asyncMs / syncMs).toFixed(3)}x (target <= 1.10x)`);
-console.log(
-  `status checks per image: ${averagePolls.toFixed(2)} on average (target <= 3), first image ${polls[0]}, ` +
-    `most ${Math.max(...polls)}`,
-);
 await sandbox.close();
 
-// A 100-prompt batch with its journal (the default) against the same batch with --no-journal: what
-// the crash safety costs. The sdxl command runs as its own process, as cron runs it.
-const { execFile } = await import('node:child_process');
-const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
-const { tmpdir } = await import('node:os');
-const { join } = await import('node:path');
-const BATCH = Number(process.env.BENCH_BATCH ?? 100);
+// Batches through the command, as cron runs it: 200 ms jobs, 4 at a time, async against sync. The
+// cache folder is the runs' own; one async run fills it first, as yesterday's run would have.
 const BATCH_LATENCY_MS = Number(process.env.BENCH_BATCH_LATENCY_MS ?? 200);
-const BIN = new URL('../cli/bin/sdxl.js', import.meta.url).pathname;
-const batchSandbox = await startSandbox({ apiKey: KEY, latencyMs: BATCH_LATENCY_MS, credits: 1e6 });
-const dir = await mkdtemp(join(tmpdir(), 'sdxl-journal-bench-'));
-const prompts = join(dir, 'prompts.txt');
-await writeFile(prompts, Array.from({ length: BATCH }, (_, i) => `journal bench prompt ${i}`).join('\n'));
+const batchSandbox = await startSandbox({
+  apiKey: KEY,
+  latencyMs: BATCH_LATENCY_MS,
+  credits: 1e9,
+  recordLimit: 100,
+});
+const dir = await mkdtemp(join(tmpdir(), 'sdxl-async-bench-'));
+const env = {
+  PATH: process.env.PATH,
+  SDXL_API_KEY: KEY,
+  SDXL_BASE_URL: batchSandbox.url,
+  SDXL_CACHE_DIR: dir,
+};
 
-function batch(journal: boolean, round: number): Promise<number> {
-  const out = join(dir, `${journal ? 'journal' : 'plain'}-${round}`);
-  const args = [
-    BIN,
+function command(args: string[]): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { env, maxBuffer: 1 << 26 }, (error, _stdout, stderr) =>
+      error ? reject(new Error(stderr)) : resolve(performance.now() - started),
+    );
+  });
+}
+
+async function batch(count: number, api: 'async' | 'sync', run: number): Promise<number> {
+  const prompts = join(dir, `prompts-${count}.txt`);
+  await writeFile(prompts, Array.from({ length: count }, (_, i) => `batch prompt ${i}`).join('\n'));
+  const out = join(dir, `${api}-${count}-${run}`);
+  return command([
     'imagine',
     '--prompts',
     prompts,
+    `--${api}`,
     '--rpm',
     '100000',
     '--concurrency',
@@ -78,34 +137,92 @@ function batch(journal: boolean, round: number): Promise<number> {
     '--json',
     '--out',
     out,
-  ];
-  if (!journal) args.push('--no-journal');
+  ]);
+}
+
+console.log(
+  `\nBatches through sdxl imagine --prompts, ${BATCH_LATENCY_MS} ms jobs, 4 at a time; medians of ${ROUNDS}:\n`,
+);
+console.log('| prompts | async | sync | ideal | async / sync |');
+console.log('|---|---|---|---|---|');
+await batch(4, 'async', -1);
+for (const count of [20, 100]) {
+  const walls = { async: [] as number[], sync: [] as number[] };
+  for (let run = 0; run < ROUNDS; run++) {
+    for (const api of run % 2 === 0 ? (['async', 'sync'] as const) : (['sync', 'async'] as const)) {
+      walls[api].push(await batch(count, api, run));
+    }
+  }
+  const [a, s] = [median(walls.async), median(walls.sync)];
+  const ideal = (count / 4) * BATCH_LATENCY_MS;
+  console.log(
+    `| ${count} | ${seconds(a)} | ${seconds(s)} | ${seconds(ideal)} | ${(a / s).toFixed(2)}x (target ≤ 1.3x) |`,
+  );
+}
+await batchSandbox.close();
+
+// How soon a command starts: the whole of `sdxl --version`, and from spawning `sdxl imagine` to its
+// first request reaching a server (which refuses it, so nothing else is measured). Twice: the
+// repository's TypeScript (Node strips its types as it loads) and the JavaScript npm users install
+// (`npm run pack:packages`, laid out as an install would: the packages copied, their dependencies linked).
+const STARTS = Number(process.env.BENCH_STARTS ?? 10);
+const ROOT = new URL('../', import.meta.url).pathname;
+const { packPackages } = await import('../scripts/pack-packages.ts');
+await packPackages();
+const installed = join(dir, 'installed', 'node_modules');
+for (const folder of ['client', 'sandbox', 'cli']) {
+  await cp(join(ROOT, 'out/packages', folder), join(installed, '@sdxl-kit', folder), { recursive: true });
+}
+for (const dependency of ['zod', 'axios', 'image-size', 'ioredis', 'sharp']) {
+  await symlink(join(ROOT, 'node_modules', dependency), join(installed, dependency));
+}
+const BINS = [
+  ['repository (TypeScript)', BIN],
+  ['published (JavaScript)', join(installed, '@sdxl-kit/cli/bin/sdxl.js')],
+] as const;
+
+function exitTime(args: string[]): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      args,
-      {
-        env: { PATH: process.env.PATH, SDXL_API_KEY: KEY, SDXL_BASE_URL: batchSandbox.url },
-        maxBuffer: 1 << 26,
-      },
-      (error, _stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(performance.now() - started)),
+    execFile(process.execPath, args, { env }, (error) =>
+      error ? reject(error) : resolve(performance.now() - started),
     );
   });
 }
-
-const walls = { journal: [] as number[], plain: [] as number[] };
-for (let round = 0; round < 3; round++) {
-  for (const journal of round % 2 === 0 ? [true, false] : [false, true]) {
-    walls[journal ? 'journal' : 'plain'].push(await batch(journal, round));
+let arrived: (() => void) | undefined;
+const refuser = createServer((request, response) => {
+  arrived?.();
+  request.resume();
+  response.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Invalid API key"}');
+});
+await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve));
+const refuserUrl = `http://127.0.0.1:${(refuser.address() as { port: number }).port}/v1`;
+async function firstRequest(bin: string): Promise<number> {
+  const started = performance.now();
+  const reached = new Promise<number>((resolve) => (arrived = () => resolve(performance.now() - started)));
+  const child = spawn(process.execPath, [bin, 'imagine', 'a first request', '--out', join(dir, 'first')], {
+    env: { ...env, SDXL_BASE_URL: refuserUrl },
+    stdio: 'ignore',
+  });
+  const ms = await reached;
+  await new Promise((resolve) => child.on('close', resolve));
+  return ms;
+}
+const nodeAlone: number[] = [];
+const starts = BINS.map(() => ({ version: [] as number[], first: [] as number[] }));
+for (let i = 0; i < STARTS; i++) {
+  nodeAlone.push(await exitTime(['-e', '0']));
+  for (const [index, [, bin]] of BINS.entries()) {
+    starts[index]!.version.push(await exitTime([bin, '--version']));
+    starts[index]!.first.push(await firstRequest(bin));
   }
 }
-const journaled = median(walls.journal);
-const plain = median(walls.plain);
-console.log(
-  `\n${BATCH}-prompt batch (async, 4 at once, sandbox latency ${BATCH_LATENCY_MS} ms), median of 3 each: ` +
-    `journaled ${journaled.toFixed(0)} ms, --no-journal ${plain.toFixed(0)} ms, ` +
-    `${(journaled / plain).toFixed(3)}x (target <= 1.02x)`,
-);
-await batchSandbox.close();
+refuser.close();
+console.log(`\nStarting a command, medians of ${STARTS} (node -e 0: ${median(nodeAlone).toFixed(0)} ms):\n`);
+console.log('| sdxl | --version (target < 100 ms) | imagine: first request out (target < 150 ms) |');
+console.log('|---|---|---|');
+for (const [index, [name]] of BINS.entries()) {
+  const { version, first } = starts[index]!;
+  console.log(`| ${name} | ${median(version).toFixed(0)} ms | ${median(first).toFixed(0)} ms |`);
+}
 await rm(dir, { recursive: true, force: true });

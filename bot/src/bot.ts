@@ -1,4 +1,4 @@
-import type { SdxlClient } from '@sdxl-kit/client';
+import { RedisJobTimeStore, type SdxlClient } from '@sdxl-kit/client';
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import type { DestinationStream } from 'pino';
 import { ConfigError, configSecrets, type BotConfig } from './config.ts';
@@ -7,6 +7,7 @@ import { CreditMonitor } from './credits.ts';
 import { botCaches, HANDLER_SWEEP_MS } from './discord-memory.ts';
 import * as clientReady from './events/client-ready.ts';
 import * as interactionCreate from './events/interaction-create.ts';
+import { SettingJobTimeStore } from './job-times.ts';
 import { ImagineService } from './jobs/imagine-service.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MemoryJobQueue } from './queue/memory-queue.ts';
@@ -61,7 +62,6 @@ export function createBot(
       : base.child({ ...(config.role !== 'all' && { role: config.role }), ...(shards && { shards }) });
   // With REDIS_URL, every shared part lives on Redis; without it, in this process and a SQLite file.
   const redis = config.redisUrl ? connectRedis(config.redisUrl, logger, 'bot') : undefined;
-  const sdxl = options.sdxl ?? createSdxlClient(config, logger, redis);
   let store: JobStore;
   let limiter: RateLimiter;
   let queue: JobQueue;
@@ -101,6 +101,10 @@ export function createBot(
     limiter = local;
     queue = new MemoryJobQueue({ imageCapacity: config.maxInFlight, limiter: local });
   }
+  const jobTimes = redis
+    ? new RedisJobTimeStore(redis, `${config.redisPrefix}:`)
+    : new SettingJobTimeStore(store);
+  const sdxl = options.sdxl ?? createSdxlClient(config, logger, redis, jobTimes);
   const credits = new CreditMonitor({
     threshold: config.lowCreditsThreshold,
     store,

@@ -58,9 +58,8 @@ export interface BotConfig {
    */
   jobDeadlineMs: number;
   /**
-   * BOT_POLL_FIRST_MS: the first status check of a submitted job, in ms after the submit (later checks
-   * follow every 0.5 s, growing to 4 s). @default unset: half the model's typical time, then the time
-   * its last job took, so one check usually finds the job done
+   * BOT_POLL_FIRST_MS: the first status check of a submitted job while nothing is learnt of its model,
+   * in ms after the submit; then checks follow the model's learnt job time. @default unset: 250 ms
    */
   pollFirstMs: number | undefined;
   /** BOT_SHUTDOWN_GRACE_MS: on SIGTERM, how long running jobs may take to finish. @default 30000 */

@@ -4,6 +4,7 @@ import {
   nodeSleep,
   RedisStartWindow,
   RequestLimiter,
+  type JobTimeStore,
   type SdxlClient,
 } from '@sdxl-kit/client';
 import type { Redis } from 'ioredis';
@@ -18,7 +19,12 @@ const SANDBOX_KEY = 'sandbox-key';
  * account's pace (its starts and a 429's pause) is kept there, where every bot process and every
  * `sdxl` run with `SDXL_REDIS_URL` on the same Redis and key counts it too.
  */
-export function createSdxlClient(config: BotConfig, logger: Logger, redis?: Redis): SdxlClient {
+export function createSdxlClient(
+  config: BotConfig,
+  logger: Logger,
+  redis?: Redis,
+  jobTimes?: JobTimeStore,
+): SdxlClient {
   const apiKey =
     config.sdxlApiKey ?? (config.sdxlBaseUrl && isLoopback(config.sdxlBaseUrl) ? SANDBOX_KEY : undefined);
   const limiter =
@@ -48,6 +54,8 @@ export function createSdxlClient(config: BotConfig, logger: Logger, redis?: Redi
     // One call must end before the job's deadline does.
     deadlineMs: config.jobDeadlineMs,
     ...(config.pollFirstMs !== undefined && { poll: { firstDelayMs: config.pollFirstMs } }),
+    // What one job teaches of a model's time, the next (in any process on the same Redis) uses.
+    ...(jobTimes && { jobTimes }),
     secrets: [config.discordToken],
     logger: {
       debug: (message, data) => logger.debug({ ...data, source: 'sdxl' }, message),

@@ -8,6 +8,7 @@ import {
 } from '@sdxl-kit/client';
 import { UsageError } from './exit.ts';
 import type { Io } from './io.ts';
+import { FileJobTimeStore, jobTimesPath } from './job-times-file.ts';
 import { sharedPace } from './shared-pace.ts';
 
 export interface Connection {
@@ -82,12 +83,15 @@ export async function connect(
   const pace = redisUrl
     ? await sharedPace(redisUrl, { apiKey: env.apiKey, baseUrl: baseUrl ?? DEFAULT_BASE_URL }, options)
     : undefined;
+  // What this run learns of job times, the next run uses (an embedded sandbox's are its own).
+  const jobTimesFile = jobTimesPath(io.env);
   return {
     client: createClient({
       ...common,
       apiKey: env.apiKey,
       ...(baseUrl !== undefined && { baseUrl }),
       ...(pace && { limiter: pace.limiter }),
+      ...(jobTimesFile && { jobTimes: new FileJobTimeStore(jobTimesFile) }),
     }),
     baseUrlSource: source,
     close: async () => pace?.close(),

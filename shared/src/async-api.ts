@@ -105,6 +105,8 @@ export interface JobResult {
   remainingCredits?: number;
   /** Seconds of inference. */
   inferenceTime?: number;
+  /** Seconds waiting for a worker. */
+  queueTime?: number;
   /** Seconds from submit to completion, as the server measured it. */
   totalTime?: number;
 }
@@ -144,6 +146,8 @@ export function readResult(body: Record<string, unknown>): JobResult {
   if (remainingCredits !== undefined) result.remainingCredits = remainingCredits;
   const inferenceTime = numberOf(metrics.inference_time);
   if (inferenceTime !== undefined) result.inferenceTime = inferenceTime;
+  const queueTime = numberOf(metrics.queue_time);
+  if (queueTime !== undefined) result.queueTime = queueTime;
   const totalTime = numberOf(metrics.total_time);
   if (totalTime !== undefined) result.totalTime = totalTime;
   return result;

@@ -10,6 +10,7 @@ import {
 import { JobRunner, type CollectedJob, type PollOptions } from './async-jobs.ts';
 import { BadResponseError, InvalidRequestError, NotFoundError, createRedactor } from './errors.ts';
 import { Exchanger, type CallOptions, type Logger } from './exchange.ts';
+import { MemoryJobTimeStore, type JobTimeStore } from './job-times.ts';
 import { toDataUrl, type ImageInput, type PreparedImage } from './image-input.ts';
 import { parseModelRequest, toModelWire, type ExtraValue, type ModelRequest } from './model-request.ts';
 import {
@@ -86,6 +87,12 @@ export interface ClientOptions {
   secrets?: readonly string[];
   /** How the async API is polled. */
   poll?: PollOptions;
+  /**
+   * Where what is learnt of each model's job time is kept, so the next run (or another process)
+   * polls a job just after it should end: the CLI keeps a cache file, the bot its store or Redis.
+   * @default this client's memory
+   */
+  jobTimes?: JobTimeStore;
   /**
    * Segmind's storage upload, for image bytes a model takes only as URLs.
    * @default 'https://workflows-api.segmind.com/upload-asset' with the hosted base URL, else `<base URL without /v1>/upload-asset`
@@ -317,6 +324,8 @@ export class SdxlClient {
       policy,
       redact: this.redact,
       poll: options.poll,
+      baseUrl: this.baseUrl,
+      jobTimes: options.jobTimes ?? new MemoryJobTimeStore(),
     });
   }
 
@@ -441,23 +450,18 @@ export class SdxlClient {
   ): Promise<ModelResult> {
     const encoded = await this.encodeImages(request, options);
     if (this.chooseApi(declaration, options.api) === 'async') {
-      let ticket: AsyncTicket | undefined;
-      // The job's clock starts when the submit leaves, not when its answer is read.
-      const submittedAt = this.now();
+      let submitted: { ticket: AsyncTicket; acceptedAt: number } | undefined;
       try {
-        ticket = await this.submitPrepared(request, encoded, tracked, () => (progress.accepted = true));
+        submitted = await this.submitPrepared(request, encoded, tracked, () => (progress.accepted = true));
       } catch (error) {
         // No async API for this model: v2 does not know the slug, so nothing was accepted.
         if (!(error instanceof NotFoundError) || error.status !== 404) throw error;
         this.syncOnly.add(declaration.slug);
         this.exchanger.log('warn', `${declaration.slug} has no async API (404); using the synchronous API`);
       }
-      if (ticket) {
-        const firstDelay = this.jobs.firstPollDelay(declaration) - (this.now() - submittedAt);
-        return this.collected(
-          request,
-          await this.jobs.wait(ticket, request, options, Math.max(0, firstDelay)),
-        );
+      if (submitted) {
+        const { ticket, acceptedAt } = submitted;
+        return this.collected(request, await this.jobs.wait(ticket, request, options, acceptedAt));
       }
     }
     return this.runSync(request, encoded, tracked);
@@ -473,14 +477,14 @@ export class SdxlClient {
     options: RunOptions = {},
   ): Promise<AsyncTicket> {
     const request = this.prepare(this.modelOf(model), input);
-    return this.submitPrepared(request, await this.encodeImages(request, options), options);
+    return (await this.submitPrepared(request, await this.encodeImages(request, options), options)).ticket;
   }
 
   /** Waits for a submitted job and fetches its images. */
   async waitFor(ticket: AsyncTicket, options: ResumeOptions = {}): Promise<ModelResult> {
     const model = findModel(ticket.model);
     const request = model ? { model, values: {}, extra: {} } : undefined;
-    return this.collected(request, await this.jobs.wait(ticket, request, options, 0));
+    return this.collected(request, await this.jobs.wait(ticket, request, options));
   }
 
   /**
@@ -666,7 +670,7 @@ export class SdxlClient {
     encoded: Record<string, string>,
     options: RunOptions,
     onAccepted?: () => void,
-  ): Promise<AsyncTicket> {
+  ): Promise<{ ticket: AsyncTicket; acceptedAt: number }> {
     const response = await this.exchanger.send(
       {
         method: 'POST',
@@ -676,11 +680,14 @@ export class SdxlClient {
       },
       options,
     );
+    // The job's clock starts when the server answers the submit, as it makes the job: not when the
+    // submit left, which may have waited in the limiter's line or sent an image for seconds.
+    const acceptedAt = this.now();
     const ticket = readSubmit(response.body, request.model.slug);
     onAccepted?.();
     this.exchanger.log('debug', `submitted ${request.model.slug} as ${ticket.requestId}`);
     await options.onSubmitted?.(ticket);
-    return ticket;
+    return { ticket, acceptedAt };
   }
 
   /** Reads the account balance. Free, so it is the right call to test a key. */

@@ -12,3 +12,6 @@ export * from './model-request.ts';
 export * from './models/index.ts';
 export * from './async-api.ts';
 export * from './money/index.ts';
+export { POLL_DEFAULTS } from './async-jobs.ts';
+export * from './job-times.ts';
+export { forecast, nextCheckAt, type Cadence, type Checked, type Forecast } from './poll-schedule.ts';

@@ -74,3 +74,4 @@ export {
   type RedisEval,
   type RedisStartWindowOptions,
 } from './redis-window.ts';
+export { RedisJobTimeStore } from './redis-job-times.ts';

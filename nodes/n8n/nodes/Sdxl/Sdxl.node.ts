@@ -33,7 +33,7 @@ import {
   type OperationName,
 } from './properties.ts';
 import { readModelInput } from './model-input.ts';
-import { sharedLimiter } from './limiters.ts';
+import { sharedJobTimes, sharedLimiter } from './limiters.ts';
 import { CREDENTIAL_TYPE, abortableSleep, createN8nTransport, executeRequester } from './transport.ts';
 import { testCredential } from './credential-test.ts';
 
@@ -262,6 +262,8 @@ export class Sdxl implements INodeType {
       timeoutMs: run.timeoutMs,
       // An async job is waited for as long as one call may take; past that the item keeps its request ID.
       poll: { timeoutMs: run.timeoutMs, ...Sdxl.pollOptions },
+      // What one run learns of a model's job time, the next run polls by.
+      jobTimes: sharedJobTimes,
     });
 
     const results: INodeExecutionData[][] = items.map(() => []);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DEFAULT_BASE_URL, RequestLimiter } from '@sdxl-kit/client/core';
+import { DEFAULT_BASE_URL, MemoryJobTimeStore, RequestLimiter } from '@sdxl-kit/client/core';
 import { abortableSleep } from './transport.ts';
 
 /** What one pace is kept for: an account at one address, with one set of pacing options. */
@@ -10,6 +10,13 @@ export interface PaceKey {
   maxInFlight: number;
   windowMs: number;
 }
+
+/**
+ * The job times every execution of this n8n process learns from and teaches (per API address and
+ * model, nothing of an account): a client is made per run, and a run's first job would otherwise
+ * always poll on the cold cadence.
+ */
+export const sharedJobTimes = new MemoryJobTimeStore();
 
 /** More accounts than one n8n instance plausibly uses at once; past this the least recently used goes. */
 const MAX_PACES = 32;
