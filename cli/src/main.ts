@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { credits } from './credits.ts';
-import { EXIT, describeError, errorJson, exitCodeFor } from './exit.ts';
-import { baseUrlSource } from './connect.ts';
-import { IMAGINE_HELP, imagine } from './imagine.ts';
+import { EXIT } from './exit-codes.ts';
 import { listenForSignals, signalExitCode, type Interrupt } from './interrupt.ts';
 import type { Io } from './io.ts';
-import { inpaint, upscale, vary } from './operations.ts';
-import { resume } from './resume.ts';
-import { sandbox } from './sandbox-command.ts';
 
 const HELP = `sdxl: SDXL images from the command line
 
@@ -24,7 +18,21 @@ Commands:
 Try it offline: sdxl imagine --sandbox "a panda astronaut in a neon bar"
 Set SDXL_API_KEY to your Segmind API key for real images.`;
 
-const COMMANDS = { imagine, vary, inpaint, upscale, resume, credits, sandbox } as const;
+type Command = (args: string[], io: Io, interrupt: Interrupt) => Promise<number>;
+
+/**
+ * Each command's module, loaded when it runs: `sdxl --version` loads none, and a command loads the
+ * client, the sandbox or Redis only as far as it uses them.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  imagine: async () => (await import('./imagine.ts')).imagine,
+  vary: async () => (await import('./operations.ts')).vary,
+  inpaint: async () => (await import('./operations.ts')).inpaint,
+  upscale: async () => (await import('./operations.ts')).upscale,
+  resume: async () => (await import('./resume.ts')).resume,
+  credits: async () => (await import('./credits.ts')).credits,
+  sandbox: async () => (await import('./sandbox-command.ts')).sandbox,
+};
 
 function version(): string {
   const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -40,15 +48,16 @@ function version(): string {
 export async function main(argv: string[], io: Io, interrupt?: Interrupt): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    io.stdout.write(`${command === 'help' && rest[0] === 'imagine' ? IMAGINE_HELP : HELP}\n`);
+    const imagineHelp = command === 'help' && rest[0] === 'imagine';
+    io.stdout.write(`${imagineHelp ? (await import('./imagine.ts')).IMAGINE_HELP : HELP}\n`);
     return EXIT.ok;
   }
   if (command === '--version' || command === '-v') {
     io.stdout.write(`${version()}\n`);
     return EXIT.ok;
   }
-  const run = COMMANDS[command as keyof typeof COMMANDS];
-  if (!run) {
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!load) {
     io.stderr.write(
       `Unknown command "${command}". Commands: ${Object.keys(COMMANDS).join(', ')}. See "sdxl help".\n`,
     );
@@ -57,8 +66,11 @@ export async function main(argv: string[], io: Io, interrupt?: Interrupt): Promi
   const signals = interrupt ? undefined : listenForSignals();
   const { stop } = interrupt ?? signals!.interrupt;
   try {
+    const run = await load();
     return await run(rest, io, interrupt ?? signals!.interrupt);
   } catch (error) {
+    const { describeError, errorJson, exitCodeFor } = await import('./exit.ts');
+    const { baseUrlSource } = await import('./connect.ts');
     const json = rest.includes('--json');
     if (json) io.stdout.write(`${JSON.stringify({ images: [], error: errorJson(error) })}\n`);
     else {

@@ -1,4 +1,4 @@
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import {
   TransportError,
   failureFor,
@@ -22,14 +22,21 @@ export interface AxiosTransportOptions {
  * escapes, because AxiosError keeps the request headers, and so the API key.
  */
 export function createAxiosTransport(options: AxiosTransportOptions = {}): Transport {
-  const instance = options.instance ?? axios.create();
+  // axios loads with the first request: a process that never uses it (no proxy) never pays for it.
+  let made: Promise<AxiosInstance> | undefined;
+  const instance = () =>
+    options.instance
+      ? Promise.resolve(options.instance)
+      : (made ??= import('axios').then(({ default: axios }) => axios.create()));
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
 
   return {
     async request(request: TransportRequest): Promise<TransportResponse> {
       const attempt = abortable(request.signal, request.timeoutMs);
       try {
-        const response = await instance.request<ArrayBuffer>({
+        const response = await (
+          await instance()
+        ).request<ArrayBuffer>({
           method: request.method,
           url: request.url,
           headers: request.headers,
