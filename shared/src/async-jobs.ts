@@ -132,8 +132,9 @@ export class JobRunner {
           wake?.abort();
         })
       : () => {};
-    // What another process learnt arrives like a job finishing here: it re-plans the wait.
-    if (key) void this.learnt.refresh(key);
+    // What another run or process learnt arrives like a job finishing here, and the first plan waits
+    // for it, but never long: a store that hangs (Redis away) costs at most one interval, once.
+    if (key) await this.atMost(this.learnt.refresh(key), this.cadence.intervalMs);
     const watch: Watch = { polls: 0 };
     let notBefore = start;
     let failures = 0;
@@ -197,6 +198,16 @@ export class JobRunner {
       throw tag(failure);
     } finally {
       stopListening();
+    }
+  }
+
+  /** Waits for `promise` (which never rejects), or `ms`, whichever comes first. */
+  private async atMost(promise: Promise<void>, ms: number): Promise<void> {
+    const timer = new AbortController();
+    try {
+      await Promise.race([promise, this.sleep(ms, timer.signal).catch(() => {})]);
+    } finally {
+      timer.abort();
     }
   }
 
