@@ -58,8 +58,8 @@ export function forecast(samples: readonly JobTimeSample[]): Forecast | undefine
 const CLOSEST_STEP_MS = 25;
 
 /**
- * When the next check should go, in ms after the submit. With a forecast: half a spread after its
- * end, two spreads later, then a spread apart until three spreads past it, then at the cadence. Without one: the first delay,
+ * When the next check should go, in ms after the submit. With a forecast: a spread after its end
+ * (most jobs are done by then), two spreads later, then a spread apart until three spreads past it, then at the cadence. Without one: the first delay,
  * then on the cadence's beat. A QUEUED job cannot end before its inference time has run; a PROCESSING
  * one should end within it. Either way, check number k waits until (k - 2) intervals have passed, so
  * the checks never outnumber the fixed cadence's (which checks at once, then every interval).
@@ -73,7 +73,7 @@ export function nextCheckAt(checked: Checked, cadence: Cadence, expected: Foreca
   } else {
     const { endMs, spreadMs, inferenceMs } = expected;
     const step = Math.min(intervalMs, Math.max(CLOSEST_STEP_MS, spreadMs));
-    const firstAt = endMs + Math.max(5, spreadMs / 2);
+    const firstAt = endMs + Math.max(10, spreadMs);
     // The second check goes two spreads on: on a sub-second job the budget allows two checks before
     // the fixed cadence's second one, and the pair should cover the slow jobs too.
     if (polls === 0) at = firstAt;

@@ -105,7 +105,11 @@ describe('the poll schedule against the sandbox over HTTP', () => {
     assert.equal(expected.inferenceMs, 800);
     const cadence = { firstDelayMs: 250, intervalMs: 1000 };
     const first = nextCheckAt({ polls: 0 }, cadence, expected);
-    assert.ok(first > 1050 && first < 1100, `first check at ${first}`);
+    assert.equal(
+      first,
+      expected.endMs + expected.spreadMs,
+      `first check at ${first}: a spread after the end`,
+    );
     // Still waiting for a worker at its first check: not done before a whole inference from now.
     assert.ok(
       nextCheckAt({ polls: 1, lastAtMs: first, lastState: 'QUEUED' }, cadence, expected) >= first + 800,
