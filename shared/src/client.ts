@@ -224,6 +224,8 @@ export interface GeneratedImage {
 }
 
 export interface GenerateResult {
+  /** The model's slug: `sdxl1.0-txt2img`. */
+  model: string;
   images: GeneratedImage[];
   /** Which API made it. */
   api: 'sync' | 'async';

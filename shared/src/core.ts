@@ -15,3 +15,5 @@ export * from './money/index.ts';
 export { POLL_DEFAULTS } from './async-jobs.ts';
 export * from './job-times.ts';
 export { forecast, nextCheckAt, type Cadence, type Checked, type Forecast } from './poll-schedule.ts';
+export * from './parameters.ts';
+export { embedText, PARAMETERS_KEYWORD } from './embed-text.ts';
