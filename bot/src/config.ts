@@ -46,6 +46,12 @@ export interface BotConfig {
    * clients or proxies that do not show V2 messages). @default true
    */
   mediaGallery: boolean;
+  /**
+   * BOT_EMBED_PARAMETERS: write each image's generation parameters (prompt, seed, settings) into the
+   * file the bot posts and stores, where AUTOMATIC1111's PNG Info and Civitai read them; false keeps
+   * prompts out of the files (privacy). @default true
+   */
+  embedParameters: boolean;
   /** BOT_ADMIN_CHANNEL_ID: where low-credit and out-of-credit notices go. */
   adminChannelId: string | undefined;
   /** BOT_DATABASE: the SQLite file that keeps jobs (and so buttons) across restarts. @default ./sdxl-bot.sqlite */
@@ -247,6 +253,7 @@ export function loadConfig(
     bannedWords: list('BOT_BANNED_WORDS').map((word) => word.toLowerCase()),
     spoiler: flag('BOT_SPOILER'),
     mediaGallery: flag('BOT_MEDIA_GALLERY', true),
+    embedParameters: flag('BOT_EMBED_PARAMETERS', true),
     adminChannelId: text('BOT_ADMIN_CHANNEL_ID'),
     databasePath: text('BOT_DATABASE') ?? './sdxl-bot.sqlite',
     jobTtlHours: whole('BOT_JOB_TTL_HOURS', 168, 1),

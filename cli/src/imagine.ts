@@ -1,8 +1,10 @@
 import {
   InvalidRequestError,
   sdxlTxt2Img,
+  withParameters,
   type ApiChoice,
   type BudgetGuard,
+  type EmbedOptions,
   type Estimate,
   type GenerateInput,
   type ModelResult,
@@ -67,6 +69,9 @@ Output and pacing:
                                default: a crash loses nothing, see below)
   --sync                       use the synchronous API (a single prompt's default)
   --no-journal                 keep no journal in --out (a batch run again then bills every prompt)
+  --no-metadata                write no generation parameters (prompt, seed, settings, request id)
+                               into the images; by default each file carries them as AUTOMATIC1111
+                               writes them (PNG "parameters" text, JPEG and WebP EXIF UserComment)
   --resubmit-expired           make again a prompt whose journaled request expired before its images
                                were collected (it was paid for and its images are lost; billed again)
   --rpm N                      requests per minute (default $SDXL_RPM or 5, the free plan's limit)
@@ -236,6 +241,7 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
           batch,
           api,
           resubmitExpired,
+          embed: { enabled: values['no-metadata'] !== true },
           ...(cap && { budget: runBudget(cap) }),
           ...(journal && { journal }),
         });
@@ -392,6 +398,8 @@ export async function run(
     batch: boolean;
     hints: HintContext;
     api: ApiChoice;
+    /** Whether generation parameters go into each image file. @default on */
+    embed?: EmbedOptions;
     journal?: Journal;
     /** Submit again a prompt whose journaled request expired (paid for, images lost). */
     resubmitExpired?: boolean;
@@ -451,7 +459,13 @@ export async function run(
       const result = await send(call).finally(() => call.settle());
       outcome.result = result;
       if (result.requestId) outcome.requestId = result.requestId;
-      const { saved, error } = await saveImages(outDir, job.prompt, result.images);
+      const images = withParameters(
+        // A job collected by its id comes back without its request: the journal's is the one sent.
+        { model: sdxlTxt2Img.slug, ...result, request: { ...job.request, ...result.request } },
+        result.images,
+        context.embed,
+      );
+      const { saved, error } = await saveImages(outDir, job.prompt, images);
       outcome.saved = saved;
       if (error) outcome.error = error;
       else if (journal) {

@@ -7,9 +7,11 @@ import {
   esrgan,
   parseModelRequest,
   sdxlImg2Img,
+  withParameters,
   sdxlInpaint,
   type ModelDeclaration,
   type ModelField,
+  type EmbedOptions,
   type ModelResult,
 } from '@sdxl-kit/client';
 import { connect } from './connect.ts';
@@ -73,6 +75,7 @@ export const RUN_FLAGS = {
   timeout: { type: 'string' },
   sandbox: { type: 'boolean' },
   'base-url': { type: 'string' },
+  'no-metadata': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...MONEY_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
@@ -89,7 +92,9 @@ const RUN_HELP = `Output, API and pacing:
   --rpm N                      requests per minute (default $SDXL_RPM or 5)
   --timeout SECONDS            how long one attempt may take, 1 to 600 (default $SDXL_TIMEOUT or 120)
   --sandbox                    use a local sandbox: real images, no key, no credits
-  --base-url URL               API base URL (default $SDXL_BASE_URL or the hosted API)`;
+  --base-url URL               API base URL (default $SDXL_BASE_URL or the hosted API)
+  --no-metadata                write no generation parameters (prompt, seed, settings, source
+                               image's name) into the images; by default they are in each file`;
 
 function fieldFlags(command: Command): ModelField[] {
   return command.model.fields
@@ -172,6 +177,26 @@ function sourceName(value: string): string {
   return last.replace(/\.[A-Za-z0-9]+$/, '') || 'image';
 }
 
+/** The images a command was given, labelled for the parameters text: `Source image`, then `Mask` etc. */
+function imageArguments(
+  command: Command,
+  imageArg: string,
+  values: Record<string, unknown>,
+): [label: string, value: string][] {
+  const named = command.model.fields
+    .filter((field) => field.kind === 'image' && !command.positionalImages.includes(field.name))
+    .flatMap((field): [string, string][] => {
+      const value = values[flagName(field)];
+      return typeof value === 'string' ? [[field.label, value]] : [];
+    });
+  return [['Source image', imageArg], ...named];
+}
+
+/** A file's or URL's last segment, without folders or a query. */
+function sourceLabel(value: string): string {
+  return value.split(/[?#]/)[0]!.split(/[\\/]/).filter(Boolean).at(-1) ?? value;
+}
+
 /** `--set name=value`: JSON where it parses (numbers, true, null), else the text itself. */
 function extraFields(
   values: readonly string[] | undefined,
@@ -245,10 +270,18 @@ export function resultJson(
 /** Writes a result's images and reports them; returns the exit code. */
 export async function deliver(
   result: ModelResult,
-  context: { io: Io; json: boolean; outDir: string; name: string; lowCreditsThreshold: number },
+  context: {
+    io: Io;
+    json: boolean;
+    outDir: string;
+    name: string;
+    lowCreditsThreshold: number;
+    embed: EmbedOptions;
+  },
 ): Promise<number> {
   const { io, json, outDir } = context;
-  const { saved, error } = await saveImages(outDir, context.name, result.images);
+  const images = withParameters(result, result.images, context.embed);
+  const { saved, error } = await saveImages(outDir, context.name, images);
   if (json) {
     io.stdout.write(
       `${JSON.stringify({ ...resultJson(result, saved), ...(error && { error: { code: error.code, message: error.message } }) })}\n`,
@@ -381,6 +414,13 @@ async function runOperation(
       outDir,
       name: base,
       lowCreditsThreshold: client.lowCreditsThreshold,
+      embed: {
+        enabled: values['no-metadata'] !== true,
+        // Where the picture came from, by name only: a full path or a signed URL can say too much.
+        extra: Object.fromEntries(
+          imageArguments(command, imageArg, values).map(([label, value]) => [label, sourceLabel(value)]),
+        ),
+      },
     });
   } catch (error) {
     if (error instanceof UsageError) throw error;

@@ -34,6 +34,7 @@ export const IMAGINE_FLAGS = {
   sync: { type: 'boolean' },
   'no-journal': { type: 'boolean' },
   'resubmit-expired': { type: 'boolean' },
+  'no-metadata': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...MONEY_FLAGS,
 } as const satisfies ParseArgsConfig['options'];

@@ -8,11 +8,12 @@ import type { Io } from './io.ts';
 import { deliver } from './operations.ts';
 import { pacing, parseFlags } from './options.ts';
 
-export const RESUME_HELP = `Usage: sdxl resume REQUEST_ID [--out DIR] [--json] [--base-url URL]
+export const RESUME_HELP = `Usage: sdxl resume REQUEST_ID [--out DIR] [--json] [--base-url URL] [--no-metadata]
 
 Collects the images of an async request (one submitted with --async, or by a --prompts batch) and
 saves them in --out (default ./out). Nothing is submitted again, so nothing is billed again. Segmind
-keeps results for an hour after the submit.`;
+keeps results for an hour after the submit. The generation parameters go into each image unless
+--no-metadata is given.`;
 
 export async function resume(argv: string[], io: Io, interrupt: Interrupt): Promise<number> {
   const { values, positionals } = parseFlags(
@@ -22,6 +23,7 @@ export async function resume(argv: string[], io: Io, interrupt: Interrupt): Prom
       json: { type: 'boolean' },
       timeout: { type: 'string' },
       'base-url': { type: 'string' },
+      'no-metadata': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     ['timeout'],
@@ -57,6 +59,7 @@ export async function resume(argv: string[], io: Io, interrupt: Interrupt): Prom
       outDir,
       name,
       lowCreditsThreshold: connection.client.lowCreditsThreshold,
+      embed: { enabled: values['no-metadata'] !== true },
     });
   } catch (error) {
     if (error instanceof UsageError || json) throw error;

@@ -8,6 +8,7 @@ import { releaseInteraction } from '../discord-memory.ts';
 import { BotRefusal, BUSY_MESSAGE, outOfCreditsMessage, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
+import { withJobParameters } from './image-parameters.ts';
 import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
 import { estimateStartMs, RecentJobs, type RecentJobsSource } from './estimate.ts';
 import { cancelRow, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
@@ -29,6 +30,10 @@ type StopReason = 'deadline' | 'shutdown';
 
 /** What any of the bot's calls gives back, images with their seeds. */
 interface Produced {
+  /** The model's slug and the request as sent, for the parameters written into the images. */
+  model: string;
+  request: Record<string, unknown>;
+  requestId?: string;
   images: GeneratedImage[];
   seed: number;
   remainingCredits?: number;
@@ -372,9 +377,12 @@ export class ImagineService {
   }
 
   /** A job's result: credits counted, images stored, the job marked done, the result posted. */
-  private async finish(live: LiveJob, result: Produced): Promise<void> {
+  private async finish(live: LiveJob, produced: Produced): Promise<void> {
     const { store, credits, config, logger } = this.deps;
     const { job, reply } = live;
+    const result = config.embedParameters
+      ? { ...produced, images: withJobParameters(job, produced) }
+      : produced;
     job.seed = result.seed;
     job.remainingCredits = result.remainingCredits;
     const low =

@@ -1,4 +1,4 @@
-import type { GenerateResult, ModelResult } from '@sdxl-kit/client/core';
+import { withParameters, type GenerateResult, type ModelResult } from '@sdxl-kit/client/core';
 import type { NodeOperation } from './operations.ts';
 import type { NodeAPI, NodeMessage } from './red.ts';
 import { formatCredits } from './status.ts';
@@ -42,14 +42,26 @@ function imageFacts(image: CallResult['images'][number]): Record<string, unknown
  * In `messages` mode: one image from a message that is part of a sequence keeps the input's
  * `msg.parts` unchanged; otherwise the images form a new sequence, nesting the input's `msg.parts`
  * (one Join gathers the images, a second one the enclosing sequence).
+ *
+ * With `embedParameters` (the default) each image carries its generation parameters in the file.
  */
 export function imageMessages(
   util: NodeAPI['util'],
   input: NodeMessage,
-  result: CallResult,
+  called: CallResult,
   mode: OutputMode,
   operation: NodeOperation = 'generate',
+  embedParameters = true,
 ): NodeMessage[] {
+  // The file the input image came from (a File In node sets msg.filename), by name only.
+  const source = operation === 'generate' ? undefined : fileName(input.filename);
+  const result = {
+    ...called,
+    images: withParameters(called, called.images, {
+      enabled: embedParameters,
+      extra: { 'Source image': source },
+    }),
+  } as CallResult;
   // Copy everything but the payload once, rather than deep-cloning the prompt with every image.
   const base: NodeMessage = { ...input };
   delete base.payload;
@@ -98,6 +110,10 @@ export function imageMessages(
     message.sdxl = { ...facts, ...imageFacts(image) };
     return message;
   });
+}
+
+function fileName(value: unknown): string | undefined {
+  return typeof value === 'string' ? value.split(/[\\/]/).filter(Boolean).at(-1) : undefined;
 }
 
 /** The message on the second output when the balance drops below the threshold. */

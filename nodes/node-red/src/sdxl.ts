@@ -26,6 +26,8 @@ interface SdxlNodeConfig extends NodeFieldValues {
   api?: ApiChoice;
   /** The message property the inpaint mask comes from (no `msg.`). */
   inpaintMaskProperty?: string;
+  /** Write the generation parameters into each image; flows from before the switch have them on. */
+  embedParameters?: boolean;
 }
 
 /** One call under way: where it stands, and the async job's id once the API has accepted it. */
@@ -248,7 +250,7 @@ export default function register(RED: NodeAPI): void {
         if (result.remainingCredits !== undefined) account.lowCredits = result.lowCredits;
         inFlight.delete(controller);
         send([
-          imageMessages(RED.util, msg, result, mode, resultOperation),
+          imageMessages(RED.util, msg, result, mode, resultOperation, config.embedParameters !== false),
           crossed ? lowCreditsMessage(result, threshold) : null,
         ]);
         failure = undefined;

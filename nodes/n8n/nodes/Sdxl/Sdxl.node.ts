@@ -108,6 +108,10 @@ async function readJob(
     returnBase64:
       options.returnBase64 === true || String(options.returnBase64).trim().toLowerCase() === 'true',
     forAgent: asTool,
+    // On unless switched off: an expression may give the text "false".
+    embedParameters: !(
+      options.embedParameters === false || String(options.embedParameters).trim() === 'false'
+    ),
     lowCreditsThreshold: Number(options.lowCreditsThreshold ?? NODE_DEFAULTS.lowCreditsThreshold),
   };
 

@@ -6,7 +6,7 @@ import type {
   NodeExecutionHint,
   NodeOperationError,
 } from 'n8n-workflow';
-import { extensionFor, type ModelResult } from '@sdxl-kit/client/core';
+import { extensionFor, withParameters, type ModelResult } from '@sdxl-kit/client/core';
 import type { OperationName } from './properties.ts';
 
 /** How one item's images are handed on. */
@@ -24,6 +24,8 @@ export interface OutputSettings {
    * base64 would flood the agent's context, so the agent gets a short JSON summary only.
    */
   forAgent: boolean;
+  /** Write the generation parameters into each image file (see `withParameters`). */
+  embedParameters: boolean;
   /** The input image's file name, where it came from a binary field: an upscale keeps it. */
   inputFileName?: string;
 }
@@ -69,7 +71,12 @@ export async function imageItems(
   const items: INodeExecutionData[] = [];
   const generate = settings.operation === 'generateImage';
   const async = result.api === 'async';
-  for (const image of result.images) {
+  // An agent gets no image, so nothing is written into one.
+  const images = withParameters(result, result.images, {
+    enabled: settings.embedParameters && !settings.forAgent,
+    extra: { 'Source image': settings.inputFileName },
+  });
+  for (const image of images) {
     const seed = image.seed ?? result.seed;
     const fileName = fileNameFor(
       stemFor(result, settings, seed),

@@ -158,6 +158,14 @@ const NODE_OPTIONS: INodeProperties[] = [
     description: 'Which SDXL API the call uses',
   },
   {
+    displayName: 'Embed Generation Parameters',
+    name: 'embedParameters',
+    type: 'boolean',
+    default: true,
+    description:
+      "Whether to write the prompt, seed, settings and request ID into each image file, where AUTOMATIC1111's PNG Info and Civitai read them (PNG text, JPEG and WebP EXIF). Turn off to keep prompts private; the pixels are the same either way.",
+  },
+  {
     displayName: 'Images in Flight',
     name: 'maxInFlight',
     type: 'number',
@@ -465,7 +473,13 @@ const RESUME_PROPERTIES: INodeProperties[] = [
     placeholder: 'Add Option',
     default: {},
     options: NODE_OPTIONS.filter((option) =>
-      ['binaryPropertyName', 'lowCreditsThreshold', 'returnBase64', 'timeoutSeconds'].includes(option.name),
+      [
+        'binaryPropertyName',
+        'embedParameters',
+        'lowCreditsThreshold',
+        'returnBase64',
+        'timeoutSeconds',
+      ].includes(option.name),
     ),
     ...showFor('resumeRequest'),
   },
