@@ -10,7 +10,46 @@ export interface RenderInput {
   width: number;
   /** Pixels. */
   height: number;
+  /** The settings that change a real model's picture; each left out (or at its default) changes nothing. */
+  look?: Look;
 }
+
+/**
+ * The settings a real image depends on besides prompt, seed and size, each drawn in a way that reads
+ * like what it does to a real one, so a grid of settings tried on the sandbox shows its differences:
+ * fewer steps leave grain, more add fine detail; guidance raises saturation and contrast; a scheduler,
+ * a style or a negative prompt shift the composition or palette; strength deepens the vignette; a
+ * high-noise fraction away from 0.8 adds noise; the refiner off softens.
+ */
+export interface Look {
+  /** @default 25 */
+  steps?: number;
+  /** @default 7.5 */
+  guidanceScale?: number;
+  /** @default 'UniPC' */
+  scheduler?: string;
+  /** @default 'base' */
+  style?: string;
+  /** @default '' */
+  negativePrompt?: string;
+  /** @default 0.2 */
+  strength?: number;
+  /** @default 0.8 */
+  highNoiseFraction?: number;
+  /** @default true */
+  refiner?: boolean;
+}
+
+const DEFAULT_LOOK: Required<Look> = {
+  steps: 25,
+  guidanceScale: 7.5,
+  scheduler: 'UniPC',
+  style: 'base',
+  negativePrompt: '',
+  strength: 0.2,
+  highNoiseFraction: 0.8,
+  refiner: true,
+};
 
 // Drawing at a small size in JS and letting libvips upscale keeps a render at a few ms of JS work;
 // the shapes have soft edges, so a linear upscale looks the same as a cubic one and costs a third less.
@@ -23,8 +62,9 @@ const CACHE_ENTRIES = 64;
 const renderCache = new Map<string, Promise<Buffer>>();
 
 /**
- * Renders a deterministic abstract JPEG: the same prompt, seed, index and size give the same bytes;
- * the prompt picks the palette, the seed and index the composition, so another seed looks different.
+ * Renders a deterministic abstract JPEG: the same prompt, seed, index, size and look give the same
+ * bytes; the prompt picks the palette, the seed and index the composition, so another seed looks
+ * different, and each setting of the look changes it as described there.
  * The result is a fresh Buffer the caller may keep or change.
  */
 export async function renderImage(input: RenderInput): Promise<Buffer> {
@@ -37,7 +77,8 @@ export function renderShared(input: RenderInput): Promise<Buffer> {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     return Promise.reject(new RangeError(`image size must be positive whole pixels, got ${width}x${height}`));
   }
-  const key = `${width}x${height}:${input.seed}:${input.index}:${hashHex(input.prompt)}`;
+  const look = lookKey(input.look);
+  const key = `${width}x${height}:${input.seed}:${input.index}:${hashHex(input.prompt)}${look && `:${hashHex(look)}`}`;
   const cached = renderCache.get(key);
   if (cached) {
     // Re-inserting moves the entry to the young end of the Map's insertion order.
@@ -59,10 +100,28 @@ async function encode(input: RenderInput): Promise<Buffer> {
   const sketchWidth = SKETCH_SIZE;
   const sketchHeight = Math.max(1, Math.round((SKETCH_SIZE * input.height) / input.width));
   const pixels = paint(input, sketchWidth, sketchHeight);
-  return sharp(pixels, { raw: { width: sketchWidth, height: sketchHeight, channels: 3 } })
-    .resize(input.width, input.height, { fit: 'fill', kernel: 'linear' })
-    .jpeg({ quality: JPEG_QUALITY, optimiseCoding: false })
-    .toBuffer();
+  let image = sharp(pixels, { raw: { width: sketchWidth, height: sketchHeight, channels: 3 } }).resize(
+    input.width,
+    input.height,
+    { fit: 'fill', kernel: 'linear' },
+  );
+  // Without the refiner a real SDXL image is softer.
+  if (input.look?.refiner === false) image = image.blur(Math.max(1, input.width / 128));
+  return image.jpeg({ quality: JPEG_QUALITY, optimiseCoding: false }).toBuffer();
+}
+
+/** The look's settings that differ from the defaults, as text: empty when none does. */
+function lookKey(look: Look | undefined): string {
+  if (!look) return '';
+  return (Object.keys(DEFAULT_LOOK) as (keyof Look)[])
+    .filter((name) => look[name] !== undefined && look[name] !== DEFAULT_LOOK[name])
+    .map((name) => `${name}=${String(look[name])}`)
+    .join('\n');
+}
+
+/** A number from 0 to 1 that a text picks; 0 for the default text, so the default changes nothing. */
+function pick(text: string, fallback: string): number {
+  return text === fallback ? 0 : (hashWords(text)[2]! % 1000) / 1000 + 0.001;
 }
 
 type Rgb = [number, number, number];
@@ -87,13 +146,22 @@ interface Blob {
 }
 
 function paint(input: RenderInput, width: number, height: number): Buffer {
+  const look = { ...DEFAULT_LOOK, ...definedOnly(input.look) };
   const promptHash = hashWords(input.prompt);
   const random = sfc32(hashWords(`${input.seed}/${input.index}`));
-  // The seed nudges the prompt's hue too, so two seeds differ in overall colour, not only in layout.
-  const hue = (promptHash[0]! % 360) + (random() - 0.5) * 60;
+  const schedulerTurn = pick(look.scheduler, DEFAULT_LOOK.scheduler);
+  const negative = pick(look.negativePrompt.trim(), '');
+  // The seed nudges the prompt's hue too, so two seeds differ in overall colour, not only in layout. A
+  // style moves the palette round the colour wheel; a negative prompt pushes it away from where it was.
+  const hue =
+    (promptHash[0]! % 360) +
+    (random() - 0.5) * 60 +
+    pick(look.style, DEFAULT_LOOK.style) * 300 +
+    (negative > 0 ? 40 + negative * 60 : 0);
   const palette = paletteFor(hue, promptHash[1]!);
 
-  const angle = random() * Math.PI * 2;
+  // Another scheduler takes another path to the picture: the same elements, turned and shifted.
+  const angle = random() * Math.PI * 2 + schedulerTurn * Math.PI * 2;
   const gradientX = Math.cos(angle);
   const gradientY = Math.sin(angle);
   const background = [palette[0]!, palette[1]!] as const;
@@ -116,13 +184,40 @@ function paint(input: RenderInput, width: number, height: number): Buffer {
       centre: 0.2 + random() * 0.6,
       amplitude: 0.05 + random() * 0.15,
       frequency: 3 + random() * 9,
-      phase: random() * Math.PI * 2,
+      phase: random() * Math.PI * 2 + schedulerTurn * Math.PI,
       halfWidth: 0.015 + random() * 0.05,
       strength: 0.35 + random() * 0.3,
       colour: palette[2 + Math.floor(random() * (palette.length - 2))]!,
       vertical: random() < 0.5,
     });
   }
+
+  // What the negative prompt names is left out: one of the shapes is gone.
+  if (negative > 0 && blobs.length > 1) blobs.splice(Math.floor(negative * blobs.length), 1);
+  // More steps than the default resolve fine detail: small dots, more of them the more steps. They come
+  // from a generator of their own, so the composition above stays the same.
+  const detail = sfc32(hashWords(`${input.seed}/${input.index}/detail`));
+  const dots = Math.round(Math.max(0, look.steps - DEFAULT_LOOK.steps) * 0.4);
+  for (let i = 0; i < dots; i++) {
+    blobs.push({
+      x: detail(),
+      y: detail(),
+      radius: 0.012 + detail() * 0.02,
+      strength: 0.7,
+      colour: palette[2 + Math.floor(detail() * (palette.length - 2))]!,
+    });
+  }
+  // Fewer steps than the default leave noise, as an image not fully denoised does; so does a high-noise
+  // fraction away from the default (the base and refiner split the steps where they should not).
+  const grain =
+    Math.max(0, DEFAULT_LOOK.steps - look.steps) * 9 +
+    Math.abs(look.highNoiseFraction - DEFAULT_LOOK.highNoiseFraction) * 80;
+  const noise = sfc32(hashWords(`${input.seed}/${input.index}/grain`));
+  // Guidance pulls colours apart from grey: low guidance is washed out, high guidance vivid and hard.
+  const vividness = Math.pow(look.guidanceScale / DEFAULT_LOOK.guidanceScale, 0.7);
+  // Without the refiner the picture is flatter as well as softer (see encode).
+  const contrast = Math.pow(look.guidanceScale / DEFAULT_LOOK.guidanceScale, 0.25) * (look.refiner ? 1 : 0.8);
+  const vignetteDepth = 0.45 + (look.strength - DEFAULT_LOOK.strength) * 1.2;
 
   const pixels = Buffer.alloc(width * height * 3);
   for (let row = 0; row < height; row++) {
@@ -155,9 +250,21 @@ function paint(input: RenderInput, width: number, height: number): Buffer {
         green = mix(green, blob.colour[1], weight);
         blue = mix(blue, blob.colour[2], weight);
       }
+      if (vividness !== 1 || contrast !== 1) {
+        const grey = 0.299 * red + 0.587 * green + 0.114 * blue;
+        red = 128 + (grey + (red - grey) * vividness - 128) * contrast;
+        green = 128 + (grey + (green - grey) * vividness - 128) * contrast;
+        blue = 128 + (grey + (blue - grey) * vividness - 128) * contrast;
+      }
+      if (grain > 0) {
+        const speck = (noise() - 0.5) * grain;
+        red += speck;
+        green += speck;
+        blue += speck;
+      }
       const dx = x - 0.5;
       const dy = y - 0.5;
-      const vignette = 1 - 0.45 * (dx * dx + dy * dy);
+      const vignette = 1 - vignetteDepth * (dx * dx + dy * dy);
       const offset = (row * width + column) * 3;
       pixels[offset] = clampByte(red * vignette);
       pixels[offset + 1] = clampByte(green * vignette);
@@ -165,6 +272,10 @@ function paint(input: RenderInput, width: number, height: number): Buffer {
     }
   }
   return pixels;
+}
+
+function definedOnly(look: Look | undefined): Look {
+  return Object.fromEntries(Object.entries(look ?? {}).filter(([, value]) => value !== undefined));
 }
 
 /** Two soft background tones and four accents around one hue: analogous colours plus a complement. */

@@ -1,5 +1,5 @@
 export { startSandbox } from './server.ts';
-export { renderImage, type RenderInput } from './image.ts';
+export { renderImage, type Look, type RenderInput } from './image.ts';
 export { ELIDE_OVER, elisionMarker } from './record.ts';
 export {
   SANDBOX_DEFAULT_API_KEY,
