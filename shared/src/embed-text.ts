@@ -5,8 +5,8 @@
 //
 // No maintained npm package writes all three without re-encoding (meta-png writes Latin-1 tEXt only,
 // piexifjs is JPEG only and unmaintained, node-webpmux is WebP only), so this is a small writer; the
-// tests read its output back with an independent reader (exifreader).
-import { crc32 } from 'node:zlib';
+// tests read its output back with an independent reader (exifreader). It imports nothing of Node's
+// (the n8n node bundles it, and n8n allows community nodes few modules): CRC-32 is computed here.
 import type { ImageMimeType } from './response.ts';
 
 /** The PNG text keyword AUTOMATIC1111 reads. */
@@ -69,6 +69,19 @@ function embedInPng(bytes: Buffer, text: string): Buffer {
 function charactersUpTo(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > max) return false;
   return true;
+}
+
+/** CRC-32 (ISO 3309, as PNG uses it), table-driven. */
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, byte) => {
+  let c = byte;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes: Uint8Array, previous = 0): number {
+  let c = ~previous >>> 0;
+  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
 function pngChunk(type: string, data: Buffer): Buffer {

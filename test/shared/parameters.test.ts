@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import ExifReader from 'exifreader';
 import { embedText, parametersText, withParameters, type ModelImage } from '@sdxl-kit/client/core';
@@ -100,7 +101,12 @@ describe('parameters written into image files (read back with exifreader)', () =
     assert.ok(
       embedText(original, 'image/png', 'café').includes(Buffer.from('tEXtparameters\0café', 'latin1')),
     );
-    assert.ok(embedText(original, 'image/png', '熊猫').includes(Buffer.from('iTXtparameters\0\0\0\0\0熊猫')));
+    const unicode = embedText(original, 'image/png', '熊猫');
+    const at = unicode.indexOf(Buffer.from('iTXtparameters\0\0\0\0\0熊猫'));
+    assert.ok(at > 0);
+    // Its CRC is the one zlib computes over type and data (libpng would reject a wrong one).
+    const length = unicode.readUInt32BE(at - 4);
+    assert.equal(unicode.readUInt32BE(at + 4 + length), crc32(unicode.subarray(at, at + 4 + length)));
   });
 
   it('PNG: writing again replaces the parameters, it does not add a second set', async () => {
