@@ -100,7 +100,7 @@ too (a journaled batch keeps it in its journal instead); every --json object car
 ${MONEY_HELP}
 
 Environment: SDXL_API_KEY (or SEGMIND_API_KEY), SDXL_BASE_URL, SDXL_LOW_CREDITS (default 1), SDXL_RPM,
-SDXL_TIMEOUT, SDXL_MAX_COST.
+SDXL_TIMEOUT, SDXL_MAX_COST, SDXL_CACHE_DIR (where learnt job times are kept; default ~/.cache/sdxl).
 Exit codes: 0 done, 2 invalid input (nothing sent), 3 key refused, 4 not enough credits,
 5 still rate limited after retries, 6 --max-cost reached (prompts left unsent), 7 --out in use by
 another run (nothing sent), 1 anything else;
