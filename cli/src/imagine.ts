@@ -11,6 +11,7 @@ import {
   type SdxlClient,
 } from '@sdxl-kit/client';
 import { Calls, acceptedNothing, type TrackedCall } from './calls.ts';
+import { ContactSheet } from './contact-sheet.ts';
 import { connect } from './connect.ts';
 import { EXIT, UsageError, describeError, errorJson, exitCodeFor, type HintContext } from './exit.ts';
 import { prepareFolder, saveImages, type SavedImage } from './files.ts';
@@ -69,6 +70,9 @@ Output and pacing:
                                default: a crash loses nothing, see below)
   --sync                       use the synchronous API (a single prompt's default)
   --no-journal                 keep no journal in --out (a batch run again then bills every prompt)
+  --no-contact-sheet           write no contact sheet (index.html in --out: a card per prompt with its
+                               images, seed, cost and time, failures with their reason; rewritten as
+                               the batch goes)
   --no-metadata                write no generation parameters (prompt, seed, settings, request id)
                                into the images; by default each file carries them as AUTOMATIC1111
                                writes them (PNG "parameters" text, JPEG and WebP EXIF UserComment)
@@ -122,7 +126,8 @@ interface Outcome {
   /** The prompt's place in the batch, from 0. */
   index: number;
   prompt: string;
-  result?: Pick<ModelResult, 'remainingCredits' | 'lowCredits' | 'seed' | 'requestId' | 'cost'>;
+  result?: Pick<ModelResult, 'remainingCredits' | 'lowCredits' | 'seed' | 'requestId' | 'cost'> &
+    Partial<Pick<ModelResult, 'model' | 'generationTime'>>;
   /** Where each image went; with a `write_failed` error, some may be missing or kept elsewhere. */
   saved?: SavedImage<ModelResult['images'][number]>[];
   /** Images a run before this one saved, as its journal recorded them. */
@@ -231,20 +236,34 @@ export async function imagine(argv: string[], io: Io, interrupt: Interrupt): Pro
         await journal?.ran(thisRun());
         const note = journal && changedRequestsNote(journal, jobs, outDir);
         if (note) io.stderr.write(`${note}\n`);
-        return await run(connection.client, jobs, base, {
-          io,
-          json,
-          outDir,
-          interrupt,
-          calls,
-          hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
-          batch,
-          api,
-          resubmitExpired,
-          embed: { enabled: values['no-metadata'] !== true },
-          ...(cap && { budget: runBudget(cap) }),
-          ...(journal && { journal }),
-        });
+        // Inside the lock: two runs into one --out would each rewrite the other's page.
+        const sheet =
+          batch && !values['no-contact-sheet']
+            ? await ContactSheet.start(outDir, {
+                title: `sdxl imagine --prompts ${sourceName(promptsFile!)}`,
+                total: prompts.length,
+                model: sdxlTxt2Img.slug,
+              })
+            : undefined;
+        try {
+          return await run(connection.client, jobs, base, {
+            io,
+            json,
+            outDir,
+            interrupt,
+            calls,
+            hints: { baseUrl: connection.baseUrlSource, timeoutSeconds: timeout },
+            batch,
+            api,
+            resubmitExpired,
+            embed: { enabled: values['no-metadata'] !== true },
+            ...(cap && { budget: runBudget(cap) }),
+            ...(journal && { journal }),
+            ...(sheet && { sheet }),
+          });
+        } finally {
+          await sheet?.close();
+        }
       } finally {
         await journal?.close();
       }
@@ -405,6 +424,8 @@ export async function run(
     resubmitExpired?: boolean;
     /** The run's cap (`--max-cost`): each call holds its estimate against it before it is sent. */
     budget?: BudgetGuard;
+    /** The contact sheet each ended prompt is added to. */
+    sheet?: ContactSheet;
   },
 ): Promise<number> {
   const { journal } = context;
@@ -431,11 +452,19 @@ export async function run(
   else interrupt.stop.addEventListener('abort', onStop, { once: true });
 
   /** Everything done with a prompt once it has ended, saved or not; its outcome is let go after. */
-  const ended = (outcome: Outcome) => {
+  let sheetFailed = false;
+  const ended = async (outcome: Outcome) => {
     tally.add(outcome);
     finished++;
     if (batch) progress.update(`Generating ${finished}/${total} prompts, ${tally.failed} failed...`);
     report(outcome, { io, json, batch, progress, hints: context.hints });
+    // The page is a view of the batch: when it cannot be written, the images still are.
+    await context.sheet?.add(outcome).catch((error: Error) => {
+      if (sheetFailed) return;
+      sheetFailed = true;
+      progress.clear();
+      io.stderr.write(`Warning: the contact sheet could not be written (${error.message}).\n`);
+    });
   };
 
   /** Tells a prompt's warning now, on stderr, and keeps it for the prompt's `--json` line. */
@@ -601,7 +630,7 @@ export async function run(
   // not sent, as the ones already waiting in the limiter's line are.
   let next = 0;
   const worker = async () => {
-    while (next < total) ended(await runPrompt(next++));
+    while (next < total) await ended(await runPrompt(next++));
   };
   // On the async API a prompt holds its job from submit to saved image, so --concurrency counts jobs
   // (a submit frees its slot in the limiter at once; without this the margin would become more jobs).

@@ -35,6 +35,7 @@ export const IMAGINE_FLAGS = {
   'no-journal': { type: 'boolean' },
   'resubmit-expired': { type: 'boolean' },
   'no-metadata': { type: 'boolean' },
+  'no-contact-sheet': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...MONEY_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
