@@ -35,9 +35,9 @@ export function startProcess(script: string, env: Record<string, string>): BotPr
 }
 
 /**
- * Two real bot processes (`bot/src/main.ts`) on one real Redis, logged in with one token to the
- * Discord stand-in (which hands each interaction to one of them in turn), with the sandbox enforcing
- * the account's pace behind them.
+ * Real bot processes (`bot/src/main.ts`, two unless told) on one real Redis, logged in with one token
+ * to the Discord stand-in (which hands each interaction to one of them in turn, or to every one of them
+ * as Discord does), with the sandbox enforcing the account's pace behind them.
  */
 export interface Cluster {
   redis: TestRedis;
@@ -45,22 +45,36 @@ export interface Cluster {
   standin: DiscordStandin;
   bots: BotProcess[];
   env: Record<string, string>;
-  spawnBot(): BotProcess;
+  /** Starts one more copy, with `env` on top of the cluster's. */
+  spawnBot(env?: Record<string, string>): BotProcess;
   imagine(actor: Actor, options: Record<string, string | number | boolean>): InteractionRecord;
   /** The result message with images, or the private reply, whichever the user ends up with. */
   outcome(record: InteractionRecord, timeoutMs?: number): Promise<'result' | string>;
   close(): Promise<void>;
 }
 
+/** How many copies a cluster starts and how the stand-in hands them interactions. */
+export interface ClusterOptions {
+  /** @default 2 */
+  copies?: number;
+  /** @default 'one-session' */
+  delivery?: 'one-session' | 'every-session';
+  /** What copy `index` gets on top of the cluster's environment (its own port, say). */
+  copyEnv?: (index: number) => Record<string, string>;
+}
+
 export async function startCluster(
   env: Record<string, string>,
   sandboxOptions: SandboxOptions,
+  options: ClusterOptions = {},
 ): Promise<Cluster> {
+  const copies = options.copies ?? 2;
   const redis = await startRedis({ password: REDIS_PASSWORD });
   const sandbox = await startSandbox({ apiKey: API_KEY, ...sandboxOptions });
   const standin = await startDiscordStandin({
     token: BOT_TOKEN,
     guilds: [{ id: GUILD, channels: [CHANNEL, ADMIN_CHANNEL] }],
+    interactionDelivery: options.delivery ?? 'one-session',
   });
   const fullEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -74,10 +88,11 @@ export async function startCluster(
     LOG_LEVEL: 'debug',
     ...env,
   };
-  const spawnBot = (): BotProcess => startProcess(MAIN, fullEnv);
-  const bots = [spawnBot(), spawnBot()];
+  const spawnBot = (extra: Record<string, string> = {}): BotProcess =>
+    startProcess(MAIN, { ...fullEnv, ...extra });
+  const bots = Array.from({ length: copies }, (_, index) => spawnBot(options.copyEnv?.(index)));
   try {
-    await standin.waitForGateway(60_000, 2);
+    await standin.waitForGateway(60_000, copies);
   } catch (error) {
     for (const bot of bots) bot.child.kill('SIGKILL');
     await Promise.all([standin.close(), sandbox.close(), redis.close()]);

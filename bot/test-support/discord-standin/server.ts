@@ -28,6 +28,12 @@ export interface StandinOptions {
   shards?: number;
   /** `session_start_limit.max_concurrency` of GET /gateway/bot: identifies allowed at once. @default 1 */
   maxConcurrency?: number;
+  /**
+   * Which of the sessions logged in as the interaction's shard receive it. `'every-session'` is what
+   * Discord does (copies of a bot logged in as one shard all receive every event, and the first answer
+   * wins); `'one-session'` hands each to one of them in turn, for tests of one copy. @default 'one-session'
+   */
+  interactionDelivery?: 'one-session' | 'every-session';
 }
 
 /** The shard Discord sends a guild's events to: `(guild_id >> 22) % shard_count`. */
@@ -68,6 +74,10 @@ export interface InteractionRecord {
   sourceMessageId?: string;
   /** The bot answered after Discord's 3 seconds: the user saw "The application did not respond". */
   missedAck?: boolean;
+  /** Gateway sessions the interaction was sent to. */
+  deliveredTo: number;
+  /** Answers refused because one had come already (400, code 40060): another copy answered first. */
+  refusedCallbacks: number;
 }
 
 /** A file a user attaches to a command option or uploads in a modal. */
@@ -452,6 +462,8 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       callbacks: [],
       followupIds: [],
       ...(source && { sourceMessageId: source.id }),
+      deliveredTo: 0,
+      refusedCallbacks: 0,
     };
     interactions.set(record.id, record);
     byToken.set(record.token, record);
@@ -492,13 +504,18 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       ...(source && { message: toApiMessage(source, botUser, applicationId) }),
     };
     // Only the shard the guild belongs to receives it, as on Discord. Several processes logged in as
-    // the same shard (copies of an unsharded bot): each interaction goes to one of them, in turn.
+    // the same shard (copies of an unsharded bot): every one of them, as Discord does, or one in turn.
     const ready = [...sessions].filter((candidate) => candidate.ready && receives(candidate, guildId));
-    const session = ready[dispatched++ % Math.max(1, ready.length)];
-    if (!session) throw new Error(`no bot is connected to the stand-in gateway for guild ${guildId}'s shard`);
-    session.socket.send(
-      JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++session.sequence, d: payload }),
-    );
+    if (ready.length === 0)
+      throw new Error(`no bot is connected to the stand-in gateway for guild ${guildId}'s shard`);
+    const receivers =
+      options.interactionDelivery === 'every-session' ? ready : [ready[dispatched++ % ready.length]!];
+    for (const session of receivers) {
+      session.socket.send(
+        JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++session.sequence, d: payload }),
+      );
+    }
+    record.deliveredTo = receivers.length;
     return record;
   }
 
@@ -672,6 +689,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
         return reply(404, { code: 10062, message: 'Unknown interaction' });
       }
       if (record.callbacks.length > 0) {
+        record.refusedCallbacks++;
         return reply(400, { code: 40060, message: 'Interaction has already been acknowledged.' });
       }
       const type = Number(payload.type);
