@@ -1,6 +1,6 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import type { AsyncTicket, GenerateInput, GeneratedImage, ModelResult } from '@sdxl-kit/client';
+import type { AsyncTicket, GenerateInput } from '@sdxl-kit/client';
 import type { ButtonInteraction, Client, RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
 import type { BotContext } from '../context.ts';
@@ -10,6 +10,7 @@ import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { withJobParameters } from './image-parameters.ts';
 import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
+import { MODEL_OF, produce, produced, seedFor, sourceOf, type Produced } from './generation.ts';
 import { estimateStartMs, RecentJobs, type RecentJobsSource } from './estimate.ts';
 import { cancelRow, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly, replyPrivately } from './replies.ts';
@@ -27,19 +28,6 @@ export interface SubmitOptions {
 const POSITION_EDIT_SPACING_MS = 3_000;
 
 type StopReason = 'deadline' | 'shutdown';
-
-/** What any of the bot's calls gives back, images with their seeds. */
-interface Produced {
-  /** The model's slug and the request as sent, for the parameters written into the images. */
-  model: string;
-  request: Record<string, unknown>;
-  requestId?: string;
-  images: GeneratedImage[];
-  seed: number;
-  remainingCredits?: number;
-  cost?: number;
-  lowCredits: boolean;
-}
 
 /** A job this process is serving: where it answers and how to stop it. */
 interface LiveJob {
@@ -62,9 +50,6 @@ interface LiveJob {
  * jobs' durations are shared by several processes (a gateway process runs none of its own).
  */
 type ServiceDeps = Omit<BotContext, 'imagine'> & { discord: Client; recent?: RecentJobsSource };
-
-/** The model each kind of job runs on: what a resumed request is read as. */
-const MODEL_OF = { imagine: 'sdxl1.0-txt2img', vary: 'sdxl-img2img', upscale: 'esrgan' } as const;
 
 /** How long a request waits for the free balance call before its acknowledgement. */
 const CREDIT_CHECK_MS = 1_500;
@@ -251,13 +236,13 @@ export class ImagineService {
         content: generatingText(String(job.input.prompt), job.samples, job.operation),
         components: [],
       });
-      const source = await this.source(job);
+      const source = await sourceOf(this.deps.store, job);
       // The seed is drawn here, not by the client, so that a resumed job still knows it.
-      job.seed = source?.seed ?? this.seedFor(job.input);
+      job.seed = source?.seed ?? seedFor(job.input);
       // From here the submit may leave: a crash before its request id is stored leaves a `running` job
       // without one, which a restart does not send again (see `recover`).
       await store.update(job.id, { status: 'running', seed: job.seed });
-      const result = await this.produce(job, source, {
+      const result = await produce(this.deps.sdxl, job, source, {
         signal: controller.signal,
         onSubmitted: async (submitted: AsyncTicket) => {
           // Awaited by the client before its first status check.
@@ -368,7 +353,7 @@ export class ImagineService {
     try {
       const kind = job.operation?.kind ?? 'imagine';
       const result = await sdxl.resume(job.requestId!, { model: MODEL_OF[kind], signal: controller.signal });
-      await this.finish(live, this.produced(job, result));
+      await this.finish(live, produced(job, result));
     } catch (error) {
       await this.failed(live, error);
     } finally {
@@ -466,67 +451,6 @@ export class ImagineService {
       .catch((storeError: unknown) =>
         logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
       );
-  }
-
-  /** A job's stored source image (V1–V4, Vary, Upscale), or undefined for /imagine. */
-  private async source(job: JobRecord) {
-    const operation = job.operation;
-    if (!operation) return undefined;
-    const source = await this.deps.store.image(operation.sourceJobId, operation.sourceIndex);
-    if (!source)
-      throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
-    // An upscale keeps its source's seed; a variation draws a new one unless one is set.
-    return operation.kind === 'upscale' ? source : { ...source, seed: this.seedFor(job.input) };
-  }
-
-  private seedFor(input: GenerateInput): number {
-    return input.seed === undefined || input.seed === -1 ? randomInt(0, 2 ** 31) : Number(input.seed);
-  }
-
-  /**
-   * One billed call on the async API: txt2img for /imagine, img2img (V1–V4, Vary) or esrgan (Upscale)
-   * of a stored image, which goes to the client as a Buffer. `seed` is in `job.seed`.
-   */
-  private async produce(
-    job: JobRecord,
-    source: { bytes: Buffer } | undefined,
-    options: { signal: AbortSignal; onSubmitted: (ticket: AsyncTicket) => Promise<void> },
-  ): Promise<Produced> {
-    const { sdxl } = this.deps;
-    const operation = job.operation;
-    const run = { ...options, api: 'async' as const };
-    const seed = job.seed!;
-    if (!operation || !source) return sdxl.generate({ ...job.input, seed }, run);
-    if (operation.kind === 'upscale')
-      return this.produced(job, await sdxl.upscale({ image: source.bytes, scale: operation.scale }, run));
-    const input = job.input;
-    // The settings of the source job that apply to img2img, as the user chose them.
-    const result = await sdxl.vary(
-      {
-        image: source.bytes,
-        prompt: input.prompt,
-        strength: operation.strength,
-        seed,
-        ...(input.negativePrompt !== undefined && { negativePrompt: input.negativePrompt }),
-        ...(input.samples !== undefined && { samples: input.samples }),
-        ...(input.scheduler !== undefined && { scheduler: input.scheduler }),
-        ...(input.steps !== undefined && { steps: input.steps }),
-        ...(input.guidanceScale !== undefined && { guidanceScale: input.guidanceScale }),
-      },
-      run,
-    );
-    return this.produced(job, result);
-  }
-
-  /** A model's result as the bot keeps it: every image with the job's seed unless the API gave one. */
-  private produced(job: JobRecord, result: ModelResult): Produced {
-    // An upscale keeps its source's seed whatever the API says; the others the seed they were made with.
-    const seed = (job.operation?.kind !== 'upscale' ? result.seed : undefined) ?? job.seed ?? 0;
-    return {
-      ...result,
-      seed,
-      images: result.images.map((image) => ({ ...image, seed: image.seed ?? seed })),
-    };
   }
 
   /**
