@@ -1,6 +1,8 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import { RedisJobTimeStore, type SdxlClient } from '@sdxl-kit/client';
-import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
+import { Client, Events, GatewayIntentBits, RESTEvents, Routes } from 'discord.js';
 import type { DestinationStream } from 'pino';
+import { LocalSubmitClaims, LoneCopy, type CopyClaims, type SubmitClaims } from './claims.ts';
 import { ConfigError, configSecrets, type BotConfig } from './config.ts';
 import type { BotContext } from './context.ts';
 import { CreditMonitor } from './credits.ts';
@@ -10,11 +12,14 @@ import * as interactionCreate from './events/interaction-create.ts';
 import { SettingJobTimeStore } from './job-times.ts';
 import { ImagineService } from './jobs/imagine-service.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { BotMetrics } from './metrics.ts';
+import { startOperatorPort, type HealthStatus, type OperatorPort } from './operator-port.ts';
 import { MemoryJobQueue } from './queue/memory-queue.ts';
 import { RedisJobQueue } from './queue/redis-queue.ts';
 import { RedisRateLimiter } from './queue/redis-rate-limiter.ts';
 import { SlidingWindowLimiter } from './queue/sliding-window-limiter.ts';
 import type { JobQueue, RateLimiter } from './queue/types.ts';
+import { RedisCopyClaims, RedisSubmitClaims } from './redis/claims.ts';
 import { connectRedis, RedisUnreachableError, redisWhere } from './redis/connection.ts';
 import { RedisRecentJobs } from './redis/recent-jobs.ts';
 import { createSdxlClient } from './sdxl.ts';
@@ -65,8 +70,22 @@ export function createBot(
   let store: JobStore;
   let limiter: RateLimiter;
   let queue: JobQueue;
+  let copy: CopyClaims;
+  let submits: SubmitClaims;
   if (redis) {
     const prefix = config.redisPrefix;
+    // Copies logged in as the same shard receive the same interactions: one claim decides who answers.
+    copy = new RedisCopyClaims(redis, {
+      prefix,
+      shard: shardName(client),
+      logger,
+    });
+    submits = new RedisSubmitClaims(redis, {
+      prefix,
+      holdMs: config.jobLockMs,
+      keepMs: config.jobTtlHours * 3_600_000,
+      logger,
+    });
     store = new RedisJobStore(redis, { prefix });
     const shared = new RedisRateLimiter(redis, {
       prefix,
@@ -100,6 +119,8 @@ export function createBot(
     });
     limiter = local;
     queue = new MemoryJobQueue({ imageCapacity: config.maxInFlight, limiter: local });
+    copy = new LoneCopy();
+    submits = new LocalSubmitClaims();
   }
   const jobTimes = redis
     ? new RedisJobTimeStore(redis, `${config.redisPrefix}:`)
@@ -123,6 +144,16 @@ export function createBot(
   });
   // On Redis, start estimates come from every process's finished jobs: a gateway has none of its own.
   const recent = redis ? new RedisRecentJobs(redis, { prefix: config.redisPrefix, logger }) : undefined;
+  // The service is made below; the gauges read it only when scraped.
+  let running = (): number => 0;
+  const metrics = new BotMetrics({
+    waiting: async () => (await queue.stats()).waiting,
+    running: () => running(),
+    creditsLeft: () => credits.lastKnown,
+  });
+  client.rest.on(RESTEvents.Response, (_request, response) => {
+    if (response.status === 429) metrics.rateLimitedBy('discord');
+  });
   const imagine = new ImagineService({
     ...(recent && { recent }),
     config,
@@ -132,16 +163,33 @@ export function createBot(
     limiter,
     credits,
     logger,
+    copy,
+    submits,
+    metrics,
     discord: client,
   });
-  const context: BotContext = { config, sdxl, store, queue, limiter, credits, imagine, logger };
+  running = () => imagine.runningCount;
+  const context: BotContext = { config, sdxl, store, queue, limiter, credits, imagine, logger, copy };
 
   // A worker never logs in to the gateway, so no interaction reaches it: it answers jobs through REST
   // (the job's stored interaction token, else the channel) with the bot token set below.
-  client.on(interactionCreate.name, (interaction) => void interactionCreate.execute(interaction, context));
+  const handling = new Set<Promise<void>>();
+  client.on(interactionCreate.name, (interaction) => {
+    const handled = interactionCreate.execute(interaction, context);
+    handling.add(handled);
+    void handled.finally(() => handling.delete(handled));
+  });
   client.once(clientReady.name, (ready) => void clientReady.execute(ready, context));
   client.on(Events.Error, (error) => logger.error({ err: error }, 'discord client error'));
   client.on(Events.Warn, (message) => logger.warn({ source: 'discord' }, message));
+
+  let state: 'starting' | 'started' | 'draining' = 'starting';
+  const health = async (): Promise<HealthStatus> => {
+    if (state !== 'started') return state;
+    if (redis && !(await answers(redis))) return 'redis unreachable';
+    return 'ready';
+  };
+  let port: OperatorPort | undefined;
 
   let purgeTimer: NodeJS.Timeout | undefined;
   const purge = async () => {
@@ -153,6 +201,15 @@ export function createBot(
     client,
     context,
     async start() {
+      if (config.httpPort !== undefined) {
+        port = await startOperatorPort({
+          host: config.httpHost,
+          port: config.httpPort,
+          metrics,
+          health,
+          logger,
+        });
+      }
       if (redis) await reachable(redis, config.redisUrl!);
       await purge();
       purgeTimer = setInterval(() => void purge().catch(() => undefined), PURGE_EVERY_MS).unref();
@@ -162,6 +219,7 @@ export function createBot(
         // now, not at the first result.
         await client.rest.get(Routes.user());
         imagine.start();
+        state = 'started';
         logger.info({ role: config.role }, 'worker ready: running jobs, not logged in to the gateway');
         return;
       }
@@ -172,19 +230,49 @@ export function createBot(
       // Logged in, so a result whose reply can no longer be edited can be posted in its channel.
       const unfinished = await imagine.recoverUnfinished();
       if (unfinished > 0) logger.warn({ unfinished }, 'jobs the last process left unfinished were picked up');
+      copy.ready();
+      state = 'started';
+      logger.info('taking interactions');
     },
     async stop() {
       clearInterval(purgeTimer);
+      state = 'draining';
       logger.info({ jobs: imagine.liveCount }, 'stopping: finishing the jobs in flight');
+      // New interactions go to the other copies from now on; the ones this copy took are answered
+      // (on a shared queue their jobs go in line for the others) before the jobs are wound up.
+      await copy.drain();
+      await Promise.race([Promise.all(handling), wait(config.shutdownGraceMs, undefined, { ref: false })]);
       await imagine.shutdown(config.shutdownGraceMs);
       await client.destroy();
+      await copy.close();
       await queue.close();
       await store.close();
       recent?.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
+      await port?.close();
       logger.info('stopped');
     },
   };
+}
+
+/** How long a health check waits for Redis's PONG. */
+const PING_MS = 1_000;
+
+/** Whether Redis answers a PING now (not once it is back: commands wait in ioredis's queue meanwhile). */
+async function answers(redis: NonNullable<ReturnType<typeof connectRedis>>): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  const pong = await Promise.race([
+    redis.ping().catch(() => undefined),
+    wait(PING_MS, undefined, { ref: false }),
+  ]);
+  return pong === 'PONG';
+}
+
+/** The shard a process logs in as (`0-of-1` unsharded): the copies that receive the same events. */
+function shardName(client: Client): string {
+  const { shards, shardCount } = client.options;
+  const first = Array.isArray(shards) ? (shards[0] as number) : typeof shards === 'number' ? shards : 0;
+  return `${first}-of-${shardCount ?? 1}`;
 }
 
 /** Resolves once Redis answers; else stops trying and names REDIS_URL (without its password). */

@@ -94,6 +94,13 @@ export interface BotConfig {
    * REST API. `gateway` and `worker` need REDIS_URL (the line they share). @default 'all'
    */
   role: BotRole;
+  /**
+   * BOT_HTTP_PORT: a port serving `/health`, `/live` and `/metrics` (Prometheus) for a process manager
+   * or Kubernetes; 0 picks a free one (logged). @default unset: no port
+   */
+  httpPort: number | undefined;
+  /** BOT_HTTP_HOST: the address that port listens on. @default 127.0.0.1 (in a container: 0.0.0.0) */
+  httpHost: string;
 }
 
 export const BOT_ROLES = ['all', 'gateway', 'worker'] as const;
@@ -267,5 +274,7 @@ export function loadConfig(
     jobLockMs: whole('BOT_JOB_LOCK_MS', 30_000, 1_000),
     stalledCheckMs: whole('BOT_STALLED_CHECK_MS', 15_000, 500),
     role,
+    httpPort: text('BOT_HTTP_PORT') === undefined ? undefined : whole('BOT_HTTP_PORT', 0, 0, 65_535),
+    httpHost: text('BOT_HTTP_HOST') ?? '127.0.0.1',
   };
 }

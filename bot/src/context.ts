@@ -1,4 +1,5 @@
 import type { SdxlClient } from '@sdxl-kit/client';
+import type { CopyClaims } from './claims.ts';
 import type { BotConfig } from './config.ts';
 import type { CreditMonitor } from './credits.ts';
 import type { ImagineService } from './jobs/imagine-service.ts';
@@ -16,4 +17,6 @@ export interface BotContext {
   credits: CreditMonitor;
   imagine: ImagineService;
   logger: Logger;
+  /** This copy among the copies logged in as its shard: which of them answers an interaction. */
+  copy: CopyClaims;
 }

@@ -19,6 +19,10 @@ export type RefusalCode =
 export const BUSY_MESSAGE =
   '\u23f3 The bot is busy and cannot take requests this moment (its queue is unreachable). Nothing was queued or billed; try again in a minute.';
 
+/** A command taken while the bot stops and no other copy of it is running: nothing was queued or billed. */
+export const RESTARTING_MESSAGE =
+  '\ud83d\udd01 The bot is restarting and this job was stopped. Run it again in a moment.';
+
 /** A refusal by the bot's own rules (not an API error); `message` is what the user reads. */
 export class BotRefusal extends Error {
   readonly code: RefusalCode;

@@ -160,15 +160,52 @@ export const rateLimited = (sandbox: Sandbox) =>
 
 /** Polls a condition the stand-in cannot announce (a process's output, the sandbox's record). */
 export async function eventually<T>(
-  probe: () => T | undefined | false,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
   timeoutMs = 30_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The port a copy started with `BOT_HTTP_PORT=0` serves health and metrics on, once it says so. */
+export async function operatorPort(bot: BotProcess): Promise<number> {
+  const line = await eventually(
+    () => /"port":(\d+),"msg":"health and metrics served"/.exec(bot.output()) ?? undefined,
+    'the copy to serve health and metrics',
+    60_000,
+  );
+  return Number(line[1]);
+}
+
+/** GET on a copy's operator port: the status and body, or undefined when nothing listens (the copy exited). */
+export async function operatorGet(
+  port: number,
+  path: '/health' | '/metrics' | '/live',
+): Promise<{ status: number; body: string; contentType: string } | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`);
+    return {
+      status: response.status,
+      body: await response.text(),
+      contentType: response.headers.get('content-type') ?? '',
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The sum of a metric's samples in Prometheus's text format (every label set), or undefined if absent. */
+export function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const samples = text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .filter((line) => line.includes(labels));
+  if (samples.length === 0) return undefined;
+  return samples.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }

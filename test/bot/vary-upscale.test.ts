@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import type { StandinMessage } from '../../bot/test-support/discord-standin/messages.ts';
 import {
   API_KEY,
   ARTIST_ROLE,
   BOT_TOKEN,
   alice,
   bob,
+  button,
   buttonIds,
   buttonLabels,
   startWorld,
@@ -29,12 +29,6 @@ function billed(world: World, slug: string): number {
 }
 
 /** The button of a message with this label. */
-function button(message: StandinMessage, label: string): string {
-  const index = buttonLabels(message).indexOf(label);
-  assert.ok(index >= 0, `a "${label}" button on the message`);
-  return buttonIds(message)[index]!;
-}
-
 function assertNoSecrets(world: World): void {
   const everything = world.logs.join('') + world.everythingShown();
   assert.ok(!everything.includes(API_KEY), 'the API key is in no message and no log line');

@@ -179,3 +179,10 @@ export function buttonLabels(message: StandinMessage): string[] {
     ((row.components ?? []) as { label?: string }[]).map((button) => button.label ?? ''),
   );
 }
+
+/** The custom_id of the button labelled `label` on a message. */
+export function button(message: StandinMessage, label: string): string {
+  const index = buttonLabels(message).indexOf(label);
+  assert.ok(index >= 0, `a "${label}" button on the message`);
+  return buttonIds(message)[index]!;
+}

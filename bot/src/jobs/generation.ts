@@ -1,5 +1,12 @@
 import { randomInt } from 'node:crypto';
-import type { AsyncTicket, GenerateInput, GeneratedImage, ModelResult, SdxlClient } from '@sdxl-kit/client';
+import type {
+  AsyncTicket,
+  GenerateInput,
+  GeneratedImage,
+  ModelResult,
+  SdxlClient,
+  SdxlError,
+} from '@sdxl-kit/client';
 import { BotRefusal } from '../errors.ts';
 import type { JobRecord, JobStore } from '../store/job-store.ts';
 
@@ -42,7 +49,11 @@ export async function produce(
   sdxl: SdxlClient,
   job: JobRecord,
   source: { bytes: Buffer } | undefined,
-  options: { signal: AbortSignal; onSubmitted: (ticket: AsyncTicket) => Promise<void> },
+  options: {
+    signal: AbortSignal;
+    onSubmitted: (ticket: AsyncTicket) => Promise<void>;
+    onAttemptFailed?: (error: SdxlError) => void;
+  },
 ): Promise<Produced> {
   const operation = job.operation;
   const run = { ...options, api: 'async' as const };

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import type { AsyncTicket, GenerateInput } from '@sdxl-kit/client';
+import type { AsyncTicket, GenerateInput, SdxlError } from '@sdxl-kit/client';
 import type { ButtonInteraction, Client, RepliableInteraction } from 'discord.js';
 import { checkBannedWords } from '../access.ts';
+import type { SubmitClaims, SubmitHold } from '../claims.ts';
 import type { BotContext } from '../context.ts';
+import type { BotMetrics } from '../metrics.ts';
 import { releaseInteraction } from '../discord-memory.ts';
-import { BotRefusal, BUSY_MESSAGE, outOfCreditsMessage, userMessage } from '../errors.ts';
+import { BotRefusal, BUSY_MESSAGE, outOfCreditsMessage, RESTARTING_MESSAGE, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { withJobParameters } from './image-parameters.ts';
@@ -49,7 +51,16 @@ interface LiveJob {
  * Everything a bot process has, except the service itself, and its Discord client; `recent` when the
  * jobs' durations are shared by several processes (a gateway process runs none of its own).
  */
-type ServiceDeps = Omit<BotContext, 'imagine'> & { discord: Client; recent?: RecentJobsSource };
+type ServiceDeps = Omit<BotContext, 'imagine'> & {
+  discord: Client;
+  recent?: RecentJobsSource;
+  /** Claimed before a job is submitted, by every run of it. */
+  submits: SubmitClaims;
+  metrics: BotMetrics;
+};
+
+/** How often a run that found a job's submit claim held looks again whether the holder ended it or died. */
+const HELD_CLAIM_POLL_MS = 500;
 
 /** How long a request waits for the free balance call before its acknowledgement. */
 const CREDIT_CHECK_MS = 1_500;
@@ -62,7 +73,7 @@ function utcMidnight(now: number): number {
 const STOP_MESSAGES: Record<StopReason, string> = {
   deadline:
     '\u23f1\ufe0f This job could not finish within Discord\u2019s 15-minute window, so it was stopped. Try again when the queue is shorter.',
-  shutdown: '\ud83d\udd01 The bot is restarting and this job was stopped. Run it again in a moment.',
+  shutdown: RESTARTING_MESSAGE,
 };
 
 /**
@@ -71,6 +82,8 @@ const STOP_MESSAGES: Record<StopReason, string> = {
  */
 export class ImagineService {
   private readonly live = new Map<string, LiveJob>();
+  /** This process's run of each job it runs: a second run of one (a shared queue handing it out again) waits for it. */
+  private readonly runs = new Map<string, Promise<void>>();
   /** Resumed jobs still waiting for their result, for a shutdown to wait on. */
   private readonly resuming = new Set<Promise<void>>();
   /** How long the last jobs took: what a waiting job's start estimate is made from. */
@@ -92,6 +105,7 @@ export class ImagineService {
       },
       // A shared queue: another process started it and answers it from now on.
       (jobId) => this.forget(jobId),
+      (ticket) => void this.gaveUp(ticket),
     );
   }
 
@@ -107,7 +121,8 @@ export class ImagineService {
     options: SubmitOptions = {},
   ): Promise<void> {
     const { config, sdxl, store, queue, logger } = this.deps;
-    if (this.closing) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
+    // On a shared queue, a command this copy claimed before it began to stop is queued for the others.
+    if (this.closing && !queue.shared) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
     if (!queue.available()) throw new BotRefusal('busy', BUSY_MESSAGE);
     const request = sdxl.validate(input);
     // An upscale makes one image whatever the source job asked for.
@@ -209,13 +224,128 @@ export class ImagineService {
 
   /**
    * The queue's worker: submits one job, stores its request id, waits for it, stores and posts the
-   * result. A ticket this process did not take (a shared queue) is served from the store.
+   * result. A ticket this process did not take (a shared queue) is served from the store. However
+   * often a shared queue hands a job out, it is submitted at most once: a second run in this process
+   * waits for the first, and every run takes the job's submit claim first (see `claimAndRun`).
    */
   async run(ticket: QueueTicket): Promise<void> {
+    const first = this.runs.get(ticket.jobId);
+    if (first) {
+      this.deps.logger.debug(
+        { jobId: ticket.jobId },
+        'job handed out again while it runs here: waiting for it',
+      );
+      await first;
+      return;
+    }
+    await this.runAlone(ticket.jobId, () => this.claimAndRun(ticket));
+  }
+
+  /** Runs `work` as this process's one run of a job. */
+  private async runAlone(jobId: string, work: () => Promise<void>): Promise<void> {
+    const run = work().finally(() => this.runs.delete(jobId));
+    this.runs.set(jobId, run);
+    await run;
+  }
+
+  /**
+   * The first run to claim a job's submit sends it. A run that finds the claim held by a live run (in
+   * another process) waits for that run to end the job; once the holder is gone (its process died) it
+   * takes over: by the request id when the submit got that far, never by submitting again.
+   */
+  private async claimAndRun(ticket: QueueTicket): Promise<void> {
+    const { submits, logger } = this.deps;
+    let claim = await submits.claim(ticket.jobId);
+    if (claim.state === 'held')
+      logger.debug({ jobId: ticket.jobId }, 'job handed out again while another process runs it: waiting');
+    while (claim.state === 'held') {
+      if (this.closing || (await this.ended(ticket.jobId))) return;
+      await wait(HELD_CLAIM_POLL_MS);
+      claim = await submits.claim(ticket.jobId);
+    }
+    try {
+      if (claim.state === 'mine') await this.runFirst(ticket, claim.hold);
+      else await this.takeOver(ticket, claim.hold, claim.requestId);
+    } finally {
+      await claim.hold
+        .release()
+        .catch((error: unknown) =>
+          logger.debug({ jobId: ticket.jobId, err: error }, 'could not release a submit claim'),
+        );
+    }
+  }
+
+  /** Whether a job has ended (or is gone), by the store. */
+  private async ended(jobId: string): Promise<boolean> {
+    const job = await this.deps.store.get(jobId);
+    return !job || (job.status !== 'queued' && job.status !== 'running');
+  }
+
+  /**
+   * A run that holds the claim of one that died: a job still `queued` was never sent (the submit
+   * follows the move to `running`), so it runs now; a running one is resumed by its request id, or,
+   * without one, not sent again (see `recover`).
+   */
+  private async takeOver(ticket: QueueTicket, hold: SubmitHold, requestId?: string): Promise<void> {
+    const job = await this.deps.store.get(ticket.jobId);
+    if (!job || (job.status !== 'queued' && job.status !== 'running')) return;
+    if (job.status === 'queued') return this.runFirst(ticket, hold);
+    // Served here only for the process that queued it: its live entry answers no more.
+    this.forget(job.id);
+    await this.recover({ ...job, ...(requestId && !job.requestId && { requestId }) });
+  }
+
+  /**
+   * A shared queue gave up on a job (it stalled more often than allowed, or its start failed): unless a
+   * live run still holds it, the job ends here, visibly. A submitted one is billed, so it is resumed and
+   * posted; one never sent is told it was stopped, nothing billed.
+   */
+  async gaveUp(ticket: QueueTicket): Promise<void> {
+    if (this.runs.has(ticket.jobId)) return;
+    await this.runAlone(ticket.jobId, async () => {
+      const { submits, store, logger } = this.deps;
+      try {
+        const claim = await submits.claim(ticket.jobId);
+        if (claim.state === 'held') return;
+        try {
+          const job = await store.get(ticket.jobId);
+          if (!job || (job.status !== 'queued' && job.status !== 'running')) return;
+          if (job.status === 'running') {
+            this.forget(job.id);
+            await this.recover({
+              ...job,
+              ...(claim.requestId && !job.requestId && { requestId: claim.requestId }),
+            });
+            return;
+          }
+          const live =
+            this.live.get(job.id) ?? this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
+          logger.warn(
+            { jobId: job.id },
+            'the queue gave up on a job before it started: told, nothing billed',
+          );
+          await this.answer(live, {
+            content: `\u26a0\ufe0f **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot lost this job in its queue before it started, so it was stopped; nothing was billed. Run it again.`,
+            embeds: [],
+            components: [],
+            files: [],
+          });
+          this.forget(job.id);
+          await this.markFailed(job.id, 'lost');
+        } finally {
+          await claim.hold.release();
+        }
+      } catch (error) {
+        logger.error({ jobId: ticket.jobId, err: error }, 'could not end a job the queue gave up on');
+      }
+    });
+  }
+
+  /** The run that sends the job: submits it, stores its request id, waits for it, posts the result. */
+  private async runFirst(ticket: QueueTicket, hold: SubmitHold): Promise<void> {
     const live = this.live.get(ticket.jobId) ?? (await this.adoptQueued(ticket.jobId));
     if (!live) {
-      // A shared queue hands a job whose process died while running it (BullMQ's stalled job) to
-      // another: resumed by its request id, never sent again, so it is billed once.
+      // Started by a process from before submit claims: resumed by its request id, never sent again.
       const job = await this.deps.store.get(ticket.jobId);
       if (job?.status === 'running') await this.recover(job);
       return;
@@ -244,11 +374,15 @@ export class ImagineService {
       await store.update(job.id, { status: 'running', seed: job.seed });
       const result = await produce(this.deps.sdxl, job, source, {
         signal: controller.signal,
+        onAttemptFailed: this.countRateLimit,
         onSubmitted: async (submitted: AsyncTicket) => {
           // Awaited by the client before its first status check.
           job.requestId = submitted.requestId;
           live.submitted = true;
-          await store.update(job.id, { requestId: submitted.requestId });
+          await Promise.all([
+            store.update(job.id, { requestId: submitted.requestId }),
+            hold.submitted(submitted.requestId),
+          ]);
         },
       });
       await this.finish(live, result);
@@ -277,7 +411,7 @@ export class ImagineService {
    * Never rejects: a failure is logged and, where Discord still takes it, told to the requester.
    */
   async recover(job: JobRecord): Promise<void> {
-    const { store, queue, logger } = this.deps;
+    const { queue, logger } = this.deps;
     if (this.live.has(job.id) || (job.status !== 'queued' && job.status !== 'running')) return;
     const live = this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
     try {
@@ -297,12 +431,7 @@ export class ImagineService {
           components: [],
           files: [],
         });
-        await store.update(job.id, {
-          status: 'failed',
-          error: 'restart',
-          finishedAt: Date.now(),
-          reply: undefined,
-        });
+        await this.markFailed(job.id, 'restart');
         this.forget(job.id);
         return;
       }
@@ -352,7 +481,11 @@ export class ImagineService {
     const { job, controller } = live;
     try {
       const kind = job.operation?.kind ?? 'imagine';
-      const result = await sdxl.resume(job.requestId!, { model: MODEL_OF[kind], signal: controller.signal });
+      const result = await sdxl.resume(job.requestId!, {
+        model: MODEL_OF[kind],
+        signal: controller.signal,
+        onAttemptFailed: this.countRateLimit,
+      });
       await this.finish(live, produced(job, result));
     } catch (error) {
       await this.failed(live, error);
@@ -407,6 +540,9 @@ export class ImagineService {
     if (live.startedAt !== undefined)
       this.recent.add({ ms: Date.now() - live.startedAt, images: result.images.length });
     const where = await reply.finish(message);
+    this.deps.metrics.jobFinished(
+      live.startedAt === undefined ? undefined : (Date.now() - live.startedAt) / 1000,
+    );
     logger.info(
       { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits, posted: where },
       'job done',
@@ -415,7 +551,7 @@ export class ImagineService {
 
   /** Tells the requester why a job ended without images, and records it; never rejects. */
   private async failed(live: LiveJob, error: unknown): Promise<void> {
-    const { store, credits, config, logger } = this.deps;
+    const { credits, config, logger } = this.deps;
     const { job, controller, reply } = live;
     const reason = controller.signal.reason as StopReason | undefined;
     const stopped = controller.signal.aborted && (reason === 'deadline' || reason === 'shutdown');
@@ -441,16 +577,9 @@ export class ImagineService {
         logger.warn({ jobId: job.id, err: replyError }, 'could not tell the user'),
       );
     } else await this.answer(live, { content: text, embeds: [], components: [], files: [] });
-    await store
-      .update(job.id, {
-        status: 'failed',
-        finishedAt: Date.now(),
-        error: stopped ? reason : (code ?? 'internal'),
-        reply: undefined,
-      })
-      .catch((storeError: unknown) =>
-        logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
-      );
+    await this.markFailed(job.id, stopped ? reason : (code ?? 'internal')).catch((storeError: unknown) =>
+      logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
+    );
   }
 
   /**
@@ -461,7 +590,7 @@ export class ImagineService {
    * @throws {BotRefusal} `not_cancellable` when the job started or ended.
    */
   async cancel(job: JobRecord, click: ButtonInteraction): Promise<void> {
-    const { store, queue, logger } = this.deps;
+    const { queue, logger } = this.deps;
     if (job.status !== 'queued' || !(await queue.cancel(job.id))) {
       throw new BotRefusal(
         'not_cancellable',
@@ -471,6 +600,8 @@ export class ImagineService {
       );
     }
     await click.deferUpdate();
+    // A position edit begun before the cancel (here or in the copy that queued the job) lands first.
+    await queue.editsSettled(job.id);
     const by = click.user.id === job.userId ? '' : ` by <@${click.user.id}>`;
     const message = {
       content: `\u274c **${String(job.input.prompt).slice(0, 200)}** \u2014 cancelled${by} before it started; nothing was billed.`,
@@ -488,17 +619,17 @@ export class ImagineService {
         .editReply(message)
         .catch((error: unknown) => logger.warn({ jobId: job.id, err: error }, 'could not update the reply'));
     logger.info({ jobId: job.id, by: click.user.id }, 'job cancelled');
-    await store.update(job.id, {
-      status: 'failed',
-      error: 'cancelled',
-      finishedAt: Date.now(),
-      reply: undefined,
-    });
+    await this.markFailed(job.id, 'cancelled');
   }
 
   /** Jobs this process is serving right now. */
   get liveCount(): number {
     return this.live.size;
+  }
+
+  /** Jobs this process is running right now (out of line, sent or about to be). */
+  get runningCount(): number {
+    return this.runs.size;
   }
 
   /** Whether a job of this process still answers through this interaction. */
@@ -514,17 +645,12 @@ export class ImagineService {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
-    const { queue, store } = this.deps;
+    const { queue } = this.deps;
     const waiting = await queue.stop();
     await Promise.all(
       waiting.map(async (ticket) => {
         const live = this.live.get(ticket.jobId);
-        await store.update(ticket.jobId, {
-          status: 'failed',
-          error: 'shutdown',
-          finishedAt: Date.now(),
-          reply: undefined,
-        });
+        await this.markFailed(ticket.jobId, 'shutdown');
         if (live) {
           await this.answer(live, {
             content:
@@ -541,7 +667,9 @@ export class ImagineService {
     const first = await Promise.race([idle.then(() => 'idle'), timer]);
     graceOver.abort();
     if (first === 'timeout') {
-      for (const jobId of this.live.keys()) void this.stop(jobId, 'shutdown');
+      // A shared queue keeps the jobs still waiting for the other copies: only the ones running here stop.
+      for (const jobId of this.live.keys())
+        if (!queue.shared || this.runs.has(jobId)) void this.stop(jobId, 'shutdown');
       await idle;
     }
   }
@@ -589,12 +717,7 @@ export class ImagineService {
     // The user hears first: a store that fails must not keep them waiting for an answer that never comes.
     await this.answer(live, { content: STOP_MESSAGES[reason], components: [] });
     this.forget(live.job.id);
-    await this.deps.store.update(live.job.id, {
-      status: 'failed',
-      error: reason,
-      finishedAt: Date.now(),
-      reply: undefined,
-    });
+    await this.markFailed(live.job.id, reason);
   }
 
   private showPosition(jobId: string, position: number): void {
@@ -655,6 +778,22 @@ export class ImagineService {
     } catch (error) {
       this.deps.logger.warn({ jobId: live.job.id, err: error }, 'could not tell the user');
     }
+  }
+
+  /** Counts the image service's 429s, retried or not. */
+  private readonly countRateLimit = (error: SdxlError): void => {
+    if (error.code === 'rate_limited') this.deps.metrics.rateLimitedBy('segmind');
+  };
+
+  /** Records that a job ended without images, and why (an API error code or the bot's own reason). */
+  private async markFailed(jobId: string, reason: string): Promise<void> {
+    this.deps.metrics.jobFailed(reason);
+    await this.deps.store.update(jobId, {
+      status: 'failed',
+      error: reason,
+      finishedAt: Date.now(),
+      reply: undefined,
+    });
   }
 
   private forget(jobId: string): void {

@@ -55,6 +55,10 @@ export class MemoryJobQueue implements JobQueue {
     return true;
   }
 
+  async editsSettled(jobId: string): Promise<void> {
+    await this.edits.get(jobId)?.catch(() => undefined);
+  }
+
   async whileWaiting(jobId: string, show: () => Promise<void>): Promise<boolean> {
     // Waiting: in line, or out of it but still waiting for the pace (its worker not yet called).
     if (!this.starting.has(jobId) && !this.waiting.some((ticket) => ticket.jobId === jobId)) return false;

@@ -381,6 +381,7 @@ export class RedisJobQueue implements JobQueue {
     worker: QueueWorker,
     onMoved: (moved: { jobId: string; position: number }[]) => void,
     onTaken?: (jobId: string) => void,
+    onGaveUp?: (ticket: QueueTicket) => void,
   ): void {
     this.onMoved = onMoved;
     this.onTaken = onTaken ?? (() => {});
@@ -404,10 +405,14 @@ export class RedisJobQueue implements JobQueue {
       runRetryDelay: 1_000,
     });
     this.worker.on('error', (error) => this.reportError(error, 'queue worker error'));
+    // A job fails in BullMQ only when it stalled more often than allowed or its start failed (the
+    // worker never rejects): the service ends it visibly, unless a live run still has it.
     this.worker.on('failed', (job, error) => {
       if (!job) return;
-      logger.error({ jobId: job.id, err: error }, 'queue gave up on a job');
-      void this.release(job.data, false).catch(() => undefined);
+      logger.warn({ jobId: job.data.jobId, err: error }, 'queue gave up on a job');
+      void this.release(job.data, false)
+        .catch(() => undefined)
+        .then(() => onGaveUp?.(job.data));
     });
   }
 
@@ -483,8 +488,8 @@ export class RedisJobQueue implements JobQueue {
     return `${this.options.prefix}:queue:edits:${jobId}`;
   }
 
-  /** Resolves once no position edit of the job is in flight (at most `WAITING_EDIT_HOLD_MS`). */
-  private async editsSettled(jobId: string): Promise<void> {
+  /** Resolves once no position edit of the job is in flight, in any process (at most `WAITING_EDIT_HOLD_MS`). */
+  async editsSettled(jobId: string): Promise<void> {
     const key = this.editsKey(jobId);
     const deadline = Date.now() + WAITING_EDIT_HOLD_MS;
     while (Date.now() < deadline) {
@@ -559,10 +564,9 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async stop(): Promise<QueueTicket[]> {
-    this.closing = true;
-    clearTimeout(this.refreshTimer);
     // Stops taking jobs now; the jobs running here finish (`idle`) while the waiting ones stay in
-    // Redis for the other processes, or for this bot's next start.
+    // Redis for the other processes, or for this bot's next start. Jobs may still be queued until
+    // `close`: a command taken just before the stop goes in line for the others.
     void this.worker?.pause(true).catch(() => undefined);
     return [];
   }

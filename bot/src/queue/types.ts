@@ -51,18 +51,25 @@ export interface JobQueue {
    * holds a start at most {@link WAITING_EDIT_HOLD_MS} for an edit (a process that dies mid-edit).
    */
   whileWaiting(jobId: string, show: () => Promise<void>): Promise<boolean>;
+  /**
+   * Resolves once no position edit of the job (see `whileWaiting`) is in flight, in any process: a
+   * shared queue waits at most {@link WAITING_EDIT_HOLD_MS}.
+   */
+  editsSettled(jobId: string): Promise<void>;
   /** 1-based position among waiting jobs, 0 when running, undefined when unknown. */
   position(jobId: string): Promise<number | undefined>;
   stats(): Promise<QueueStats>;
   /**
    * Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs, and
    * position 0 for a job out of line that waits for the rate limiter before it starts; `onTaken`
-   * hears of a job this process queued that another process started (or that left the line).
+   * hears of a job this process queued that another process started (or that left the line);
+   * `onGaveUp` of a job a shared queue stopped handing out (it stalled too often), which must still end.
    */
   start(
     worker: QueueWorker,
     onMoved: (moved: { jobId: string; position: number }[]) => void,
     onTaken?: (jobId: string) => void,
+    onGaveUp?: (ticket: QueueTicket) => void,
   ): void;
   /**
    * Stops starting jobs in this process; returns the tickets that had not started (now removed).
