@@ -147,7 +147,8 @@ export function createBot(
   // The service is made below; the gauges read it only when scraped.
   let running = (): number => 0;
   const metrics = new BotMetrics({
-    waiting: async () => (await queue.stats()).waiting,
+    // While Redis is away the count would wait for it: the scrape says NaN instead.
+    waiting: async () => (queue.available() ? (await queue.stats()).waiting : Number.NaN),
     running: () => running(),
     creditsLeft: () => credits.lastKnown,
   });

@@ -19,7 +19,11 @@ export type RefusalCode =
 export const BUSY_MESSAGE =
   '\u23f3 The bot is busy and cannot take requests this moment (its queue is unreachable). Nothing was queued or billed; try again in a minute.';
 
-/** A command taken while the bot stops and no other copy of it is running: nothing was queued or billed. */
+/** A command or click taken while the bot stops and no other copy of it is running: nothing was done. */
+export const RESTARTING_REFUSAL =
+  '\ud83d\udd01 The bot is restarting, so this was not done (nothing was queued or billed). Try again in a moment.';
+
+/** A job stopped because the bot is restarting. */
 export const RESTARTING_MESSAGE =
   '\ud83d\udd01 The bot is restarting and this job was stopped. Run it again in a moment.';
 

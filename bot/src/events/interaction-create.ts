@@ -2,7 +2,7 @@ import { Events, RESTJSONErrorCodes, type Interaction } from 'discord.js';
 import { COMMANDS } from '../commands/index.ts';
 import type { BotContext } from '../context.ts';
 import { releaseInteraction } from '../discord-memory.ts';
-import { BotRefusal, BUSY_MESSAGE, RESTARTING_MESSAGE, userMessage } from '../errors.ts';
+import { BotRefusal, BUSY_MESSAGE, RESTARTING_REFUSAL, userMessage } from '../errors.ts';
 import { handleButton } from '../interactions/buttons.ts';
 import { handleModal } from '../interactions/modals.ts';
 import { replyPrivately } from '../jobs/replies.ts';
@@ -18,15 +18,18 @@ export async function execute(interaction: Interaction, context: BotContext): Pr
     // Commands, buttons and forms read the store (settings, jobs) before they answer: with a shared
     // store unreachable they would wait past Discord's 3 seconds, so they are told at once instead.
     // No claim can be made then either: every copy tells the member, and Discord keeps the first.
-    if (!interaction.isAutocomplete() && !context.queue.available())
+    if (!context.queue.available()) {
+      // Suggestions are not worth a "busy" reply from every copy: none are offered meanwhile.
+      if (interaction.isAutocomplete()) return;
       throw new BotRefusal('busy', BUSY_MESSAGE);
+    }
     const verdict = await context.copy.claim(interaction.id);
     if (verdict === 'elsewhere') {
       context.logger.debug({ interactionId: interaction.id }, 'answered by another copy');
       return;
     }
     if (verdict === 'last' && !interaction.isAutocomplete())
-      throw new BotRefusal('shutting_down', RESTARTING_MESSAGE);
+      throw new BotRefusal('shutting_down', RESTARTING_REFUSAL);
     if (interaction.isChatInputCommand()) {
       await COMMANDS.get(interaction.commandName)?.execute(interaction, context);
     } else if (interaction.isAutocomplete()) {

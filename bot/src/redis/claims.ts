@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { CopyClaims, InteractionVerdict, SubmitClaim, SubmitClaims, SubmitHold } from '../claims.ts';
 import type { Logger } from '../logger.ts';
@@ -78,6 +79,8 @@ const INTERACTION_CLAIM_MS = 15 * 60_000;
 /** How often a copy says it is alive, and how long one that stopped saying so still counts. */
 const ANNOUNCE_EVERY_MS = 2_000;
 const ALIVE_FOR_MS = 10_000;
+/** How long a stopping copy waits for Redis to take it off the live copies. */
+const WITHDRAW_MS = 1_000;
 
 /**
  * A copy of the bot on Redis: it claims each interaction before it answers (the losers stay silent),
@@ -136,10 +139,14 @@ export class RedisCopyClaims implements CopyClaims {
     await this.withdraw();
   }
 
+  /** Leaves the live copies; with Redis away it stops waiting after a second (the entry expires anyway). */
   private async withdraw(): Promise<void> {
-    await this.redis
-      .zrem(this.copiesKey, this.copyId)
-      .catch((error: unknown) => this.logger.debug({ err: error }, 'could not withdraw this copy'));
+    await Promise.race([
+      this.redis
+        .zrem(this.copiesKey, this.copyId)
+        .catch((error: unknown) => this.logger.debug({ err: error }, 'could not withdraw this copy')),
+      wait(WITHDRAW_MS, undefined, { ref: false }),
+    ]);
   }
 }
 
