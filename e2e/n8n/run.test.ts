@@ -314,6 +314,39 @@ function exampleWorkflow() {
   return { ...example, id: 'sdxlE2eWfExample', active: false };
 }
 
+/**
+ * Max Credits per Execution: the three prompts of `severalItems`, two images each (6 x 0.00798 =
+ * 0.04788 credits estimated), under a cap below that and under one above it.
+ */
+function budgetWorkflows() {
+  const capped = (id: string, name: string, maxCredits: number) => {
+    const [trigger, set, split, sdxl] = severalItems.nodes as [
+      unknown,
+      unknown,
+      unknown,
+      { parameters: object },
+    ];
+    return workflow(
+      id,
+      name,
+      [
+        trigger,
+        set,
+        split,
+        {
+          ...sdxl,
+          parameters: { prompt: '={{ $json.prompts }}', options: { samples: 2, maxInFlight: 3, maxCredits } },
+        },
+      ],
+      severalItems.connections,
+    );
+  };
+  return [
+    capped('sdxlE2eWfCapLow1', 'SDXL e2e cap below the estimate', 0.04),
+    capped('sdxlE2eWfCapOk01', 'SDXL e2e cap that fits', 0.05),
+  ];
+}
+
 describe(
   'n8n-nodes-sdxl in a real n8n',
   { skip: READY ? false : 'run e2e/n8n/run.sh (installs n8n)' },
@@ -455,6 +488,7 @@ describe(
               Merge: { main: [[{ node: 'Inpaint', type: 'main', index: 0 }]] },
             },
           ),
+          ...budgetWorkflows(),
           workflow(
             'sdxlE2eWfCancel1',
             'SDXL e2e cancel during a poll',
@@ -654,6 +688,44 @@ describe(
       } finally {
         sandbox.configure({ latencyMs: 0 });
       }
+    });
+
+    it('Max Credits per Execution below the estimate stops the execution before anything is sent, naming both', async () => {
+      const before = sandbox.requests.length;
+      const { code, execution, output } = await execute('sdxlE2eWfCapLow1');
+      assert.notEqual(code, 0);
+      const error = execution.data.resultData.error;
+      assert.equal(
+        error?.message,
+        'This run would cost about 0.04788 credits, more than Max Credits per Execution (0.04)',
+      );
+      assert.match(error?.description ?? '', /3 calls for 6 images.*Nothing was sent\.$/);
+      assert.equal(sandbox.requests.length, before, 'nothing sent');
+      assert.ok(!output.includes(KEY));
+    });
+
+    it('under a Max Credits per Execution that fits, the items report what the sandbox billed, to the micro-credit', async () => {
+      const billedBefore = sandbox.billed.length;
+      const { code, execution } = await execute('sdxlE2eWfCapOk01');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const items = sdxlItems(execution);
+      assert.equal(items.length, 6);
+      const billed = sandbox.billed.slice(billedBefore);
+      assert.equal(billed.length, 3);
+      const micro = (credits: number) => Math.round(credits * 1e6);
+      for (const item of items) {
+        const call = billed.find((candidate) => candidate.requestId === item.json.requestId);
+        assert.ok(call, 'each item names a billed call');
+        assert.equal(micro(item.json.cost as number), micro(call.cost));
+      }
+      // The images of one call share its cost: one per call adds up to what was billed.
+      const perCall = items
+        .filter((item) => item.json.index === 0)
+        .map((item) => micro(item.json.cost as number));
+      assert.equal(
+        perCall.reduce((sum, cost) => sum + cost, 0),
+        billed.reduce((sum, call) => sum + micro(call.cost), 0),
+      );
     });
 
     it("the credential's Test button, through n8n's REST API: valid with the credits left, or why not", async () => {

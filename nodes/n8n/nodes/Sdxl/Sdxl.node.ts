@@ -15,6 +15,7 @@ import {
   SdxlClient,
   fieldSpec,
   parseModelRequest,
+  sdxlTxt2Img,
   type ApiChoice,
   type FieldName,
   type GenerateInput,
@@ -36,6 +37,7 @@ import { readModelInput } from './model-input.ts';
 import { sharedJobTimes, sharedLimiter } from './limiters.ts';
 import { CREDENTIAL_TYPE, abortableSleep, createN8nTransport, executeRequester } from './transport.ts';
 import { testCredential } from './credential-test.ts';
+import { checkPlan, executionBudget, readMaxCredits, type PlannedCall } from './budget.ts';
 
 interface SdxlCredentials {
   apiKey: string;
@@ -45,8 +47,11 @@ interface SdxlCredentials {
 /** One item's request and how its output is shaped. */
 interface Job {
   itemIndex: number;
-  /** Checks the request without sending anything; throws the client's InvalidRequestError. */
-  check: (client: SdxlClient) => void;
+  /**
+   * Checks the request without sending anything (throws the client's InvalidRequestError) and says
+   * what the call will be billed for; undefined for a call that bills nothing.
+   */
+  check: (client: SdxlClient) => PlannedCall | undefined;
   call: (client: SdxlClient, options: RunOptions) => Promise<ModelResult>;
   output: OutputSettings;
   /** How its errors name fields; `submitted` is set once an async request was accepted. */
@@ -128,7 +133,7 @@ async function readJob(
       api,
       output,
       wording: {},
-      check: (client) => client.validate(input as GenerateInput),
+      check: (client) => ({ model: sdxlTxt2Img, values: client.validate(input as GenerateInput) }),
       call: async (client, runOptions) =>
         (await client.generate(input as GenerateInput, runOptions)) as unknown as ModelResult,
     };
@@ -164,7 +169,7 @@ async function readJob(
     api,
     output: { ...output, ...(inputFileName !== undefined && { inputFileName }) },
     wording: { labels, tagItem },
-    check: () => void parseModelRequest(model, input),
+    check: () => ({ model, values: parseModelRequest(model, input).values }),
     call: async (client, runOptions) => await client.run(model, input, runOptions),
   };
 }
@@ -245,6 +250,7 @@ export class Sdxl implements INodeType {
     const toErrorOutput = node.onError === 'continueErrorOutput';
     const credentials = (await this.getCredentials(CREDENTIAL_TYPE)) as unknown as SdxlCredentials;
     const run = readRunSettings(this);
+    const maxCredits = readMaxCredits(this);
 
     // One client for the whole run; its limiter is the account's, shared with every other execution
     // in this n8n process, so items, loop iterations and parallel workflows keep one pace.
@@ -268,10 +274,13 @@ export class Sdxl implements INodeType {
       poll: { timeoutMs: run.timeoutMs, ...Sdxl.pollOptions },
       // What one run learns of a model's job time, the next run polls by.
       jobTimes: sharedJobTimes,
+      // One ledger per execution: every call holds its estimate against the cap before it is sent.
+      ...(maxCredits !== undefined && { budget: executionBudget(maxCredits) }),
     });
 
     const results: INodeExecutionData[][] = items.map(() => []);
     const jobs: Job[] = [];
+    const planned: PlannedCall[] = [];
     // Every item is checked before the first request, so a typo in item 50 costs nothing.
     for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
       let wording: ErrorWording = {};
@@ -283,7 +292,8 @@ export class Sdxl implements INodeType {
         if (operation !== 'generateImage') wording = { tagItem: true };
         const job = await readJob(this, items, itemIndex, operation, asTool);
         wording = job.wording;
-        job.check(client);
+        const billed = job.check(client);
+        if (billed) planned.push(billed);
         jobs.push(job);
       } catch (error) {
         const nodeError = toNodeError(node, error, itemIndex, items.length, wording);
@@ -291,6 +301,9 @@ export class Sdxl implements INodeType {
         results[itemIndex] = [failedItem(nodeError, errorCode(error), itemIndex, toErrorOutput)];
       }
     }
+
+    // The whole run is priced before its first call: a cap it would pass costs nothing.
+    if (maxCredits !== undefined) checkPlan(node, client, planned, maxCredits);
 
     const cancelled = this.getExecutionCancelSignal();
     const stopRun = new AbortController();

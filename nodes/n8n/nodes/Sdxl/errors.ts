@@ -9,6 +9,7 @@ import {
   type SdxlErrorCode,
 } from '@sdxl-kit/client/core';
 import { displayNameOf } from './properties.ts';
+import { budgetRefusal } from './budget.ts';
 
 /** What to tell an n8n user for each code: a headline and how to fix it, in the words of this node's fields. */
 const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: string }>> = {
@@ -126,6 +127,8 @@ export function toNodeError(
       description: `${ERROR_HINTS.invalid_request} Options are under Options in the node; a value from an expression comes from the input item.`,
     });
   }
+  // Refused by the run's own cap, not by the API: nothing was sent.
+  if (error.code === 'budget_exceeded') return budgetRefusal(node, error, itemIndex, tag);
   // A submitted async job goes on whatever happens here: its ID is how to get the images later.
   const resume = wording.submitted && isResumable(error.code) ? resumeHint(wording.submitted) : '';
   if (error.code === 'aborted') {

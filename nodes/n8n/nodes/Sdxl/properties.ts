@@ -184,6 +184,15 @@ const NODE_OPTIONS: INodeProperties[] = [
       'When the credits left fall below this, items get "lowCredits": true and the run shows a warning',
   },
   {
+    displayName: 'Max Credits per Execution',
+    name: 'maxCredits',
+    type: 'number',
+    typeOptions: { minValue: 0 },
+    default: 1,
+    description:
+      'The most this node may spend in one run, in credits (1 credit is 1 US dollar; one SDXL image costs about 0.008). Before the first request the node adds up what all its items will cost and stops, sending nothing, if that is more; while it runs it sends no request that would go past it. Read from the first item.',
+  },
+  {
     displayName: 'Put Output in Field',
     name: 'binaryPropertyName',
     type: 'string',
