@@ -129,6 +129,32 @@ afterEach(async (t) => {
   await page.mouse.move(0, 0);
 });
 
+/** The account form's budget fields: empty, per day, a negative budget refused with its reason. */
+async function checkBudgetFields(budget: Locator): Promise<void> {
+  assert.equal(await budget.getAttribute('placeholder'), 'no budget');
+  assert.equal(await budget.inputValue(), '', 'an account saved before budgets has none');
+  const per = page.locator('#node-config-input-budgetWindow');
+  assert.equal(await per.inputValue(), 'day', 'and counts per day once one is set');
+  assert.deepEqual(await per.locator('option').allTextContents(), ['day', 'hour']);
+  await budget.fill('-1');
+  await budget.blur();
+  await page.waitForFunction(() =>
+    document.querySelector('#node-config-input-budget')?.classList.contains('input-error'),
+  );
+  await showTooltip(
+    budget,
+    'Budget: "-1" is not allowed; allowed: a number of credits, 0 or more (empty: no budget)',
+  );
+  await page.screenshot({ path: `${SCREENSHOTS}account-budget-refused.png` });
+  await budget.fill('0.1');
+  await budget.blur();
+  await page.waitForFunction(
+    () => !document.querySelector('#node-config-input-budget')?.classList.contains('input-error'),
+  );
+  await per.selectOption('hour');
+  await page.screenshot({ path: `${SCREENSHOTS}account-budget.png` });
+}
+
 describe('the Node-RED editor with node-red-contrib-sdxl', () => {
   it('runs the Node-RED that was asked for', async () => {
     const packageJson = process.env.SDXL_NODE_RED
@@ -370,6 +396,27 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     const help = page.locator('.red-ui-help').filter({ hasText: 'exported flows never contain it' }).first();
     await help.waitFor({ state: 'visible', timeout: 10_000 });
     assert.match(await help.innerText(), /Requests\/min/);
+    assert.match(await help.innerText(), /budget_exceeded/);
+  });
+
+  it("offers the account's budget per hour or day, and refuses a negative one with a tooltip saying why", async () => {
+    await dialogOk().waitFor({ state: 'detached' });
+    // What the pencil beside the node's Account field opens.
+    await page.evaluate(() =>
+      (
+        window as unknown as { RED: { editor: { editConfig(name: string, type: string, id: string): void } } }
+      ).RED.editor.editConfig('', 'sdxl-config', 'sdxl-example-account'),
+    );
+    const budget = page.locator('#node-config-input-budget');
+    await budget.waitFor({ state: 'visible' });
+    try {
+      await checkBudgetFields(budget);
+    } finally {
+      // The afterEach closes node trays only; this one is the account's.
+      await page.mouse.move(0, 0);
+      await page.locator('#node-config-dialog-cancel').click();
+      await budget.waitFor({ state: 'detached' });
+    }
   });
 
   it("gives a new account the client's defaults", async () => {
@@ -385,6 +432,8 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     assert.equal(Number(defaults.maxInFlight), CLIENT_DEFAULTS.maxInFlight);
     assert.equal(Number(defaults.lowCreditsThreshold), CLIENT_DEFAULTS.lowCreditsThreshold);
     assert.equal(Number(defaults.timeout) * 1000, CLIENT_DEFAULTS.timeoutMs);
+    assert.equal(defaults.budget, '', 'no budget unless one is set');
+    assert.equal(defaults.budgetWindow, 'day');
   });
 
   it('runs the deployed example flow and serves the images it made', async () => {

@@ -1,3 +1,13 @@
+/** The windows an account's budget may count over. */
+export const BUDGET_WINDOWS = ['hour', 'day'] as const;
+export type AccountBudgetWindow = (typeof BUDGET_WINDOWS)[number];
+
+/** A cap on what every SDXL node on the account may spend in one UTC hour or day. */
+export interface AccountBudget {
+  credits: number;
+  window: AccountBudgetWindow;
+}
+
 /** What an `sdxl-config` node holds: one API account and how hard this Node-RED may use it. */
 export interface AccountSettings {
   /** Empty means the client's default, the hosted API. */
@@ -7,6 +17,8 @@ export interface AccountSettings {
   lowCreditsThreshold: number | undefined;
   /** One attempt gives up after this long; empty means the client's default (CLIENT_DEFAULTS.timeoutMs). */
   timeoutSeconds: number | undefined;
+  /** Undefined: no budget. */
+  budget: AccountBudget | undefined;
 }
 
 /** The editor's raw values for the config node; every number arrives as a string, '' meaning unset. */
@@ -17,6 +29,10 @@ export interface AccountConfig {
   maxInFlight?: string | number;
   lowCreditsThreshold?: string | number;
   timeout?: string | number;
+  /** Credits per `budgetWindow`; '' means no budget. */
+  budget?: string | number;
+  /** `hour` or `day`; '' or absent means day (accounts saved before there was a choice). */
+  budgetWindow?: string;
 }
 
 export interface AccountCredentials {
@@ -39,6 +55,7 @@ const NUMBERS = {
   maxInFlight: ['In flight', 'a whole number from 1 to 32'],
   lowCreditsThreshold: ['Low credits', 'a number of credits, 0 or more'],
   timeout: ['Timeout (s)', 'a number of seconds above 0, up to 600'],
+  budget: ['Budget', 'a number of credits, 0 or more (empty: no budget)'],
 } as const;
 
 function isBlank(value: unknown): boolean {
@@ -57,10 +74,23 @@ export function readAccountSettings(config: AccountConfig): AccountSettings {
     if (isBlank(value)) return undefined;
     const parsed = Number(value);
     if (Number.isFinite(parsed)) return parsed;
-    const [label, allowed] = NUMBERS[name];
-    refusals.push(`${label}: "${String(value)}" is not allowed; allowed: ${allowed}`);
+    refuse(name);
     return undefined;
   };
+  const refuse = (name: keyof typeof NUMBERS): void => {
+    const [label, allowed] = NUMBERS[name];
+    refusals.push(`${label}: "${String(config[name])}" is not allowed; allowed: ${allowed}`);
+  };
+  // The other limits are checked by the client; a budget's ledger would only refuse it at the first call.
+  let budgetCredits = number('budget');
+  if (budgetCredits !== undefined && budgetCredits < 0) {
+    refuse('budget');
+    budgetCredits = undefined;
+  }
+  const window = isBlank(config.budgetWindow) ? 'day' : String(config.budgetWindow).trim();
+  if (!(BUDGET_WINDOWS as readonly string[]).includes(window)) {
+    refusals.push(`Budget per: "${window}" is not allowed; allowed: hour or day`);
+  }
   const baseUrl = config.baseUrl?.trim();
   const settings: AccountSettings = {
     baseUrl: baseUrl || undefined,
@@ -68,6 +98,10 @@ export function readAccountSettings(config: AccountConfig): AccountSettings {
     maxInFlight: number('maxInFlight'),
     lowCreditsThreshold: number('lowCreditsThreshold'),
     timeoutSeconds: number('timeout'),
+    budget:
+      budgetCredits === undefined
+        ? undefined
+        : { credits: budgetCredits, window: window as AccountBudgetWindow },
   };
   if (refusals.length > 0) throw new RangeError(refusals.join('; '));
   return settings;

@@ -8,12 +8,12 @@ import {
   type SdxlErrorCode,
 } from '@sdxl-kit/client/core';
 import type { AccountNode } from './account.ts';
-import { accountFor } from './account-client.ts';
+import { accountFor, budgetUsage } from './account-client.ts';
 import { DEFAULT_MASK_PROPERTY, isOperation, modelOf, VERBS, type NodeOperation } from './operations.ts';
 import { imageMessages, lowCreditsMessage, type CallResult, type OutputMode } from './output.ts';
 import type { Done, NodeAPI, NodeMessage, RuntimeNode, Send } from './red.ts';
 import { addImages, isResultFacts, missingPrompt, resolveInput, type NodeFieldValues } from './request.ts';
-import { doneStatus, progressStatus, type Progress } from './status.ts';
+import { budgetText, doneStatus, progressStatus, type Progress } from './status.ts';
 
 interface SdxlNodeConfig extends NodeFieldValues {
   name?: string;
@@ -69,6 +69,11 @@ function resumeTarget(msg: NodeMessage): { requestId: unknown; model?: string } 
   return { requestId: sdxl.requestId, ...(typeof sdxl.model === 'string' && { model: sdxl.model }) };
 }
 
+/** What to do about a code, where this node's words say it better than the client's. */
+const FLOW_HINTS: Partial<Record<SdxlErrorCode, string>> = {
+  budget_exceeded: "Raise the Budget in the SDXL account's settings, or wait until it resets.",
+};
+
 /**
  * @param imagesFrom where each image field of the call came from (`image` → `msg.payload`), said
  *   after a refusal that names one, so the flow author knows which wire to look at.
@@ -81,7 +86,8 @@ function toFlowError(error: unknown, imagesFrom: Record<string, string> = {}): F
       .map(({ field }) => field && imagesFrom[field] && `${field} came from ${imagesFrom[field]}`)
       .filter(Boolean);
     const from = where.length > 0 ? ` (${where.join('; ')})` : '';
-    return new FlowError(code, `${sentence(error.message + from)} ${ERROR_HINTS[code as SdxlErrorCode]}`);
+    const hint = FLOW_HINTS[code as SdxlErrorCode] ?? ERROR_HINTS[code as SdxlErrorCode];
+    return new FlowError(code, `${sentence(error.message + from)} ${hint}`);
   }
   // Not the client's: a bug of ours. Say so rather than dressing it up as an API error.
   return new FlowError('internal', `Unexpected error in the SDXL node: ${String(error)}`);
@@ -245,6 +251,7 @@ export default function register(RED: NodeAPI): void {
               ? await account.client.generate(input as never, options)
               : await account.client.run(modelOf(operation), input, options);
         }
+        const budget = await budgetUsage(account);
         const threshold = account.client.lowCreditsThreshold;
         const crossed = result.lowCredits && account.lowCredits !== true;
         if (result.remainingCredits !== undefined) account.lowCredits = result.lowCredits;
@@ -254,7 +261,7 @@ export default function register(RED: NodeAPI): void {
           crossed ? lowCreditsMessage(result, threshold) : null,
         ]);
         failure = undefined;
-        if (inFlight.size === 0) this.status(doneStatus(result));
+        if (inFlight.size === 0) this.status(doneStatus(result, budget));
         else showProgress();
         done();
       } catch (error) {
@@ -262,7 +269,8 @@ export default function register(RED: NodeAPI): void {
         // Stopping or redeploying aborted it: the flow is going away, so nobody is left to tell.
         if (closing) return;
         const flowError = toFlowError(error, imagesFrom);
-        showFailure(flowError.code);
+        const budget = flowError.code === 'budget_exceeded' ? await budgetUsage(account) : undefined;
+        showFailure(budget ? `${flowError.code} (${budgetText(budget)})` : flowError.code);
         done(flowError);
       } finally {
         inFlight.delete(controller);

@@ -1,3 +1,4 @@
+import type { BudgetUsage } from '@sdxl-kit/client/core';
 import type { CallResult } from './output.ts';
 import type { NodeStatus } from './red.ts';
 
@@ -50,12 +51,24 @@ export function progressStatus(
   return failure ? { fill: 'red', shape: 'ring', text: `${failure} · ${status.text}` } : status;
 }
 
-/** After a call: how many images and the credits left, yellow once they are below the threshold. */
-export function doneStatus(result: CallResult): NodeStatus {
-  const count = `${result.images.length} image${result.images.length === 1 ? '' : 's'}`;
-  if (result.remainingCredits === undefined) return { fill: 'green', shape: 'dot', text: count };
-  const credits = `${formatCredits(result.remainingCredits)} credits`;
-  return result.lowCredits
-    ? { fill: 'yellow', shape: 'dot', text: `${count} · ${credits} (low)` }
-    : { fill: 'green', shape: 'dot', text: `${count} · ${credits}` };
+/** The account's budget as the status shows it: spent against the cap, "0.032/0.1 cr today". */
+export function budgetText(usage: BudgetUsage): string {
+  const when = usage.limit.window === 'hour' ? 'this hour' : 'today';
+  return `${formatCredits(usage.spent)}/${formatCredits(usage.limit.credits)} cr ${when}`;
+}
+
+/**
+ * After a call: how many images and the credits left, yellow once they are below the threshold.
+ * With a budget, what it has spent takes the balance's place; the balance shows only once it is low.
+ */
+export function doneStatus(result: CallResult, budget?: BudgetUsage): NodeStatus {
+  const parts = [`${result.images.length} image${result.images.length === 1 ? '' : 's'}`];
+  if (budget) parts.push(budgetText(budget));
+  const credits =
+    result.remainingCredits === undefined ? undefined : `${formatCredits(result.remainingCredits)} credits`;
+  if (credits && result.lowCredits) {
+    return { fill: 'yellow', shape: 'dot', text: `${[...parts, credits].join(' · ')} (low)` };
+  }
+  if (credits && !budget) parts.push(credits);
+  return { fill: 'green', shape: 'dot', text: parts.join(' · ') };
 }

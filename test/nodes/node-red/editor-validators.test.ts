@@ -108,6 +108,12 @@ describe('the Node-RED editor says why it refuses a value', () => {
         '601',
         /^Timeout \(s\): "601" is not allowed; allowed: a number of seconds above 0, up to 600$/,
       ],
+      [
+        'budget',
+        '-0.5',
+        /^Budget: "-0\.5" is not allowed; allowed: a number of credits, 0 or more \(empty: no budget\)$/,
+      ],
+      ['budgetWindow', 'week', /^Budget per: "week" is not allowed; allowed: hour or day$/],
     ];
     for (const [property, bad, message] of cases) {
       const validate = validator(definitions, 'sdxl-config', property);
@@ -115,5 +121,12 @@ describe('the Node-RED editor says why it refuses a value', () => {
       assert.equal(validate('', {}), true, `${property} may be left empty`);
     }
     assert.equal(validator(definitions, 'sdxl-config', 'maxInFlight')('4', {}), true);
+    assert.equal(validator(definitions, 'sdxl-config', 'budget')('0.1', {}), true);
+    assert.equal(
+      validator(definitions, 'sdxl-config', 'budget')('0', {}),
+      true,
+      'a budget of 0 sends nothing',
+    );
+    assert.equal(validator(definitions, 'sdxl-config', 'budgetWindow')('hour', {}), true);
   });
 });
