@@ -3,9 +3,16 @@
 // sandbox billed is compared with what the items report.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { inspect } from 'node:util';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
-import { Sdxl, runNode, workflow, type INodeExecutionData, type RunOptions } from './harness.ts';
+import {
+  Sdxl,
+  everything,
+  failure,
+  runNode,
+  workflow,
+  type INodeExecutionData,
+  type RunOptions,
+} from './harness.ts';
 
 const KEY = 'sk-n8n-budget-test-5be01c7d9a2f';
 /** What the declaration publishes for one SDXL image, and so what a fresh execution estimates. */
@@ -39,19 +46,6 @@ function run(items: number, options: Record<string, unknown>, overrides: Partial
     parameters: (itemIndex) => ({ prompt: `prompt ${itemIndex}`, options }),
     ...overrides,
   });
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  assert.fail('expected the run to fail');
-}
-
-function everything(value: unknown): string {
-  return inspect(value, { depth: 12, showHidden: true, getters: true }) + JSON.stringify(value ?? null);
 }
 
 /** The cost each call reported: every image item of a call carries it, so one per call (index 0). */

@@ -2,10 +2,12 @@
 // helper reproduced over real HTTP: the credential's `authenticate` applied, n8n's option handling
 // (full response, arraybuffer, ignoreHttpStatusErrors, timeout, abort), and its errors (an axios-style
 // error wrapped in NodeApiError). Nothing of the client is stubbed; the server is the sandbox.
+import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 // Types from the n8n-workflow the node package builds against (a workspace devDependency, not hoisted).
 import type * as N8nWorkflow from '../../../nodes/n8n/node_modules/n8n-workflow/dist/esm/index.js';
 import type {
@@ -354,4 +356,19 @@ export function splitErrorOutput(items: INodeExecutionData[]): {
     (Boolean(item.json.error) &&
       Object.keys(item.json).every((key) => ['error', 'message', 'details'].includes(key)));
   return { success: items.filter((item) => !isError(item)), failed: items.filter(isError) };
+}
+
+/** Everything a user or a log could see of a value, hidden properties and causes included. */
+export function everything(value: unknown): string {
+  return inspect(value, { depth: 12, showHidden: true, getters: true }) + JSON.stringify(value ?? null);
+}
+
+/** What a run threw; fails the test when it did not throw. */
+export async function failure(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  assert.fail('expected the run to fail');
 }

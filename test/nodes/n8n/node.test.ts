@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { inspect } from 'node:util';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import {
   Sdxl,
+  everything,
+  failure,
   runNode,
   splitErrorOutput,
   testCredential,
@@ -50,20 +51,6 @@ function imageBytes(item: INodeExecutionData, field = 'data'): Buffer {
 
 function posts() {
   return sandbox.requests.filter((request) => request.method === 'POST');
-}
-
-/** Everything a user or a log could see of a value, hidden properties and causes included. */
-function everything(value: unknown): string {
-  return inspect(value, { depth: 12, showHidden: true, getters: true }) + JSON.stringify(value ?? null);
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  assert.fail('expected the run to fail');
 }
 
 describe('n8n node: output', () => {

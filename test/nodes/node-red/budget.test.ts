@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
-import { NODES, helper, nodeRedVersion, type FlowNode, type RuntimeNode } from './harness.ts';
+import {
+  NODES,
+  helper,
+  nodeRedVersion,
+  record as recordMessages,
+  until,
+  type FlowNode,
+  type RuntimeNode,
+} from './harness.ts';
 
 const API_KEY = 'nr-budget-key-93c1e7a0b25d';
 /** What the declaration publishes for one SDXL image: a fresh account's first estimate. */
@@ -87,20 +95,7 @@ function node(id: string): RuntimeNode {
 }
 
 function record(id: string): Msg[] {
-  const messages: Msg[] = [];
-  node(id).on('input', (msg: never) => {
-    messages.push(msg);
-    captured.push(msg);
-  });
-  return messages;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  return recordMessages<Msg>(id, captured);
 }
 
 /** The statuses node `id` showed: the helper spies on the prototype, so each call says which node made it. */

@@ -101,3 +101,27 @@ export function watchRuntimeLog(): { records: LogRecord[]; stop(): void } {
   runtimeLog.addHandler(handler);
   return { records, stop: () => runtimeLog.removeHandler(handler) };
 }
+
+/** Waits until `check` holds, polling every few ms; fails naming `what` after `timeoutMs`. */
+export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * Messages reaching node `id` until the test ends, each also put in `captured` (searched for the key
+ * afterwards), for asserting what arrived and that nothing else did.
+ */
+export function record<T = Record<string, unknown>>(id: string, captured: unknown[]): T[] {
+  const running = helper.getNode(id);
+  if (!running) throw new Error(`node ${id} is not running`);
+  const messages: T[] = [];
+  running.on('input', (msg: never) => {
+    messages.push(msg);
+    captured.push(msg);
+  });
+  return messages;
+}

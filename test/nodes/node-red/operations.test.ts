@@ -9,6 +9,8 @@ import { maskImage, pngImage } from '../../support/images.ts';
 import {
   NODES,
   helper,
+  record as recordMessages,
+  until,
   nodeRedVersion,
   watchRuntimeLog,
   type FlowNode,
@@ -125,12 +127,7 @@ function collect(id: string, count: number, timeoutMs = 10_000): Promise<Msg[]> 
 }
 
 function record(id: string): Msg[] {
-  const messages: Msg[] = [];
-  node(id).on('input', (msg: never) => {
-    messages.push(msg);
-    captured.push(msg);
-  });
-  return messages;
+  return recordMessages<Msg>(id, captured);
 }
 
 /** The generation POSTs (v1 calls and v2 submits) the sandbox saw for a model. */
@@ -142,14 +139,6 @@ function posts(slug: string): { path: string; body: Record<string, unknown> }[] 
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function statusTexts(id: string): string[] {
   return node(id).status.args.map(([status]) => String((status as { text?: string }).text ?? ''));

@@ -10,6 +10,8 @@ import {
   LOG_ERROR,
   NODES,
   helper,
+  record as recordMessages,
+  until,
   nodeRedVersion,
   watchRuntimeLog,
   type FlowNode,
@@ -140,23 +142,10 @@ function collect(id: string, count: number, timeoutMs = 10_000): Promise<Msg[]> 
 
 /** Messages reaching `id` until the test ends, for asserting that nothing (else) arrived. */
 function record(id: string): Msg[] {
-  const messages: Msg[] = [];
-  node(id).on('input', (msg: never) => {
-    messages.push(msg);
-    captured.push(msg);
-  });
-  return messages;
+  return recordMessages<Msg>(id, captured);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function lastTxt2img(): Record<string, unknown> {
   const posts = sandbox.requests.filter((request) => request.method === 'POST');
