@@ -508,8 +508,13 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     const ready = [...sessions].filter((candidate) => candidate.ready && receives(candidate, guildId));
     if (ready.length === 0)
       throw new Error(`no bot is connected to the stand-in gateway for guild ${guildId}'s shard`);
+    // Every session in turn goes first: Discord's order varies, and a fixed one lets the same copy win
+    // every claim, so a test could not count on each copy answering some.
+    const first = dispatched++ % ready.length;
     const receivers =
-      options.interactionDelivery === 'every-session' ? ready : [ready[dispatched++ % ready.length]!];
+      options.interactionDelivery === 'every-session'
+        ? [...ready.slice(first), ...ready.slice(0, first)]
+        : [ready[first]!];
     for (const session of receivers) {
       session.socket.send(
         JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++session.sequence, d: payload }),
