@@ -45,12 +45,39 @@ describe('results in Discord’s media gallery (Components V2)', () => {
     // V3 in an action row of a V2 message: a new variation, itself a gallery.
     const v3 = buttonIds(result)[6]!;
     const variation = await world.result(world.standin.clickButton(bob, result, v3));
-    assert.match(String((variation.components as Component[])[0]!.content), /Vary \(Strong\) of image 3/);
+    assert.match(String((variation.components as Component[])[0]!.content), /^\*\*Variation of image 3\*\*/);
     assert.equal(variation.flags & (1 << 15), 1 << 15);
     // U2 posts that image full size, as before.
     const full = await world.result(world.standin.clickButton(bob, result, buttonIds(result)[1]!));
     assert.equal(full.attachments.length, 1);
     assert.deepEqual(buttonLabels(full), ['Upscale 2x', 'Upscale 4x', 'Vary (Subtle)', 'Vary (Strong)']);
+
+    // An upscale is posted in the gallery too, with its seed line and the buttons to go on.
+    const upscale = full.components
+      .flatMap((row) => (row.components ?? []) as { label?: string; custom_id?: string }[])
+      .find((candidate) => candidate.label === 'Upscale 2x')!.custom_id!;
+    const upscaled = await world.result(world.standin.clickButton(bob, full, upscale));
+    assert.equal(upscaled.flags & (1 << 15), 1 << 15, 'IS_COMPONENTS_V2');
+    assert.equal(upscaled.content, '');
+    const parts = upscaled.components as Component[];
+    assert.deepEqual(
+      parts.map((component) => component.type),
+      [10, 12, 10, 1, 1],
+      'heading, gallery, seed line, the image row, then ℹ️ 🗑',
+    );
+    assert.match(String(parts[0]!.content), /^\*\*Upscaled 2x\*\* — \*\*four lanterns on a pier\*\*/);
+    assert.match(String(parts[2]!.content), /Seed `\d+` · 2048×2048 · credits left: /);
+    const item = (parts[1]!.items as { media: { url: string }; description: string; spoiler: boolean }[])[0]!;
+    assert.equal(item.media.url, `attachment://${upscaled.attachments[0]!.filename}`);
+    assert.equal(item.description, 'four lanterns on a pier');
+    assert.equal(item.spoiler, true);
+    assert.deepEqual(buttonLabels(upscaled), [
+      'Upscale 2x',
+      'Vary (Subtle)',
+      'Vary (Strong)',
+      'Parameters',
+      'Delete',
+    ]);
   });
 
   it('a one-image result is a gallery of one with its image row', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { formatCredits } from '../../bot/src/credits.ts';
 import {
   API_KEY,
   ARTIST_ROLE,
@@ -71,8 +72,12 @@ describe('V1–V4 and the image row (Upscale 2x / 4x, Vary Subtle / Strong)', ()
 
     const variation = await world.result(world.standin.clickButton(alice, grid, button(grid, 'V2')));
     assert.notEqual(variation.id, grid.id, 'a new message');
-    assert.match(variation.content, /Vary \(Strong\) of image 2/);
-    assert.match(variation.content, /a harbour at noon/);
+    // V2's own heading: not that of Vary (Strong), though both vary at 0.75.
+    assert.match(variation.content, /^\*\*Variation of image 2\*\* — \*\*a harbour at noon\*\* — <@\d+>/);
+    assert.doesNotMatch(variation.content, /Vary \(Strong\)/);
+    // The 2x2 layout shows the prompt once: in the heading, not again in the embed.
+    const shown = variation.content + JSON.stringify(variation.embeds);
+    assert.equal(shown.split('a harbour at noon').length - 1, 1, 'the prompt appears once');
     const sent = posts(world, 'sdxl-img2img').at(-1)!;
     assert.ok(sent, 'a POST /v2/sdxl-img2img');
     assert.equal(billed(world, 'sdxl-img2img'), before + 1, 'one billed img2img call');
@@ -93,11 +98,11 @@ describe('V1–V4 and the image row (Upscale 2x / 4x, Vary Subtle / Strong)', ()
     const info = await world.privateReply(
       world.standin.clickButton(alice, variation, button(variation, 'Parameters')),
     );
-    assert.match(info.content, /Vary \(Strong\) of image 2 of job `\w+` \(sdxl-img2img, strength 0\.75\)/);
+    assert.match(info.content, /Variation of image 2 of job `\w+` \(sdxl-img2img, strength 0\.75\)/);
     const again = await world.result(
       world.standin.clickButton(alice, variation, button(variation, 'New seed')),
     );
-    assert.match(again.content, /Vary \(Strong\) of image 2/);
+    assert.match(again.content, /Variation of image 2/);
     assert.equal(billed(world, 'sdxl-img2img'), before + 2);
   });
 
@@ -119,11 +124,53 @@ describe('V1–V4 and the image row (Upscale 2x / 4x, Vary Subtle / Strong)', ()
       world.sandbox.requests.some((request) => request.path.includes('upload-asset')),
       'the source went up as an asset first',
     );
-    assert.deepEqual(buttonLabels(upscaled), ['Delete']);
+    // 4096 pixels a side: no further upscale, but it can be varied like any result.
+    assert.deepEqual(buttonLabels(upscaled), ['Vary (Subtle)', 'Vary (Strong)', 'Parameters', 'Delete']);
 
     const twice = await world.result(world.standin.clickButton(bob, full, button(full, 'Upscale 2x')));
     const meta2 = await sharp(twice.attachments[0]!.bytes).metadata();
     assert.equal(meta2.width, source.width! * 2);
+  });
+
+  it('an upscale is a result to go on from: its seed and credits, Vary, and a further upscale while the size allows', async () => {
+    const grid = await world.result(world.imagine(bob, { prompt: 'a lighthouse at dusk', samples: 2 }));
+    const full = await world.result(world.standin.clickButton(bob, grid, button(grid, 'U2')));
+    const seed = /seed `(\d+)`/.exec(full.content)![1]!;
+    const doubled = await world.result(world.standin.clickButton(bob, full, button(full, 'Upscale 2x')));
+    const size = await sharp(doubled.attachments[0]!.bytes).metadata();
+    assert.deepEqual([size.width, size.height], [2048, 2048]);
+    // The seed it came from, its size and the credits left, as every result says.
+    assert.match(
+      doubled.content,
+      new RegExp(
+        `Seed \`${seed}\` · 2048×2048 · credits left: ${formatCredits(world.sandbox.credits).replace('.', '\\.')}`,
+      ),
+    );
+    // 2048 pixels: Upscale 2x makes 4096, the largest the bot makes; 4x would make 8192.
+    assert.deepEqual(buttonLabels(doubled), [
+      'Upscale 2x',
+      'Vary (Subtle)',
+      'Vary (Strong)',
+      'Parameters',
+      'Delete',
+    ]);
+
+    const again = await world.result(world.standin.clickButton(bob, doubled, button(doubled, 'Upscale 2x')));
+    const size2 = await sharp(again.attachments[0]!.bytes).metadata();
+    assert.deepEqual([size2.width, size2.height], [4096, 4096]);
+    assert.equal(posts(world, 'esrgan').at(-1)?.scale, 2);
+    assert.deepEqual(buttonLabels(again), ['Vary (Subtle)', 'Vary (Strong)', 'Parameters', 'Delete']);
+
+    // Vary (Subtle) of the upscale: sdxl-img2img of the upscaled image as stored.
+    const before = billed(world, 'sdxl-img2img');
+    const subtle = await world.result(
+      world.standin.clickButton(bob, doubled, button(doubled, 'Vary (Subtle)')),
+    );
+    assert.match(subtle.content, /Vary \(Subtle\) of image 1/);
+    assert.equal(billed(world, 'sdxl-img2img'), before + 1);
+    const sent = posts(world, 'sdxl-img2img').at(-1)!;
+    assert.equal(sent.strength, 0.35);
+    assert.ok(carries(sent.image, doubled.attachments[0]!.bytes), 'the source is the 2x upscale');
   });
 
   it('Vary (Subtle) and Vary (Strong) send a low and a high strength', async () => {
@@ -133,7 +180,7 @@ describe('V1–V4 and the image row (Upscale 2x / 4x, Vary Subtle / Strong)', ()
     assert.match(subtle.content, /Vary \(Subtle\) of image 2/);
     assert.equal(posts(world, 'sdxl-img2img').at(-1)?.strength, 0.35);
     const strong = await world.result(world.standin.clickButton(alice, full, button(full, 'Vary (Strong)')));
-    assert.match(strong.content, /Vary \(Strong\) of image 2/);
+    assert.match(strong.content, /^\*\*Vary \(Strong\) of image 2\*\*/);
     assert.equal(posts(world, 'sdxl-img2img').at(-1)?.strength, 0.75);
     assert.ok(
       carries(

@@ -15,8 +15,9 @@ import { MAX_PROMPT_LENGTH } from '../commands/imagine-options.ts';
 import type { BotContext } from '../context.ts';
 import { BotRefusal } from '../errors.ts';
 import { fitImage } from '../jobs/images.ts';
-import { STRONG_STRENGTH, SUBTLE_STRENGTH, operationLabel } from '../jobs/operations.ts';
-import { DEFAULT_ATTACHMENT_LIMIT, imageRow, parametersText } from '../jobs/render.ts';
+import { STRONG_STRENGTH, SUBTLE_STRENGTH, operationLabel, upscalesFor } from '../jobs/operations.ts';
+import { DEFAULT_ATTACHMENT_LIMIT, imageRow, parametersText, sizeOf } from '../jobs/render.ts';
+import { MAX_SOURCE_SIDE } from '../jobs/source-image.ts';
 import { deferPublicly } from '../jobs/replies.ts';
 import { describeSettings, loadMemberSettings } from '../member-settings.ts';
 import type { JobOperation, JobRecord } from '../store/job-store.ts';
@@ -135,17 +136,32 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
     case 'up4': {
       const index = state.index ?? 0;
       // Refused before anything is queued or billed when the source image is gone.
-      if (!(await context.store.image(job.id, index)))
+      const stored = await context.store.image(job.id, index);
+      if (!stored)
         throw new BotRefusal('expired', '\u231b This image is no longer stored. Run /imagine again.');
+      if (state.action === 'up2' || state.action === 'up4') {
+        // The buttons offer only the scales the size allows; an older message may still show others.
+        const size = await sizeOf(stored.bytes);
+        const scale = state.action === 'up2' ? 2 : 4;
+        if (!upscalesFor(size).includes(scale)) {
+          throw new BotRefusal(
+            'invalid_option',
+            `\u26a0\ufe0f This image is ${size.width}\u00d7${size.height} pixels: upscaled ${scale}x it would pass ${MAX_SOURCE_SIDE} pixels a side, the largest the bot makes. Nothing was billed.`,
+          );
+        }
+      }
       const source = { sourceJobId: job.id, sourceIndex: index };
       const operation: JobOperation =
         state.action === 'up2' || state.action === 'up4'
           ? { kind: 'upscale', ...source, scale: state.action === 'up2' ? 2 : 4 }
-          : {
-              kind: 'vary',
-              ...source,
-              strength: state.action === 'subtle' ? SUBTLE_STRENGTH : STRONG_STRENGTH,
-            };
+          : state.action === 'vary'
+            ? { kind: 'vary', ...source, strength: STRONG_STRENGTH }
+            : {
+                kind: 'vary',
+                ...source,
+                strength: state.action === 'subtle' ? SUBTLE_STRENGTH : STRONG_STRENGTH,
+                mode: state.action,
+              };
       // A new job through the same queue, quotas and rules as /imagine, with a new seed.
       await imagine(interaction, { ...job.input, seed: -1 }, context, operation);
       return;
@@ -171,7 +187,7 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
       await interaction.editReply({
         content: `**U${index + 1}** \u2014 **${String(job.input.prompt).slice(0, 300)}** (seed \`${image.seed}\`) \u2014 <@${interaction.user.id}>`,
         files: [new AttachmentBuilder(bytes, { name })],
-        components: [imageRow(job.id, index)],
+        components: [imageRow(job.id, index, upscalesFor(await sizeOf(image.bytes)))],
         allowedMentions: { parse: [] },
       });
       return;

@@ -1,4 +1,5 @@
 import type { GenerateRequest, GeneratedImage } from '@sdxl-kit/client';
+import sharp from 'sharp';
 import {
   ActionRowBuilder,
   AttachmentBuilder,
@@ -15,7 +16,7 @@ import { formatCredits } from '../credits.ts';
 import { encodeCustomId } from '../interactions/custom-id.ts';
 import type { JobOperation, JobRecord } from '../store/job-store.ts';
 import { composeGrid, fitImage, fitUpscale } from './images.ts';
-import { operationLabel } from './operations.ts';
+import { operationLabel, UPSCALE_SCALES, upscalesFor, type UpscaleScale } from './operations.ts';
 
 /** Discord's default upload limit per attachment when the interaction does not say. */
 export const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
@@ -44,28 +45,51 @@ function fileName(job: JobRecord, label: string, spoiler: boolean): string {
 }
 
 /**
- * The row of one image (under a U1–U4 post, or under a one-image result): Upscale 2x / 4x, Vary
- * (Subtle), Vary (Strong). The custom_ids name the job and image the click acts on.
+ * The row of one image (under a U1–U4 post, a one-image result or an upscale): Upscale 2x / 4x (those
+ * in `upscales`: an upscale offers only what its size allows), Vary (Subtle), Vary (Strong). The
+ * custom_ids name the job and image the click acts on.
  */
-export function imageRow(jobId: string, index: number): ActionRowBuilder<ButtonBuilder> {
+export function imageRow(
+  jobId: string,
+  index: number,
+  upscales: readonly UpscaleScale[] = UPSCALE_SCALES,
+): ActionRowBuilder<ButtonBuilder> {
   const button = (action: 'up2' | 'up4' | 'subtle' | 'strong', label: string) =>
     new ButtonBuilder()
       .setCustomId(encodeCustomId({ action, jobId, index }))
       .setLabel(label)
       .setStyle(ButtonStyle.Secondary);
   return new ActionRowBuilder<ButtonBuilder>().addComponents(
-    button('up2', 'Upscale 2x'),
-    button('up4', 'Upscale 4x'),
+    ...upscales.map((scale) => button(scale === 2 ? 'up2' : 'up4', `Upscale ${scale}x`)),
     button('subtle', 'Vary (Subtle)'),
     button('strong', 'Vary (Strong)'),
   );
+}
+
+/** One of the buttons every result ends with. */
+function jobButton(job: JobRecord, action: 'reroll' | 'edit' | 'info' | 'delete') {
+  const [emoji, label] = {
+    reroll: ['\ud83d\udd04', 'New seed'],
+    edit: ['\u270f\ufe0f', 'Edit prompt'],
+    info: ['\u2139\ufe0f', 'Parameters'],
+    delete: ['\ud83d\uddd1\ufe0f', 'Delete'],
+  }[action];
+  return new ButtonBuilder()
+    .setCustomId(encodeCustomId({ action, jobId: job.id }))
+    .setEmoji(emoji!)
+    .setLabel(label!)
+    .setStyle(action === 'delete' ? ButtonStyle.Danger : ButtonStyle.Secondary);
 }
 
 /**
  * The buttons under a result: U1–U4 and V1–V4 when there are several images (the image row when there
  * is one), then 🔄 ✏️ ℹ️ 🗑.
  */
-export function resultButtons(job: JobRecord, imageCount: number): ActionRowBuilder<ButtonBuilder>[] {
+export function resultButtons(
+  job: JobRecord,
+  imageCount: number,
+  upscales: readonly UpscaleScale[] = UPSCALE_SCALES,
+): ActionRowBuilder<ButtonBuilder>[] {
   const rows: ActionRowBuilder<ButtonBuilder>[] = [];
   if (imageCount > 1) {
     for (const [action, letter] of [
@@ -84,23 +108,20 @@ export function resultButtons(job: JobRecord, imageCount: number): ActionRowBuil
       rows.push(row);
     }
   } else if (imageCount === 1) {
-    rows.push(imageRow(job.id, 0));
+    rows.push(imageRow(job.id, 0, upscales));
   }
-  const button = (action: 'reroll' | 'edit' | 'info' | 'delete', emoji: string, label: string) =>
-    new ButtonBuilder()
-      .setCustomId(encodeCustomId({ action, jobId: job.id }))
-      .setEmoji(emoji)
-      .setLabel(label)
-      .setStyle(action === 'delete' ? ButtonStyle.Danger : ButtonStyle.Secondary);
   rows.push(
     new ActionRowBuilder<ButtonBuilder>().addComponents(
-      button('reroll', '\ud83d\udd04', 'New seed'),
-      button('edit', '\u270f\ufe0f', 'Edit prompt'),
-      button('info', '\u2139\ufe0f', 'Parameters'),
-      button('delete', '\ud83d\uddd1\ufe0f', 'Delete'),
+      (['reroll', 'edit', 'info', 'delete'] as const).map((action) => jobButton(job, action)),
     ),
   );
   return rows;
+}
+
+/** An image's size in pixels, read from its header. */
+export async function sizeOf(bytes: Buffer): Promise<{ width: number; height: number }> {
+  const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
+  return { width, height };
 }
 
 /** Bytes as "3.2 MB" (MiB, as Discord counts its limits). */
@@ -109,8 +130,10 @@ function megabytes(bytes: number): string {
 }
 
 /**
- * An upscale's message: the image (re-encoded as JPEG at a lower quality if it is over the limit, and
- * the message says so), what it is, and 🗑. Undefined when it cannot fit even then.
+ * An upscale's message, a result like the others: the image (re-encoded as JPEG at a lower quality if it
+ * is over the limit, and the message says so), what it is, the seed and credits, Vary (Subtle / Strong),
+ * Upscale again where the size allows (see `upscalesFor`), ℹ️ and 🗑. In the media gallery when
+ * `details.gallery` is set, as every result is.
  */
 export async function upscaleReply(
   job: JobRecord,
@@ -118,7 +141,7 @@ export async function upscaleReply(
   details: ResultDetails & { scale: number },
 ) {
   const fitted = await fitUpscale(image.bytes, details.attachmentLimit);
-  const label = job.operation ? operationLabel(job.operation) : `Upscaled ${details.scale}x`;
+  const { width, height } = await sizeOf(image.bytes);
   const notes: string[] = [];
   if (!fitted) {
     notes.push(
@@ -129,37 +152,66 @@ export async function upscaleReply(
       `\ud83d\udddc\ufe0f Re-encoded as JPEG at quality ${fitted.quality} to fit the ${megabytes(details.attachmentLimit)} upload limit here (the upscale was ${megabytes(image.bytes.length)}); same size in pixels.`,
     );
   }
-  if (details.lowCredits) {
-    notes.push(
-      `\u26a0\ufe0f Credits are running low${details.remainingCredits === undefined ? '' : ` (${formatCredits(details.remainingCredits)} left)`}; ${details.adminsTold ? 'the admins have been told' : 'an admin needs to top up the account'}.`,
-    );
-  }
+  if (details.lowCredits) notes.push(lowCreditsNote(details));
   const files = fitted
     ? [new AttachmentBuilder(fitted.bytes, { name: fileName(job, `${details.scale}x`, details.spoiler) })]
     : [];
-  return {
-    content: [
-      `**${label}** \u2014 **${shorten(String(job.input.prompt), 300)}** \u2014 <@${job.userId}>`,
-      ...notes,
-    ].join('\n'),
-    embeds: [],
+  const rows = [
+    imageRow(job.id, 0, upscalesFor({ width, height })),
+    new ActionRowBuilder<ButtonBuilder>().addComponents(jobButton(job, 'info'), jobButton(job, 'delete')),
+  ];
+  return composeMessage(job, {
     files,
-    components: [
-      new ActionRowBuilder<ButtonBuilder>().addComponents(
-        new ButtonBuilder()
-          .setCustomId(encodeCustomId({ action: 'delete', jobId: job.id }))
-          .setEmoji('\ud83d\uddd1\ufe0f')
-          .setLabel('Delete')
-          .setStyle(ButtonStyle.Danger),
-      ),
-    ],
+    notes,
+    footer: footerLine(job, `${width}\u00d7${height}`, details),
+    rows,
+    details,
+  });
+}
+
+/** The line under a result: its seed, what it holds and the credits left. */
+function footerLine(job: JobRecord, holds: string, details: ResultDetails): string {
+  const credits =
+    details.remainingCredits === undefined ? 'unknown' : formatCredits(details.remainingCredits);
+  return `Seed \`${job.seed ?? 'random'}\` \u00b7 ${holds} \u00b7 credits left: ${credits}`;
+}
+
+/** What a result is and whose, above it: "**Vary (Strong) of image 2** — **prompt** — @user". */
+function heading(job: JobRecord, notes: readonly string[]): string {
+  const label = job.operation ? `**${operationLabel(job.operation)}** \u2014 ` : '';
+  return [`${label}**${shorten(String(job.input.prompt), 300)}** \u2014 <@${job.userId}>`, ...notes].join(
+    '\n',
+  );
+}
+
+/**
+ * A result message without a composed grid: in the media gallery (Components V2) when `details.gallery`
+ * is set, else the heading and footer as text with the files attached.
+ */
+function composeMessage(
+  job: JobRecord,
+  parts: {
+    files: AttachmentBuilder[];
+    notes: string[];
+    footer: string;
+    rows: ActionRowBuilder<ButtonBuilder>[];
+    details: ResultDetails;
+  },
+) {
+  if (parts.details.gallery) return galleryMessage(job, parts);
+  return {
+    content: [heading(job, parts.notes), `-# ${parts.footer}`].join('\n'),
+    embeds: [],
+    files: parts.files,
+    components: parts.rows,
     allowedMentions: { parse: [] },
   };
 }
 
 /**
- * The result: every image attached (re-encoded if over the limit), a 2x2 grid as the preview when
- * there are several, the prompt, seed and remaining credits, a warning when credits run low, and buttons.
+ * The result: every image attached (re-encoded if over the limit), the prompt, seed and remaining
+ * credits, a warning when credits run low, and buttons; in the media gallery, or (`gallery` off) with
+ * a 2x2 grid as the embed's preview, the seed and credits in its fields.
  */
 export async function resultReply(job: JobRecord, images: readonly GeneratedImage[], details: ResultDetails) {
   const files: AttachmentBuilder[] = [];
@@ -174,7 +226,18 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
       new AttachmentBuilder(bytes, { name: fileName(job, String(image.index + 1), details.spoiler) }),
     );
   }
-  if (details.gallery) return galleryReply(job, images.length, files, skipped, details);
+  const notes: string[] = [];
+  if (details.lowCredits) notes.push(lowCreditsNote(details));
+  if (skipped > 0) notes.push(`${skipped} image(s) were too large to upload here even after compressing.`);
+  // A one-image result carries the image row, whose Upscale buttons depend on the image's size (a
+  // variation of an upscale is as large as its source).
+  const upscales = images.length === 1 ? upscalesFor(await sizeOf(images[0]!.bytes)) : UPSCALE_SCALES;
+  const rows = resultButtons(job, images.length, upscales);
+  if (details.gallery) {
+    const count = images.length;
+    const footer = footerLine(job, `${count} image${count === 1 ? '' : 's'}`, details);
+    return galleryMessage(job, { files, notes, footer, rows, details });
+  }
   let preview = files[0]?.name ?? undefined;
   if (images.length > 1) {
     const grid = await composeGrid(
@@ -187,36 +250,23 @@ export async function resultReply(job: JobRecord, images: readonly GeneratedImag
       preview = name;
     }
   }
-  const prompt = String(job.input.prompt);
-  const embed = new EmbedBuilder()
-    .setColor(details.lowCredits ? 0xf0b232 : 0x5865f2)
-    .setDescription(shorten(prompt, 4000))
-    .addFields(
-      { name: 'Seed', value: `\`${job.seed ?? 'random'}\``, inline: true },
-      { name: 'Images', value: String(images.length), inline: true },
-      {
-        name: 'Credits left',
-        value: details.remainingCredits === undefined ? 'unknown' : formatCredits(details.remainingCredits),
-        inline: true,
-      },
-    );
+  // The prompt is in the heading above; the embed holds the grid and the figures, not the prompt again.
+  const embed = new EmbedBuilder().setColor(details.lowCredits ? 0xf0b232 : 0x5865f2).addFields(
+    { name: 'Seed', value: `\`${job.seed ?? 'random'}\``, inline: true },
+    { name: 'Images', value: String(images.length), inline: true },
+    {
+      name: 'Credits left',
+      value: details.remainingCredits === undefined ? 'unknown' : formatCredits(details.remainingCredits),
+      inline: true,
+    },
+  );
   // A spoilered attachment shown inside an embed would not be hidden, so spoilers stay plain attachments.
   if (preview && !details.spoiler) embed.setImage(`attachment://${preview}`);
-  const notes: string[] = [];
-  if (details.lowCredits) {
-    notes.push(
-      `\u26a0\ufe0f Credits are running low${details.remainingCredits === undefined ? '' : ` (${formatCredits(details.remainingCredits)} left)`}; ${details.adminsTold ? 'the admins have been told' : 'an admin needs to top up the account'}.`,
-    );
-  }
-  if (skipped > 0) notes.push(`${skipped} image(s) were too large to upload here even after compressing.`);
   return {
-    content: [
-      `${job.operation ? `**${operationLabel(job.operation)}** \u2014 ` : ''}**${shorten(prompt, 300)}** \u2014 <@${job.userId}>`,
-      ...notes,
-    ].join('\n'),
+    content: heading(job, notes),
     embeds: [embed],
     files,
-    components: resultButtons(job, images.length),
+    components: rows,
     allowedMentions: { parse: [] },
   };
 }
@@ -226,28 +276,25 @@ function lowCreditsNote(details: ResultDetails): string {
 }
 
 /**
- * The result as a Components V2 message: the heading, the images in Discord's media gallery (each with
- * the prompt as alt text, spoilered when BOT_SPOILER is set), the seed and credits, and the same
- * buttons in action rows. No composed grid: the gallery lays out up to 10 images itself. V2 takes no
- * `content` or embeds, so both are emptied (the message being edited held the status text).
+ * A result as a Components V2 message: the heading, the images in Discord's media gallery (each with
+ * the prompt as alt text, spoilered when BOT_SPOILER is set), the footer and the buttons in action
+ * rows. No composed grid: the gallery lays out up to 10 images itself. V2 takes no `content` or
+ * embeds, so both are emptied (the message being edited held the status text).
  */
-function galleryReply(
+function galleryMessage(
   job: JobRecord,
-  count: number,
-  files: AttachmentBuilder[],
-  skipped: number,
-  details: ResultDetails,
+  parts: {
+    files: AttachmentBuilder[];
+    notes: string[];
+    footer: string;
+    rows: ActionRowBuilder<ButtonBuilder>[];
+    details: ResultDetails;
+  },
 ) {
   const prompt = String(job.input.prompt);
-  const notes: string[] = [];
-  if (details.lowCredits) notes.push(lowCreditsNote(details));
-  if (skipped > 0) notes.push(`${skipped} image(s) were too large to upload here even after compressing.`);
-  const heading = [
-    `${job.operation ? `**${operationLabel(job.operation)}** \u2014 ` : ''}**${shorten(prompt, 300)}** \u2014 <@${job.userId}>`,
-    ...notes,
-  ].join('\n');
+  const { files } = parts;
   const components: (TextDisplayBuilder | MediaGalleryBuilder | ActionRowBuilder<ButtonBuilder>)[] = [
-    new TextDisplayBuilder().setContent(heading),
+    new TextDisplayBuilder().setContent(heading(job, parts.notes)),
   ];
   if (files.length > 0) {
     components.push(
@@ -261,19 +308,12 @@ function galleryReply(
                 MAX_ALT_TEXT,
               ),
             )
-            .setSpoiler(details.spoiler),
+            .setSpoiler(parts.details.spoiler),
         ),
       ),
     );
   }
-  const credits =
-    details.remainingCredits === undefined ? 'unknown' : formatCredits(details.remainingCredits);
-  components.push(
-    new TextDisplayBuilder().setContent(
-      `-# Seed \`${job.seed ?? 'random'}\` \u00b7 ${count} image${count === 1 ? '' : 's'} \u00b7 credits left: ${credits}`,
-    ),
-    ...resultButtons(job, count),
-  );
+  components.push(new TextDisplayBuilder().setContent(`-# ${parts.footer}`), ...parts.rows);
   return {
     content: '',
     embeds: [],

@@ -15,7 +15,15 @@ export const SOURCE_IMAGE_INDEX = -1;
  * brought has `sourceIndex` {@link SOURCE_IMAGE_INDEX} and `sourceName`, the file's name.
  */
 export type JobOperation =
-  | { kind: 'vary'; sourceJobId: string; sourceIndex: number; strength: number; sourceName?: string }
+  | {
+      kind: 'vary';
+      sourceJobId: string;
+      sourceIndex: number;
+      strength: number;
+      sourceName?: string;
+      /** The Vary button that made it; absent for V1–V4 and for an image the member brought. */
+      mode?: 'subtle' | 'strong';
+    }
   | { kind: 'upscale'; sourceJobId: string; sourceIndex: number; scale: 2 | 4 };
 
 /** A job as kept between restarts: enough to replay it and to answer its buttons. */
