@@ -11,6 +11,7 @@ import {
   type Actor,
   type DiscordStandin,
   type InteractionRecord,
+  type StandinOptions,
 } from '../../bot/test-support/discord-standin/server.ts';
 import type { StandinMessage } from '../../bot/test-support/discord-standin/messages.ts';
 
@@ -57,7 +58,7 @@ export interface World {
 export async function startWorld(
   env: Record<string, string> = {},
   sandboxOptions: SandboxOptions = {},
-  standinOptions: { attachmentSizeLimit?: number } = {},
+  standinOptions: Pick<StandinOptions, 'attachmentSizeLimit' | 'rateLimits'> = {},
 ): Promise<World> {
   const sandbox = await startSandbox({ apiKey: API_KEY, ...sandboxOptions });
   const standin = await startDiscordStandin({

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { applyPayload, toApiMessage, type StandinMessage, type UploadedFile } from './messages.ts';
+import { DiscordRateLimits, type RateLimitSettings } from './rate-limits.ts';
 
 /** A guild the bot is in, with its text channels and roles. */
 export interface StandinGuild {
@@ -34,6 +35,11 @@ export interface StandinOptions {
    * wins); `'one-session'` hands each to one of them in turn, for tests of one copy. @default 'one-session'
    */
   interactionDelivery?: 'one-session' | 'every-session';
+  /**
+   * Enforce Discord's REST rate limits (`rate-limits.ts`): true for Discord's figures, or some of them
+   * replaced. @default off
+   */
+  rateLimits?: boolean | Partial<RateLimitSettings>;
 }
 
 /** The shard Discord sends a guild's events to: `(guild_id >> 22) % shard_count`. */
@@ -126,6 +132,8 @@ export interface DiscordStandin {
   readonly cdn: CdnRecord[];
   /** Commands registered with PUT, by scope: 'global' or the guild id. */
   readonly commands: Map<string, Record<string, unknown>[]>;
+  /** The rate limits enforced (with every 429 answered), when `rateLimits` was given. */
+  readonly rateLimits: DiscordRateLimits | undefined;
   /**
    * Resolves once `sessions` clients (default 1) have identified and received their guilds; rejects
    * after `timeoutMs` (30 s).
@@ -308,6 +316,9 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
   const guilds = options.guilds ?? [{ id: snowflake(), channels: [snowflake()] }];
   let sizeLimit = options.attachmentSizeLimit ?? DEFAULT_SIZE_LIMIT;
   const ackDeadlineMs = options.ackDeadlineMs ?? 3_000;
+  const limits = options.rateLimits
+    ? new DiscordRateLimits(options.rateLimits === true ? {} : options.rateLimits)
+    : undefined;
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
   const messages: StandinMessage[] = [];
   const interactions = new Map<string, InteractionRecord>();
@@ -675,13 +686,19 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       applyPayload(message, payload, files, snowflake);
       return reply(200, toApiMessage(message, botUser, applicationId));
     };
-    const tooLarge = files.find((file) => file.bytes.length > sizeLimit);
-    if (tooLarge) return reply(413, { code: 40005, message: 'Request entity too large' });
     const parts = path
       .split('/')
       .filter(Boolean)
       .map((part) => decodeURIComponent(part));
     const authorized = request.headers.authorization === `Bot ${options.token}`;
+    if (limits) {
+      const channelId = parts[0] === 'webhooks' ? byToken.get(parts[2] ?? '')?.actor.channelId : undefined;
+      const verdict = limits.take({ method, parts, bot: authorized, applicationId, channelId });
+      for (const [name, value] of Object.entries(verdict.headers)) response.setHeader(name, value);
+      if (verdict.limited) return reply(429, verdict.body);
+    }
+    const tooLarge = files.find((file) => file.bytes.length > sizeLimit);
+    if (tooLarge) return reply(413, { code: 40005, message: 'Request entity too large' });
 
     // Interaction callbacks and webhooks authenticate with the interaction token, not the bot token.
     if (parts[0] === 'interactions' && parts[3] === 'callback' && method === 'POST') {
@@ -875,6 +892,7 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     rest,
     cdn,
     commands,
+    rateLimits: limits,
     async waitForGateway(timeoutMs, count = 1) {
       await standin.waitFor(
         () => [...sessions].filter((session) => session.ready).length >= count,
