@@ -100,17 +100,92 @@ describe('the start estimate of a waiting job', () => {
     }
   });
 
-  it('keeps a bounded window of recent jobs and reads capacity and pace', () => {
+  it("plays the line forward: images in flight, each waiting job's size, the pace; a bounded window of recent jobs", () => {
     const recent = new RecentJobs();
     for (let n = 0; n < 100; n++) recent.add({ ms: n < 80 ? 60_000 : 1_000, images: 1 });
     assert.equal(recent.list.length, RECENT_JOBS, 'only the last jobs are kept');
     const pace = { imageCapacity: 4, perWindow: 100, windowMs: 60_000 };
-    assert.equal(estimateStartMs(1, [], pace), undefined, 'no data, no estimate');
-    // The last 20 took 1 s each: four run at once, so place 5 waits two rounds less half of one.
-    assert.equal(estimateStartMs(5, recent.list, pace), 1_500);
-    // Four-image jobs take the whole capacity: one round each.
-    assert.equal(estimateStartMs(2, [{ ms: 10_000, images: 4 }], pace), 15_000);
+    const now = 1_000_000;
+    const line = (
+      waiting: number[],
+      images: number,
+      running: { images: number; startedAt?: number }[] = [{ images: 1, startedAt: now }],
+    ) => ({
+      running,
+      waiting,
+      images,
+    });
+    assert.equal(estimateStartMs(line([], 1), [], pace, now), undefined, 'no data, no estimate');
+    // After a one-image job, three four-image jobs: each waits for the whole capacity, one after the other.
+    const mixed = [
+      { ms: 2_000, images: 1 },
+      { ms: 8_000, images: 4 },
+    ];
+    assert.equal(estimateStartMs(line([], 4), mixed, pace, now), 2_000);
+    assert.equal(estimateStartMs(line([4], 4), mixed, pace, now), 10_000);
+    assert.equal(estimateStartMs(line([4, 4], 4), mixed, pace, now), 18_000);
+    // One-image jobs behind a four-image one start together once it ends; a four-image job waits for both.
+    assert.equal(estimateStartMs(line([4, 1], 1), mixed, pace, now), 10_000);
+    assert.equal(estimateStartMs(line([4, 1, 1], 4), mixed, pace, now), 12_000);
+    // A running job started 1.5 s ago has 0.5 s left; one whose start is unknown is taken half done.
+    assert.equal(
+      estimateStartMs(line([], 4, [{ images: 1, startedAt: now - 1_500 }]), mixed, pace, now),
+      500,
+    );
+    assert.equal(estimateStartMs(line([], 4, [{ images: 4 }]), mixed, pace, now), 4_000);
     // Five starts a minute: the eleventh waits two windows whatever the capacity.
-    assert.equal(estimateStartMs(11, recent.list, { ...pace, perWindow: 5 }), 120_000);
+    const wide = { imageCapacity: 100, perWindow: 5, windowMs: 60_000 };
+    assert.equal(estimateStartMs(line(Array(10).fill(1), 1, []), recent.list, wide, now), 120_000);
+  });
+
+  it('tells a mix of 1- and 4-image jobs when each starts, within 25% of when it does', async () => {
+    const world = await startWorld({ BOT_MAX_IN_FLIGHT: '4' }, { latencyMs: 2_500 });
+    try {
+      // Something to go on: how long a one-image and a four-image job take here.
+      await world.result(world.imagine(alice, { prompt: 'warm up one' }));
+      await world.result(world.imagine(bob, { prompt: 'warm up four', samples: 4 }));
+
+      const fifth = { userId: '800000000000000005', username: 'fifth' };
+      const jobs = [
+        { actor: alice, prompt: 'runs first', samples: 1 },
+        { actor: bob, prompt: 'four behind one', samples: 4 },
+        { actor: moderator, prompt: 'one behind four', samples: 1 },
+        { actor: manager, prompt: 'another one', samples: 1 },
+        { actor: fifth, prompt: 'four behind two ones', samples: 4 },
+      ].map((job) => ({
+        ...job,
+        record: world.imagine(job.actor, { prompt: job.prompt, samples: job.samples }),
+      }));
+      for (const job of jobs) await world.result(job.record, 60_000);
+
+      for (const job of jobs.slice(1)) {
+        // The real start: when its request reached the image service.
+        const submit = world.sandbox.requests.find(
+          (request) =>
+            request.method === 'POST' &&
+            (request.body as { prompt?: string } | undefined)?.prompt === job.prompt,
+        );
+        assert.ok(submit, `${job.prompt} was sent`);
+        const waited = submit.receivedAt - job.record.dispatchedAt;
+        const estimates = world.standin
+          .original(job.record)!
+          .history.map((state) => /<t:(\d+):R>/.exec(state.content)?.[1])
+          .filter((seconds): seconds is string => seconds !== undefined)
+          .map(Number);
+        assert.ok(estimates.length > 0, `${job.prompt} was told when it should start`);
+        for (const seconds of estimates) {
+          // Discord shows whole seconds (rounded up): the estimate lies in the second before.
+          const low = seconds * 1000 - 1000;
+          const high = seconds * 1000;
+          const off = Math.max(0, low - submit.receivedAt, submit.receivedAt - high);
+          assert.ok(
+            off <= waited * 0.25,
+            `${job.prompt}: told <t:${seconds}:R>, started ${off} ms outside it after waiting ${waited} ms`,
+          );
+        }
+      }
+    } finally {
+      await world.close();
+    }
   });
 });

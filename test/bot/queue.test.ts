@@ -54,6 +54,45 @@ for (const kind of QUEUES) {
       await close();
     });
 
+    it('tells what stands before a waiting job: the images running, since when, and those ahead of it', async () => {
+      const { queue, close } = await kind.make({ imageCapacity: 4, limit: 100, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      queue.start(worker, () => {});
+      const before = Date.now();
+      for (const [jobId, images] of [
+        ['one', 1],
+        ['four', 4],
+        ['another', 1],
+      ] as const) {
+        await queue.enqueue({ jobId, userId: jobId, images }, { perUserLimit: 1 });
+      }
+      await eventually(() => started.length === 1, 'the one-image job to start');
+      assert.equal(await queue.ahead('one'), undefined, 'a running job waits for nothing');
+      const ahead = await queue.ahead('another');
+      assert.deepEqual(
+        { ...ahead, running: ahead?.running.map((job) => job.images) },
+        {
+          running: [1],
+          waiting: [4],
+          images: 1,
+        },
+      );
+      const since = ahead!.running[0]!.startedAt!;
+      assert.ok(since >= before - 1_000 && since <= Date.now(), `started at ${since}`);
+      // Let every job run to its end, whichever order the queue starts them in.
+      const ended = new Set<string>();
+      await eventually(() => {
+        for (const jobId of started) {
+          if (ended.has(jobId)) continue;
+          ended.add(jobId);
+          release.get(jobId)!();
+        }
+        return ended.size === 3;
+      }, 'every job to run');
+      await eventually(async () => (await queue.stats()).running === 0, 'the queue to empty');
+      await close();
+    });
+
     it('shows a position only while the job waits, and starts it only once that edit has landed', async () => {
       const { queue, close } = await kind.make({ imageCapacity: 1, limit: 100, windowMs: 60_000 });
       const { started, release, worker } = gatedWorker();

@@ -1,3 +1,5 @@
+import type { LineAhead } from '../queue/types.ts';
+
 /** How many recent jobs the start estimate learns from: enough to smooth one slow job, few enough to follow a change. */
 export const RECENT_JOBS = 20;
 
@@ -28,23 +30,48 @@ export class RecentJobs implements RecentJobsSource {
   }
 }
 
+/** How long a job of `images` images takes: the mean of recent jobs of that size, else of all of them. */
+function durationFor(images: number, recent: readonly FinishedJob[]): number {
+  const mean = (jobs: readonly FinishedJob[]) => jobs.reduce((sum, job) => sum + job.ms, 0) / jobs.length;
+  const same = recent.filter((job) => job.images === images);
+  return same.length > 0 ? mean(same) : mean(recent);
+}
+
 /**
- * When a waiting job should start, in ms from now, or undefined before any job has finished (there is
- * nothing to go on). The jobs ahead drain `slots` at a time, where a slot is the image capacity over
- * the images a recent job made; a job at position p waits ceil(p / slots) rounds of the mean recent
- * duration, less half a round (the running jobs are on average half done). The per-minute pace may
- * hold it longer: `perWindow` starts per `windowMs`.
+ * When a waiting job should start, in ms from `now`, or undefined before any job has finished (there
+ * is nothing to go on). Plays the line forward as the queue runs it: strictly in order, each job
+ * starting once its images fit the capacity beside those in flight (a job larger than the capacity
+ * runs alone), taking as long as recent jobs of its size took; a running job whose start is unknown
+ * is taken to be half done. At most `perWindow` jobs start per `windowMs` (counted from now).
  */
 export function estimateStartMs(
-  position: number,
+  line: LineAhead,
   recent: readonly FinishedJob[],
   pace: { imageCapacity: number; perWindow: number; windowMs: number },
+  now: number = Date.now(),
 ): number | undefined {
-  if (recent.length === 0 || position < 1) return undefined;
-  const mean = recent.reduce((sum, job) => sum + job.ms, 0) / recent.length;
-  const images = recent.reduce((sum, job) => sum + job.images, 0) / recent.length;
-  const slots = Math.max(1, Math.floor(pace.imageCapacity / Math.max(1, images)));
-  const byCapacity = (Math.ceil(position / slots) - 0.5) * mean;
-  const byPace = Math.floor((position - 1) / pace.perWindow) * pace.windowMs;
-  return Math.round(Math.max(byCapacity, byPace));
+  if (recent.length === 0) return undefined;
+  // Jobs in flight as [finish time (ms from now), images], kept in order of finishing.
+  const inFlight = line.running.map((job): [number, number] => {
+    const duration = durationFor(job.images, recent);
+    const elapsed = job.startedAt === undefined ? duration / 2 : now - job.startedAt;
+    return [Math.max(0, duration - elapsed), job.images];
+  });
+  const starts: number[] = [];
+  let clock = 0;
+  for (const images of [...line.waiting, line.images]) {
+    inFlight.sort((a, b) => a[0] - b[0]);
+    let used = inFlight.reduce((sum, [, held]) => sum + held, 0);
+    while (inFlight.length > 0 && used + images > pace.imageCapacity) {
+      const [finish, held] = inFlight.shift()!;
+      clock = Math.max(clock, finish);
+      used -= held;
+    }
+    const paced =
+      starts.length >= pace.perWindow ? starts[starts.length - pace.perWindow]! + pace.windowMs : 0;
+    clock = Math.max(clock, paced);
+    starts.push(clock);
+    inFlight.push([clock + durationFor(images, recent), images]);
+  }
+  return Math.round(starts.at(-1)!);
 }

@@ -735,13 +735,17 @@ export class ImagineService {
         maxInFlight: this.deps.config.maxInFlight,
         perMinute: this.deps.config.requestsPerMinute,
       };
-      const estimate = estimateStartMs(next, this.recent.list, {
-        imageCapacity: this.deps.config.maxInFlight,
-        perWindow: this.deps.config.requestsPerMinute,
-        windowMs: this.deps.config.rateWindowMs,
-      });
-      const show = () =>
-        this.edit(live, {
+      const show = async () => {
+        // What stands before it now, read when the edit is made: the estimate plays that line forward.
+        const line = await this.deps.queue.ahead(jobId).catch(() => undefined);
+        const estimate =
+          line &&
+          estimateStartMs(line, this.recent.list, {
+            imageCapacity: this.deps.config.maxInFlight,
+            perWindow: this.deps.config.requestsPerMinute,
+            windowMs: this.deps.config.rateWindowMs,
+          });
+        await this.edit(live, {
           content: queuedText(
             next,
             String(live.job.input.prompt),
@@ -750,6 +754,7 @@ export class ImagineService {
           ),
           components: [cancelRow(jobId)],
         });
+      };
       // Only while the job still waits, and its start (here or in another process) waits for the
       // edit: a reply never goes back from "making…" to a position.
       void this.deps.queue

@@ -1,4 +1,12 @@
-import type { EnqueueResult, JobQueue, QueueStats, QueueTicket, QueueWorker, RateLimiter } from './types.ts';
+import type {
+  EnqueueResult,
+  JobQueue,
+  LineAhead,
+  QueueStats,
+  QueueTicket,
+  QueueWorker,
+  RateLimiter,
+} from './types.ts';
 
 /**
  * A FIFO queue in this process. Jobs start in order while their images fit `imageCapacity` (a job
@@ -8,6 +16,8 @@ export class MemoryJobQueue implements JobQueue {
   readonly shared = false;
   private readonly waiting: QueueTicket[] = [];
   private readonly running = new Map<string, QueueTicket>();
+  /** When each running job left the line, for the start estimates of the jobs behind. */
+  private readonly startedAt = new Map<string, number>();
   /** Jobs out of line but still waiting for the rate limiter; aborting one stops it before it starts. */
   private readonly starting = new Map<string, AbortController>();
   /** Position edits in flight (`whileWaiting`): the job's worker is not called before they settle. */
@@ -78,6 +88,19 @@ export class MemoryJobQueue implements JobQueue {
     return index === -1 ? undefined : index + 1;
   }
 
+  async ahead(jobId: string): Promise<LineAhead | undefined> {
+    const index = this.waiting.findIndex((ticket) => ticket.jobId === jobId);
+    if (index === -1) return undefined;
+    return {
+      running: [...this.running.values()].map((ticket) => ({
+        images: ticket.images,
+        startedAt: this.startedAt.get(ticket.jobId),
+      })),
+      waiting: this.waiting.slice(0, index).map((ticket) => ticket.images),
+      images: this.waiting[index]!.images,
+    };
+  }
+
   async stats(): Promise<QueueStats> {
     return {
       waiting: this.waiting.length,
@@ -125,6 +148,7 @@ export class MemoryJobQueue implements JobQueue {
     while (!this.stopped && this.waiting.length > 0 && this.fits(this.waiting[0]!)) {
       const ticket = this.waiting.shift()!;
       this.running.set(ticket.jobId, ticket);
+      this.startedAt.set(ticket.jobId, Date.now());
       this.runningImages += ticket.images;
       started = true;
       const pending = new AbortController();
@@ -148,6 +172,7 @@ export class MemoryJobQueue implements JobQueue {
           clearImmediate(waitingForPace);
           this.starting.delete(ticket.jobId);
           this.running.delete(ticket.jobId);
+          this.startedAt.delete(ticket.jobId);
           this.runningImages -= ticket.images;
           if (this.running.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
           this.pump();

@@ -9,6 +9,7 @@ import {
   WAITING_EDIT_HOLD_MS,
   type EnqueueResult,
   type JobQueue,
+  type LineAhead,
   type QueueStats,
   type QueueTicket,
   type QueueWorker,
@@ -164,6 +165,27 @@ return 1
 const POSITION = `${POSITION_LUA}
 return position_of(KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]),
   tonumber(ARGV[3]), ARGV[4])
+`;
+
+/**
+ * What stands before a waiting job: {running, waiting} where running is {images, started at ('' when
+ * unknown)} per running job and waiting the images of each job ahead of it and then its own; nil when
+ * it is not waiting. KEYS: waiting, running, running since, tickets; ARGV: job id
+ */
+const AHEAD = `
+local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not rank then return false end
+local running = {}
+local flat = redis.call('HGETALL', KEYS[2])
+for i = 1, #flat, 2 do
+  running[#running + 1] = {flat[i + 1], redis.call('ZSCORE', KEYS[3], flat[i]) or ''}
+end
+local waiting = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, rank)) do
+  local ticket = redis.call('HGET', KEYS[4], id)
+  waiting[#waiting + 1] = ticket and cjson.decode(ticket).images or 1
+end
+return {running, waiting}
 `;
 
 export interface RedisJobQueueOptions {
@@ -362,6 +384,28 @@ export class RedisJobQueue implements JobQueue {
     const position = (await this.redis.eval(POSITION, 4, ...this.positionArgs(jobId))) as number;
     if (position === -2) return 0;
     return position < 0 ? undefined : position;
+  }
+
+  async ahead(jobId: string): Promise<LineAhead | undefined> {
+    const answer = (await this.redis.eval(
+      AHEAD,
+      4,
+      this.keys.waiting,
+      this.keys.running,
+      this.keys.runningSince,
+      this.keys.tickets,
+      jobId,
+    )) as [[string, string][], number[]] | null;
+    if (!answer) return undefined;
+    const [running, line] = answer;
+    return {
+      running: running.map(([images, since]) => ({
+        images: Number(images),
+        ...(since !== '' && { startedAt: Number(since) }),
+      })),
+      waiting: line.slice(0, -1).map(Number),
+      images: Number(line.at(-1)),
+    };
   }
 
   async stats(): Promise<QueueStats> {

@@ -6,6 +6,16 @@ export interface QueueTicket {
   images: number;
 }
 
+/** What stands before a waiting job: what its start estimate is made from. */
+export interface LineAhead {
+  /** The jobs running now: their images, and when each started (epoch ms) where the queue knows it. */
+  running: { images: number; startedAt?: number }[];
+  /** The images of each job ahead of it in line, first in line first. */
+  waiting: number[];
+  /** Its own images. */
+  images: number;
+}
+
 /** The longest a shared queue holds a job's start for a position edit still in flight. */
 export const WAITING_EDIT_HOLD_MS = 10_000;
 
@@ -58,6 +68,8 @@ export interface JobQueue {
   editsSettled(jobId: string): Promise<void>;
   /** 1-based position among waiting jobs, 0 when running, undefined when unknown. */
   position(jobId: string): Promise<number | undefined>;
+  /** What stands before a job waiting in line, for its start estimate; undefined when it is not waiting. */
+  ahead(jobId: string): Promise<LineAhead | undefined>;
   stats(): Promise<QueueStats>;
   /**
    * Starts serving: `worker` runs each job; `onMoved` hears new positions of waiting jobs, and
