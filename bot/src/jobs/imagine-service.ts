@@ -70,6 +70,14 @@ function utcMidnight(now: number): number {
   return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
 }
 
+/** A member who already has `limit` jobs queued or running. */
+function queueFull(userJobs: number, limit: number): BotRefusal {
+  return new BotRefusal(
+    'user_queue_full',
+    `\u270b You already have ${userJobs} job${userJobs === 1 ? '' : 's'} in line (the limit is ${limit} per person). Wait for one to finish, then try again.`,
+  );
+}
+
 const STOP_MESSAGES: Record<StopReason, string> = {
   deadline:
     '\u23f1\ufe0f This job could not finish within Discord\u2019s 15-minute window, so it was stopped. Try again when the queue is shorter.',
@@ -90,6 +98,8 @@ export class ImagineService {
   private readonly recent: RecentJobsSource;
   private readonly deps: ServiceDeps;
   private closing = false;
+  /** Requests of this process past the per-user check and not yet in line, by member. */
+  private readonly submitting = new Map<string, number>();
 
   constructor(deps: ServiceDeps) {
     this.deps = deps;
@@ -120,7 +130,7 @@ export class ImagineService {
     given?: JobOperation,
     options: SubmitOptions = {},
   ): Promise<void> {
-    const { config, sdxl, store, queue, logger } = this.deps;
+    const { config, sdxl, queue } = this.deps;
     // On a shared queue, a command this copy claimed before it began to stop is queued for the others.
     if (this.closing && !queue.shared) throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
     if (!queue.available()) throw new BotRefusal('busy', BUSY_MESSAGE);
@@ -128,6 +138,31 @@ export class ImagineService {
     // An upscale makes one image whatever the source job asked for.
     const samples = given?.kind === 'upscale' ? 1 : request.samples;
     checkBannedWords(request.prompt, config.bannedWords);
+    // Before the acknowledgement, so the refusal is the private first answer: sent after it, as a
+    // follow-up, it counts against the channel's webhook messages, and a burst of them draws 429s.
+    // Requests of this process not yet in line count too (one member's commands sent at once).
+    const userId = interaction.user.id;
+    const userJobs = (await queue.userJobs(userId)) + (this.submitting.get(userId) ?? 0);
+    if (userJobs >= config.userQueueLimit) throw queueFull(userJobs, config.userQueueLimit);
+    this.submitting.set(userId, (this.submitting.get(userId) ?? 0) + 1);
+    try {
+      await this.enter(interaction, input, samples, given, options);
+    } finally {
+      const left = (this.submitting.get(userId) ?? 1) - 1;
+      if (left > 0) this.submitting.set(userId, left);
+      else this.submitting.delete(userId);
+    }
+  }
+
+  /** The rest of `submit` once the cheap checks passed: acknowledged, stored, put in line. */
+  private async enter(
+    interaction: RepliableInteraction,
+    input: GenerateInput,
+    samples: number,
+    given: JobOperation | undefined,
+    options: SubmitOptions,
+  ): Promise<void> {
+    const { config, store, queue, logger } = this.deps;
     await this.checkCredits();
     const messageId = await deferPublicly(interaction, { private: options.private });
     // A file that turns out not to be an image is refused here: after the acknowledgement (a download may
@@ -185,10 +220,7 @@ export class ImagineService {
       this.forget(job.id);
       await store.update(job.id, { status: 'refused' });
       if (queued.reason === 'closed') throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
-      throw new BotRefusal(
-        'user_queue_full',
-        `\u270b You already have ${queued.userJobs} job${queued.userJobs === 1 ? '' : 's'} in line (the limit is ${config.userQueueLimit} per person). Wait for one to finish, then try again.`,
-      );
+      throw queueFull(queued.userJobs, config.userQueueLimit);
     }
     logger.info(
       { jobId: job.id, userId, samples: job.samples, operation: operation?.kind, position: queued.position },

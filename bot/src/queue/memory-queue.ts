@@ -45,6 +45,10 @@ export class MemoryJobQueue implements JobQueue {
     return { accepted: true, position: index === -1 ? 0 : index + 1 };
   }
 
+  async userJobs(userId: string): Promise<number> {
+    return this.countFor(userId);
+  }
+
   available(): boolean {
     return true;
   }

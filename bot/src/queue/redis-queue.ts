@@ -278,6 +278,11 @@ export class RedisJobQueue implements JobQueue {
     return `${this.options.prefix}:queue:user:${userId}`;
   }
 
+  async userJobs(userId: string): Promise<number> {
+    // As ENQUEUE counts them: entries older than STALE_AFTER_MS are a dead process's leftovers.
+    return this.redis.zcount(this.userKey(userId), `(${Date.now() - STALE_AFTER_MS}`, '+inf');
+  }
+
   available(): boolean {
     return this.redis.status === 'ready';
   }

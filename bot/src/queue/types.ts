@@ -50,6 +50,11 @@ export interface JobQueue {
   readonly shared: boolean;
   /** Whether a job can be taken now; false while a shared queue's server is unreachable. */
   available(): boolean;
+  /**
+   * Jobs a user has queued or running: read before a request is acknowledged, so that a full queue is
+   * refused in the private first answer; `enqueue` checks the limit again, atomically.
+   */
+  userJobs(userId: string): Promise<number>;
   /** Adds a job unless the user already has `perUserLimit` jobs queued or running. */
   enqueue(ticket: QueueTicket, limits: { perUserLimit: number }): Promise<EnqueueResult>;
   /** Takes a job out of line (or stops it waiting for the rate limiter); false when it already started or is unknown. */
