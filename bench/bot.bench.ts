@@ -4,7 +4,11 @@
 // image posted full size at once), on a grid made before the bursts. Prints the slowest
 // acknowledgement (Discord allows 3 s; target under 250 ms) and how everything ended; then clicks
 // Upscale 4x several times at once and prints the bot's peak memory before and with those 4x upscales
-// (4096x4096 images, decoded and re-encoded to fit the upload limit) in flight. Run on demand:
+// (4096x4096 images, decoded and re-encoded to fit the upload limit) in flight. The stand-in enforces
+// Discord's rate limits (its per-route buckets, per-channel message limits, the 5 per 2 s of an
+// interaction's webhook, the global 50 a second): each burst prints the 429s the bot drew and how long
+// the results that met one waited for it (0 today: results go through each interaction's own reply and
+// position edits are spaced; sent as follow-ups they would meet the channel's limit). Run on demand:
 // npm run bench:bot. With `-- --processes N`: N bot processes on one Redis against one, instead
 // (bench/bot-processes.bench.ts).
 import { spawn } from 'node:child_process';
@@ -39,7 +43,12 @@ if (flags.processes !== undefined) {
   const CHANNEL = '910000000000000002';
 
   const sandbox = await startSandbox({ apiKey: API_KEY, latencyMs: LATENCY_MS, credits: 1e6 });
-  const standin = await startDiscordStandin({ token: TOKEN, guilds: [{ id: GUILD, channels: [CHANNEL] }] });
+  const standin = await startDiscordStandin({
+    token: TOKEN,
+    guilds: [{ id: GUILD, channels: [CHANNEL] }],
+    rateLimits: true,
+  });
+  const limits = standin.rateLimits!;
   const dir = await mkdtemp(join(tmpdir(), 'sdxl-bot-bench-'));
   const bot = spawn(
     process.execPath,
@@ -133,8 +142,27 @@ if (flags.processes !== undefined) {
       kinds.set(record, kind);
       records.push(record);
     }
-    await standin.waitFor(() => records.every((record) => outcome(record)), 'every job to end', 300_000);
+    // When each interaction ended, noted as the stand-in changes: how long a 429 held its result up.
+    const endedAt = new Map<InteractionRecord, number>();
+    await standin.waitFor(
+      () => {
+        for (const record of records)
+          if (!endedAt.has(record) && outcome(record)) endedAt.set(record, Date.now());
+        return endedAt.size === records.length;
+      },
+      'every job to end',
+      300_000,
+    );
     const elapsed = Date.now() - started;
+    const hits = limits.hits.filter((hit) => hit.at >= started);
+    const buckets = new Map<string, number>();
+    for (const hit of hits)
+      buckets.set(hit.bucket ?? hit.scope, (buckets.get(hit.bucket ?? hit.scope) ?? 0) + 1);
+    // A result that met a 429 waited from its first one until it was posted.
+    const waits = records.flatMap((record) => {
+      const first = hits.find((hit) => hit.interactionToken === record.token);
+      return first && outcome(record) === 'completed' ? [endedAt.get(record)! - first.at] : [];
+    });
     const acks = records.map((record) => record.callbacks[0]!.at - record.dispatchedAt).sort((a, b) => a - b);
     const counts = new Map<Outcome, number>();
     const byKind = new Map<string, number>();
@@ -164,6 +192,10 @@ if (flags.processes !== undefined) {
     console.log(
       `  every job completed or was refused by the per-user limit: ${accounted === JOBS ? 'yes' : `NO (${JOBS - accounted} other)`}; ` +
         `all ended in ${(elapsed / 1000).toFixed(1)} s`,
+    );
+    console.log(
+      `  429s drawn from Discord's rate limits: ${hits.length}${hits.length ? ` (${[...buckets].map(([name, count]) => `${name} ${count}`).join(', ')})` : ''}; ` +
+        `results that waited for one: ${waits.length}${waits.length ? `, longest ${Math.max(...waits)} ms, in all ${waits.reduce((sum, ms) => sum + ms, 0)} ms` : ''}`,
     );
     return accounted === JOBS && slowest < 3000;
   }
@@ -199,6 +231,7 @@ if (flags.processes !== undefined) {
         `${(Math.min(...sizes) / 1024 / 1024).toFixed(1)}-${(Math.max(...sizes) / 1024 / 1024).toFixed(1)} MiB each; ` +
         `bot peak memory (VmHWM) with them in flight: ${(await peakRssMb(bot.pid!)).toFixed(1)} MiB (before: ${before.toFixed(1)} MiB)`,
     );
+    console.log(`429s drawn in the whole run (bursts, grid and upscales): ${limits.hits.length}`);
     if (!cold || !warm) process.exitCode = 1;
   } finally {
     bot.kill('SIGTERM');

@@ -54,8 +54,10 @@ export interface RateLimitHit {
   scope: 'user' | 'global';
   /** The bucket's name as sent in `X-RateLimit-Bucket` (the global limit has none). */
   bucket?: string;
-  /** The resource counted: a channel id or an interaction token (for tests to match a job's own). */
+  /** The resource counted: a channel id or an interaction token. */
   resource?: string;
+  /** The interaction token of a webhook route, whichever bucket refused it (for a test to match a job's own). */
+  interactionToken?: string;
   retryAfterMs: number;
 }
 
@@ -196,10 +198,12 @@ export class DiscordRateLimits {
     hit: Omit<RateLimitHit, 'at' | 'method' | 'path'>,
     headers: Record<string, string>,
   ): RateLimitVerdict {
+    const webhook = request.parts[0] === 'webhooks';
     const record: RateLimitHit = {
       at: now,
       method: request.method,
-      path: `/${request.parts.map((part, index) => (index === 2 && request.parts[0] === 'webhooks' ? ':token' : part)).join('/')}`,
+      path: `/${request.parts.map((part, index) => (index === 2 && webhook ? ':token' : part)).join('/')}`,
+      ...(webhook && { interactionToken: request.parts[2] }),
       ...hit,
     };
     this.hits.push(record);
