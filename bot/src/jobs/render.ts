@@ -184,20 +184,22 @@ function heading(job: JobRecord, notes: readonly string[]): string {
   );
 }
 
+/** What a result message is made of, whatever its layout. */
+interface MessageParts {
+  files: AttachmentBuilder[];
+  /** Lines under the heading: low credits, images that did not fit. */
+  notes: string[];
+  /** The seed, what the message holds and the credits left. */
+  footer: string;
+  rows: ActionRowBuilder<ButtonBuilder>[];
+  details: ResultDetails;
+}
+
 /**
  * A result message without a composed grid: in the media gallery (Components V2) when `details.gallery`
  * is set, else the heading and footer as text with the files attached.
  */
-function composeMessage(
-  job: JobRecord,
-  parts: {
-    files: AttachmentBuilder[];
-    notes: string[];
-    footer: string;
-    rows: ActionRowBuilder<ButtonBuilder>[];
-    details: ResultDetails;
-  },
-) {
+function composeMessage(job: JobRecord, parts: MessageParts) {
   if (parts.details.gallery) return galleryMessage(job, parts);
   return {
     content: [heading(job, parts.notes), `-# ${parts.footer}`].join('\n'),
@@ -281,16 +283,7 @@ function lowCreditsNote(details: ResultDetails): string {
  * rows. No composed grid: the gallery lays out up to 10 images itself. V2 takes no `content` or
  * embeds, so both are emptied (the message being edited held the status text).
  */
-function galleryMessage(
-  job: JobRecord,
-  parts: {
-    files: AttachmentBuilder[];
-    notes: string[];
-    footer: string;
-    rows: ActionRowBuilder<ButtonBuilder>[];
-    details: ResultDetails;
-  },
-) {
+function galleryMessage(job: JobRecord, parts: MessageParts) {
   const prompt = String(job.input.prompt);
   const { files } = parts;
   const components: (TextDisplayBuilder | MediaGalleryBuilder | ActionRowBuilder<ButtonBuilder>)[] = [
