@@ -5,7 +5,7 @@ export const RECENT_JOBS = 20;
 
 /** One finished job, as the estimate needs it. */
 export interface FinishedJob {
-  /** From leaving the line to the result, in ms. */
+  /** From leaving the line to the result posted, in ms. */
   ms: number;
   images: number;
 }
@@ -30,18 +30,25 @@ export class RecentJobs implements RecentJobsSource {
   }
 }
 
-/** How long a job of `images` images takes: the mean of recent jobs of that size, else of all of them. */
+/**
+ * How long a job of `images` images takes: the median of recent jobs of that size, else of all of them.
+ * A median, so that one slow job (the first after a start, say) does not move every estimate.
+ */
 function durationFor(images: number, recent: readonly FinishedJob[]): number {
-  const mean = (jobs: readonly FinishedJob[]) => jobs.reduce((sum, job) => sum + job.ms, 0) / jobs.length;
+  const median = (jobs: readonly FinishedJob[]) => {
+    const sorted = jobs.map((job) => job.ms).sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  };
   const same = recent.filter((job) => job.images === images);
-  return same.length > 0 ? mean(same) : mean(recent);
+  return same.length > 0 ? median(same) : median(recent);
 }
 
 /**
  * When a waiting job should start, in ms from `now`, or undefined before any job has finished (there
  * is nothing to go on). Plays the line forward as the queue runs it: strictly in order, each job
  * starting once its images fit the capacity beside those in flight (a job larger than the capacity
- * runs alone), taking as long as recent jobs of its size took; a running job whose start is unknown
+ * runs alone), taking as long as recent jobs of its size took (their median); a running job whose start is unknown
  * is taken to be half done. At most `perWindow` jobs start per `windowMs` (counted from now).
  */
 export function estimateStartMs(

@@ -569,12 +569,11 @@ export class ImagineService {
       job.operation?.kind === 'upscale'
         ? await upscaleReply(job, result.images[0]!, { ...details, scale: job.operation.scale })
         : await resultReply(job, result.images, details);
-    if (live.startedAt !== undefined)
-      this.recent.add({ ms: Date.now() - live.startedAt, images: result.images.length });
     const where = await reply.finish(message);
-    this.deps.metrics.jobFinished(
-      live.startedAt === undefined ? undefined : (Date.now() - live.startedAt) / 1000,
-    );
+    // Until the result is posted: the job holds its images in the queue until then.
+    const ms = live.startedAt === undefined ? undefined : Date.now() - live.startedAt;
+    if (ms !== undefined) this.recent.add({ ms, images: result.images.length });
+    this.deps.metrics.jobFinished(ms === undefined ? undefined : ms / 1000);
     logger.info(
       { jobId: job.id, seed: result.seed, remainingCredits: result.remainingCredits, posted: where },
       'job done',
