@@ -58,7 +58,7 @@ export interface World {
 export async function startWorld(
   env: Record<string, string> = {},
   sandboxOptions: SandboxOptions = {},
-  standinOptions: Pick<StandinOptions, 'attachmentSizeLimit' | 'rateLimits'> = {},
+  standinOptions: Pick<StandinOptions, 'attachmentSizeLimit' | 'rateLimits' | 'ackDeadlineMs'> = {},
 ): Promise<World> {
   const sandbox = await startSandbox({ apiKey: API_KEY, ...sandboxOptions });
   const standin = await startDiscordStandin({
