@@ -21,11 +21,13 @@ import { skipWithoutRedis, startRedis, type TestRedis } from '../support/redis.t
 let server: Promise<TestRedis> | undefined;
 const connections: Redis[] = [];
 /** Queues a failed test left open, closed after the file so it can exit. */
-const open = new Set<{ close(): Promise<void> }>();
+const open = new Set<{ close(force?: boolean): Promise<void> }>();
 
 // Registered when the file loads, on the file's root: a hook added inside a test would run after that test.
+// Forced: a failed test leaves jobs its gated worker never lets finish, and a close that waited for
+// them kept the file running until the test runner's own timeout.
 after(async () => {
-  await Promise.all([...open].map((queue) => queue.close().catch(() => undefined)));
+  await Promise.all([...open].map((queue) => queue.close(true).catch(() => undefined)));
   for (const connection of connections.splice(0)) connection.disconnect();
   if (server) await (await server).close();
 });

@@ -213,6 +213,30 @@ for (const kind of QUEUES) {
       await eventually(async () => (await small.queue.stats()).running === 0, 'the queue to empty');
       await small.close();
     });
+
+    it('keeps a large job its turn: a small one behind it waits even when it alone would fit', async () => {
+      const { queue, close } = await kind.make({ imageCapacity: 4, limit: 100, windowMs: 60_000 });
+      const { started, release, worker } = gatedWorker();
+      queue.start(worker, () => {});
+      await queue.enqueue({ jobId: 'first', userId: 'a', images: 1 }, { perUserLimit: 9 });
+      await eventually(() => started.length === 1, 'the first job to start');
+      await queue.enqueue({ jobId: 'four', userId: 'b', images: 4 }, { perUserLimit: 9 });
+      await queue.enqueue({ jobId: 'one', userId: 'c', images: 1 }, { perUserLimit: 9 });
+      assert.equal(await queue.position('one'), 2, 'told it waits behind the large job');
+      // Three images are free, enough for 'one' alone; a worker that took it would starve 'four'.
+      await settle();
+      await settle();
+      assert.deepEqual(started, ['first']);
+      release.get('first')!();
+      await eventually(() => started.length === 2, 'the large job to start');
+      await settle();
+      assert.deepEqual(started, ['first', 'four'], 'the small job waits until the large one is done');
+      release.get('four')!();
+      await eventually(() => started.length === 3, 'the small job to start');
+      release.get('one')!();
+      await eventually(async () => (await queue.stats()).running === 0, 'the queue to empty');
+      await close();
+    });
   });
 }
 

@@ -43,14 +43,19 @@ const WORKERS_CHECK_MS = 60_000;
 
 /** How long every worker pauses when the head of the line does not fit the images in flight. */
 const CAPACITY_RETRY_MS = 200;
+/** A rate limit no line reaches: START asks `position_of` about the turn and the images alone. */
+const UNPACED = 1e15;
 
 /**
- * Defines `position_of(waiting, running, tickets, rate, capacity, limit, window_ms, job)`: 0 when the
- * job would start now (it and every job ahead of it fit the images in flight and the pace), else its
- * 1-based place among the jobs that must wait, as the in-memory queue counts; -2 running, -1 unknown.
+ * Defines `position_of(waiting, running, tickets, rate, capacity, limit, window_ms, job, bull)`: 0 when
+ * the job would start now (it and every job ahead of it fit the images in flight and the pace), else
+ * its 1-based place among the jobs that must wait, as the in-memory queue counts; -2 running, -1 unknown.
+ * An entry ahead with no BullMQ job under `bull` (the prefix of BullMQ's job keys) is passed over: it
+ * is being queued this instant, or its process died between the two steps of `enqueue`, and a line
+ * that waited for it would wait forever.
  */
 const POSITION_LUA = `${TAKE_START_LUA}
-local function position_of(waiting, running, tickets, rate, capacity, limit, window_ms, job)
+local function position_of(waiting, running, tickets, rate, capacity, limit, window_ms, job, bull)
   if redis.call('HEXISTS', running, job) == 1 then return -2 end
   local rank = redis.call('ZRANK', waiting, job)
   if not rank then return -1 end
@@ -59,18 +64,21 @@ local function position_of(waiting, running, tickets, rate, capacity, limit, win
   local busy = images > 0
   redis.call('ZREMRANGEBYSCORE', rate, '-inf', now_ms() - window_ms)
   local room = limit - redis.call('ZCARD', rate)
-  local starting = 0
+  local place = 0
   for _, id in ipairs(redis.call('ZRANGE', waiting, 0, rank)) do
-    local ticket = redis.call('HGET', tickets, id)
-    local need = ticket and cjson.decode(ticket).images or 1
-    if room <= 0 or (busy and images + need > capacity) then break end
-    images = images + need
-    busy = true
-    room = room - 1
-    starting = starting + 1
+    if id == job or redis.call('EXISTS', bull .. id) == 1 then
+      local ticket = redis.call('HGET', tickets, id)
+      local need = ticket and cjson.decode(ticket).images or 1
+      if place > 0 or room <= 0 or (busy and images + need > capacity) then
+        place = place + 1
+      else
+        images = images + need
+        busy = true
+        room = room - 1
+      end
+    end
   end
-  if rank < starting then return 0 end
-  return rank - starting + 1
+  return place
 end
 `;
 
@@ -81,7 +89,8 @@ end
  * user's second job waits behind everyone's first (round-robin across users) without BullMQ Pro's groups.
  * KEYS: waiting (zset), user's jobs (zset), last tag per user (hash), virtual time, sequence,
  *       tickets (hash), tags (hash), running (hash jobId -> images), rate starts (zset)
- * ARGV: job id, user id, images, per-user limit, now, stale before, ticket JSON, capacity, rate limit, window ms
+ * ARGV: job id, user id, images, per-user limit, now, stale before, ticket JSON, capacity, rate limit,
+ *       window ms, BullMQ job key prefix
  * Returns {-1, user's jobs} when refused, else {position (0: starts now), tag}.
  */
 const ENQUEUE = `${POSITION_LUA}
@@ -101,27 +110,29 @@ redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('HSET', KEYS[6], ARGV[1], ARGV[7])
 redis.call('HSET', KEYS[7], ARGV[1], tag)
 return {position_of(KEYS[1], KEYS[8], KEYS[6], KEYS[9], tonumber(ARGV[8]), tonumber(ARGV[9]),
-  tonumber(ARGV[10]), ARGV[1]), tag}
+  tonumber(ARGV[10]), ARGV[1], ARGV[11]), tag}
 `;
 
 /**
- * A worker holds a job and asks to start it: it starts when its images fit the capacity (a job
- * larger than the capacity runs alone) and the account's pace has room; both are reserved together.
- * KEYS: waiting, running (hash), running since (zset), rate starts, tags, virtual time
- * ARGV: job id, images, capacity, rate limit, window ms, start member, now, stale before
+ * A worker holds a job and asks to start it: it starts in its turn (no job queued ahead of it may
+ * still start first: BullMQ hands several jobs to the workers at once, and the smaller one behind a
+ * large one could otherwise win the race for the images free), when its images fit the capacity (a
+ * job larger than the capacity runs alone) and the account's pace has room; both are reserved together.
+ * KEYS: waiting, running (hash), running since (zset), rate starts, tags, virtual time, tickets
+ * ARGV: job id, images, capacity, rate limit, window ms, start member, now, stale before, BullMQ job key prefix
  * Returns {'started'}, {'resumed'} (a stalled job another process had started), {'gone'} (cancelled),
  * or {'wait', ms}.
  */
-const START = `${TAKE_START_LUA}
+const START = `${POSITION_LUA}
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'resumed'} end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {'gone'} end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])) do
   redis.call('HDEL', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
 end
-local images = 0
-for _, value in ipairs(redis.call('HVALS', KEYS[2])) do images = images + tonumber(value) end
-if images > 0 and images + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {'wait', ${CAPACITY_RETRY_MS}} end
+-- The turn and the images only: the pace is take_start's, which knows how long to wait for it.
+if position_of(KEYS[1], KEYS[2], KEYS[7], KEYS[4], tonumber(ARGV[3]), ${UNPACED}, tonumber(ARGV[5]),
+  ARGV[1], ARGV[9]) ~= 0 then return {'wait', ${CAPACITY_RETRY_MS}} end
 local waitMs = take_start(KEYS[4], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])
 if waitMs > 0 then return {'wait', waitMs} end
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -161,10 +172,10 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 `;
 
-/** KEYS: waiting, running, tickets, rate starts; ARGV: capacity, rate limit, window ms, job id */
+/** KEYS: waiting, running, tickets, rate starts; ARGV: capacity, rate limit, window ms, job id, BullMQ job key prefix */
 const POSITION = `${POSITION_LUA}
 return position_of(KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]),
-  tonumber(ARGV[3]), ARGV[4])
+  tonumber(ARGV[3]), ARGV[4], ARGV[5])
 `;
 
 /**
@@ -222,6 +233,8 @@ export class RedisJobQueue implements JobQueue {
     string
   >;
   private readonly queue: Queue<QueueTicket>;
+  /** BullMQ's key of a job's hash is this followed by our job id. */
+  private readonly bullKeyPrefix: string;
   private worker: Worker<QueueTicket> | undefined;
   private closing = false;
   /** Jobs this process queued and not yet seen started, with the position last told (0: starting). */
@@ -254,6 +267,7 @@ export class RedisJobQueue implements JobQueue {
       prefix: `${options.prefix}:bull`,
       defaultJobOptions: { removeOnComplete: true, removeOnFail: { count: 1_000 } },
     });
+    this.bullKeyPrefix = this.queue.toKey(bullId(''));
     this.queue.on('error', (error) => this.reportError(error, 'queue error'));
     // Reconnected: the next outage is reported again.
     this.redis.on('ready', () => this.reported.clear());
@@ -313,6 +327,7 @@ export class RedisJobQueue implements JobQueue {
       imageCapacity,
       limiter.limit,
       limiter.windowMs,
+      this.bullKeyPrefix,
     )) as [number, number];
     if (first < 0) return { accepted: false, reason: 'user_limit', userJobs: second };
     try {
@@ -474,13 +489,14 @@ export class RedisJobQueue implements JobQueue {
     try {
       verdict = (await this.redis.eval(
         START,
-        6,
+        7,
         this.keys.waiting,
         this.keys.running,
         this.keys.runningSince,
         limiter.key,
         this.keys.tags,
         this.keys.vtime,
+        this.keys.tickets,
         ticket.jobId,
         ticket.images,
         imageCapacity,
@@ -489,6 +505,7 @@ export class RedisJobQueue implements JobQueue {
         limiter.member(),
         now,
         now - STALE_AFTER_MS - lockDurationMs,
+        this.bullKeyPrefix,
       )) as [string, number?];
     } catch (error) {
       this.leave(ticket.jobId);
@@ -530,6 +547,7 @@ export class RedisJobQueue implements JobQueue {
       limiter.limit,
       limiter.windowMs,
       jobId,
+      this.bullKeyPrefix,
     ];
   }
 
@@ -625,10 +643,14 @@ export class RedisJobQueue implements JobQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops the worker and lets go of Redis. It waits for the jobs running here unless `force`, which
+   * leaves them to BullMQ's stalled-job recovery in another process (for a stop that cannot wait).
+   */
+  async close(force = false): Promise<void> {
     this.closing = true;
     clearTimeout(this.refreshTimer);
-    await this.worker?.close();
+    await this.worker?.close(force);
     await this.queue.close();
   }
 }
