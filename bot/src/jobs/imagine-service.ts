@@ -6,16 +6,17 @@ import { checkBannedWords } from '../access.ts';
 import type { SubmitClaims, SubmitHold } from '../claims.ts';
 import type { BotContext } from '../context.ts';
 import type { BotMetrics } from '../metrics.ts';
-import { releaseInteraction } from '../discord-memory.ts';
-import { BotRefusal, BUSY_MESSAGE, outOfCreditsMessage, RESTARTING_MESSAGE, userMessage } from '../errors.ts';
+import { BotRefusal, BUSY_MESSAGE, RESTARTING_MESSAGE, userMessage } from '../errors.ts';
 import type { QueueTicket } from '../queue/types.ts';
 import { SOURCE_IMAGE_INDEX, type JobOperation, type JobRecord } from '../store/job-store.ts';
 import { withJobParameters } from './image-parameters.ts';
-import { JobReply, storedReply, type ReplyOptions } from './job-reply.ts';
+import { JobReply, storedReply } from './job-reply.ts';
 import { MODEL_OF, produce, produced, seedFor, sourceOf, type Produced } from './generation.ts';
-import { estimateStartMs, RecentJobs, type RecentJobsSource } from './estimate.ts';
-import { cancelRow, generatingText, queuedText, resultReply, upscaleReply } from './render.ts';
+import { RecentJobs, type RecentJobsSource } from './estimate.ts';
+import { LiveJobs, type LiveJob } from './live-jobs.ts';
+import { generatingText, resultReply, upscaleReply } from './render.ts';
 import { deferPublicly, replyPrivately } from './replies.ts';
+import { checkCredits, dailyQuota, dailyQuotaReached, queueFull } from './admission.ts';
 import type { BroughtImage } from './source-image.ts';
 
 /** What else a request may carry besides its input and operation. */
@@ -26,26 +27,7 @@ export interface SubmitOptions {
   private?: boolean;
 }
 
-/** Position edits for one job are spaced at least this far apart (interaction webhooks are rate limited). */
-const POSITION_EDIT_SPACING_MS = 3_000;
-
 type StopReason = 'deadline' | 'shutdown';
-
-/** A job this process is serving: where it answers and how to stop it. */
-interface LiveJob {
-  job: JobRecord;
-  reply: JobReply;
-  controller: AbortController;
-  deadline: NodeJS.Timeout;
-  /** Accepted by the async API: billed whatever happens, so it is seen through, never stopped. */
-  submitted: boolean;
-  /** When it left the line, for the start estimates of the jobs behind. */
-  startedAt?: number;
-  shownPosition?: number;
-  pendingPosition?: number;
-  lastEditAt: number;
-  positionTimer?: NodeJS.Timeout;
-}
 
 /**
  * Everything a bot process has, except the service itself, and its Discord client; `recent` when the
@@ -62,22 +44,6 @@ type ServiceDeps = Omit<BotContext, 'imagine'> & {
 /** How often a run that found a job's submit claim held looks again whether the holder ended it or died. */
 const HELD_CLAIM_POLL_MS = 500;
 
-/** How long a request waits for the free balance call before its acknowledgement. */
-const CREDIT_CHECK_MS = 1_500;
-
-function utcMidnight(now: number): number {
-  const date = new Date(now);
-  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
-}
-
-/** A member who already has `limit` jobs queued or running. */
-function queueFull(userJobs: number, limit: number): BotRefusal {
-  return new BotRefusal(
-    'user_queue_full',
-    `\u270b You already have ${userJobs} job${userJobs === 1 ? '' : 's'} in line (the limit is ${limit} per person). Wait for one to finish, then try again.`,
-  );
-}
-
 const STOP_MESSAGES: Record<StopReason, string> = {
   deadline:
     '\u23f1\ufe0f This job could not finish within Discord\u2019s 15-minute window, so it was stopped. Try again when the queue is shorter.',
@@ -89,7 +55,8 @@ const STOP_MESSAGES: Record<StopReason, string> = {
  * `submit`; the queue calls `run`. Knows the queue and store only by their interfaces.
  */
 export class ImagineService {
-  private readonly live = new Map<string, LiveJob>();
+  /** The jobs this process serves, and their replies. */
+  private readonly live: LiveJobs;
   /** This process's run of each job it runs: a second run of one (a shared queue handing it out again) waits for it. */
   private readonly runs = new Map<string, Promise<void>>();
   /** Resumed jobs still waiting for their result, for a shutdown to wait on. */
@@ -104,6 +71,11 @@ export class ImagineService {
   constructor(deps: ServiceDeps) {
     this.deps = deps;
     this.recent = deps.recent ?? new RecentJobs();
+    this.live = new LiveJobs({
+      ...deps,
+      recent: this.recent,
+      onDeadline: (jobId) => void this.stop(jobId, 'deadline'),
+    });
   }
 
   /** Starts serving the queue. */
@@ -111,10 +83,10 @@ export class ImagineService {
     this.deps.queue.start(
       (ticket) => this.run(ticket),
       (moved) => {
-        for (const { jobId, position } of moved) this.showPosition(jobId, position);
+        for (const { jobId, position } of moved) this.live.showPosition(jobId, position);
       },
       // A shared queue: another process started it and answers it from now on.
-      (jobId) => this.forget(jobId),
+      (jobId) => this.live.forget(jobId),
       (ticket) => void this.gaveUp(ticket),
     );
   }
@@ -163,7 +135,7 @@ export class ImagineService {
     options: SubmitOptions,
   ): Promise<void> {
     const { config, store, queue, logger } = this.deps;
-    await this.checkCredits();
+    await checkCredits(this.deps);
     const messageId = await deferPublicly(interaction, { private: options.private });
     // A file that turns out not to be an image is refused here: after the acknowledgement (a download may
     // take longer than Discord's 3 seconds), before anything is stored, queued or billed.
@@ -196,28 +168,19 @@ export class ImagineService {
       // Kept so that a restarted process can still edit the reply (see `recover`).
       reply: storedReply(interaction, messageId, options.private ? 'private' : undefined),
     };
-    const quota = await store.createWithinQuota(job, {
-      since: utcMidnight(now),
-      limit: config.userDailyImages === 0 ? Number.POSITIVE_INFINITY : config.userDailyImages,
-    });
-    if (!quota.created) {
-      const resets = Math.floor((utcMidnight(now) + 86_400_000) / 1000);
-      throw new BotRefusal(
-        'daily_quota',
-        `\ud83d\udcc5 Daily limit: you have made ${quota.used} of your ${config.userDailyImages} images today and this asks for ${samples}. The limit resets <t:${resets}:R>.`,
-      );
-    }
+    const quota = await store.createWithinQuota(job, dailyQuota(now, config.userDailyImages));
+    if (!quota.created) throw dailyQuotaReached(now, quota.used, config.userDailyImages, samples);
     if (source) {
       // Kept with the job, so 🔄 and ✏️ can vary the same image again, after a restart too.
       await store.saveImages([
         { jobId: id, index: SOURCE_IMAGE_INDEX, seed: 0, mimeType: source.mimeType, bytes: source.bytes },
       ]);
     }
-    this.serve(job, JobReply.live(this.deps.discord, job, interaction), interaction.createdTimestamp);
+    this.live.serve(job, JobReply.live(this.deps.discord, job, interaction), interaction.createdTimestamp);
     const ticket: QueueTicket = { jobId: job.id, userId, images: job.samples };
     const queued = await queue.enqueue(ticket, { perUserLimit: config.userQueueLimit });
     if (!queued.accepted) {
-      this.forget(job.id);
+      this.live.forget(job.id);
       await store.update(job.id, { status: 'refused' });
       if (queued.reason === 'closed') throw new BotRefusal('shutting_down', STOP_MESSAGES.shutdown);
       throw queueFull(queued.userJobs, config.userQueueLimit);
@@ -227,31 +190,7 @@ export class ImagineService {
       'job queued',
     );
     // Position 0 (out of line at once) is shown by the queue only if the job then waits for the pace.
-    if (queued.position > 0) this.showPosition(job.id, queued.position);
-  }
-
-  /**
-   * Before the public "is thinking…": a deferred reply cannot turn private later, so a request the
-   * account cannot pay for is refused privately here. The balance call is free; it is made while the
-   * balance is unknown (a fresh start), low, or out, and waits at most `CREDIT_CHECK_MS` so the
-   * acknowledgement stays inside Discord's 3 seconds. Unanswered: the job goes on, as before, unless
-   * the API already said the account is out.
-   */
-  private async checkCredits(): Promise<void> {
-    const { config, sdxl, credits } = this.deps;
-    const out = await credits.isOut();
-    const known = credits.lastKnown;
-    if (!out && known !== undefined && known >= config.lowCreditsThreshold) return;
-    const balance = await Promise.race([
-      sdxl.getCredits().catch(() => undefined),
-      wait(CREDIT_CHECK_MS, undefined, { ref: false }),
-    ]);
-    if (balance ? await credits.balanceChecked(balance) : !out) return;
-    if (balance) await credits.outOfCredits().catch(() => undefined);
-    throw new BotRefusal(
-      'out_of_credits',
-      `\ud83d\udcb8 ${outOfCreditsMessage(Boolean(config.adminChannelId))}`,
-    );
+    if (queued.position > 0) this.live.showPosition(job.id, queued.position);
   }
 
   /**
@@ -323,7 +262,7 @@ export class ImagineService {
     if (!job || (job.status !== 'queued' && job.status !== 'running')) return;
     if (job.status === 'queued') return this.runFirst(ticket, hold);
     // Served here only for the process that queued it: its live entry answers no more.
-    this.forget(job.id);
+    this.live.forget(job.id);
     await this.recover({ ...job, ...(requestId && !job.requestId && { requestId }) });
   }
 
@@ -343,7 +282,7 @@ export class ImagineService {
           const job = await store.get(ticket.jobId);
           if (!job || (job.status !== 'queued' && job.status !== 'running')) return;
           if (job.status === 'running') {
-            this.forget(job.id);
+            this.live.forget(job.id);
             await this.recover({
               ...job,
               ...(claim.requestId && !job.requestId && { requestId: claim.requestId }),
@@ -351,18 +290,19 @@ export class ImagineService {
             return;
           }
           const live =
-            this.live.get(job.id) ?? this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
+            this.live.get(job.id) ??
+            this.live.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
           logger.warn(
             { jobId: job.id },
             'the queue gave up on a job before it started: told, nothing billed',
           );
-          await this.answer(live, {
+          await this.live.answer(live, {
             content: `\u26a0\ufe0f **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot lost this job in its queue before it started, so it was stopped; nothing was billed. Run it again.`,
             embeds: [],
             components: [],
             files: [],
           });
-          this.forget(job.id);
+          this.live.forget(job.id);
           await this.markFailed(job.id, 'lost');
         } finally {
           await claim.hold.release();
@@ -394,7 +334,7 @@ export class ImagineService {
     this.deps.logger.info({ jobId: job.id }, 'job running');
     try {
       // Out of line: the ❌ Cancel of the waiting message goes.
-      await this.edit(live, {
+      await this.live.edit(live, {
         content: generatingText(String(job.input.prompt), job.samples, job.operation),
         components: [],
       });
@@ -421,7 +361,7 @@ export class ImagineService {
     } catch (error) {
       await this.failed(live, error);
     } finally {
-      this.forget(job.id);
+      this.live.forget(job.id);
     }
   }
 
@@ -445,7 +385,7 @@ export class ImagineService {
   async recover(job: JobRecord): Promise<void> {
     const { queue, logger } = this.deps;
     if (this.live.has(job.id) || (job.status !== 'queued' && job.status !== 'running')) return;
-    const live = this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
+    const live = this.live.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
     try {
       if (job.requestId) {
         live.submitted = true;
@@ -457,14 +397,14 @@ export class ImagineService {
       }
       if (job.status === 'running') {
         logger.warn({ jobId: job.id }, 'a job was being sent when the bot stopped: not sent again');
-        await this.answer(live, {
+        await this.live.answer(live, {
           content: `\ud83d\udd01 **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot restarted while this job was being sent, so it was stopped (it is not sent twice, so it is billed at most once). Run it again.`,
           embeds: [],
           components: [],
           files: [],
         });
         await this.markFailed(job.id, 'restart');
-        this.forget(job.id);
+        this.live.forget(job.id);
         return;
       }
       // Past its deadline it is told here, not put in line: a free slot would start it at once.
@@ -483,10 +423,10 @@ export class ImagineService {
         return;
       }
       logger.info({ jobId: job.id, position: queued.position }, 'job back in line after a restart');
-      if (queued.position > 0) this.showPosition(job.id, queued.position);
+      if (queued.position > 0) this.live.showPosition(job.id, queued.position);
     } catch (error) {
       logger.error({ jobId: job.id, err: error }, 'could not recover the job');
-      this.forget(job.id);
+      this.live.forget(job.id);
     }
   }
 
@@ -522,7 +462,7 @@ export class ImagineService {
     } catch (error) {
       await this.failed(live, error);
     } finally {
-      this.forget(job.id);
+      this.live.forget(job.id);
     }
   }
 
@@ -591,7 +531,7 @@ export class ImagineService {
       // Only a shutdown stops a submitted job, and only the waiting: the job goes on at the API and the
       // next start resumes it by its stored request id, so it stays `running`.
       logger.info({ jobId: job.id }, 'stopped waiting for a submitted job; the next start resumes it');
-      await this.edit(live, {
+      await this.live.edit(live, {
         content: `\ud83d\udd01 **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot is restarting; this job was already sent and its images are posted when the bot is back.`,
       });
       return;
@@ -607,7 +547,7 @@ export class ImagineService {
       await replyPrivately(reply.interaction, text).catch((replyError: unknown) =>
         logger.warn({ jobId: job.id, err: replyError }, 'could not tell the user'),
       );
-    } else await this.answer(live, { content: text, embeds: [], components: [], files: [] });
+    } else await this.live.answer(live, { content: text, embeds: [], components: [], files: [] });
     await this.markFailed(job.id, stopped ? reason : (code ?? 'internal')).catch((storeError: unknown) =>
       logger.error({ jobId: job.id, err: storeError }, 'could not record the failure'),
     );
@@ -643,8 +583,8 @@ export class ImagineService {
     // Through the job's own reply when this process serves it: its position edits go the same route,
     // so none can land after this one.
     if (live) {
-      this.forget(job.id);
-      await this.answer(live, message);
+      this.live.forget(job.id);
+      await this.live.answer(live, message);
     } else
       await click
         .editReply(message)
@@ -665,8 +605,7 @@ export class ImagineService {
 
   /** Whether a job of this process still answers through this interaction. */
   serves(interaction: RepliableInteraction): boolean {
-    for (const live of this.live.values()) if (live.reply.interaction === interaction) return true;
-    return false;
+    return this.live.serves(interaction);
   }
 
   /**
@@ -683,13 +622,13 @@ export class ImagineService {
         const live = this.live.get(ticket.jobId);
         await this.markFailed(ticket.jobId, 'shutdown');
         if (live) {
-          await this.answer(live, {
+          await this.live.answer(live, {
             content:
               '\ud83d\udd01 The bot is restarting; your job had not started and was not billed. Run it again in a moment.',
             components: [],
           });
         }
-        this.forget(ticket.jobId);
+        this.live.forget(ticket.jobId);
       }),
     );
     const idle = Promise.all([queue.idle(), ...this.resuming]);
@@ -699,32 +638,17 @@ export class ImagineService {
     graceOver.abort();
     if (first === 'timeout') {
       // A shared queue keeps the jobs still waiting for the other copies: only the ones running here stop.
-      for (const jobId of this.live.keys())
+      for (const jobId of this.live.ids())
         if (!queue.shared || this.runs.has(jobId)) void this.stop(jobId, 'shutdown');
       await idle;
     }
-  }
-
-  /** Starts serving a job: where it answers, and its deadline counted from `since` (the command). */
-  private serve(job: JobRecord, reply: JobReply, since: number): LiveJob {
-    const remaining = since + this.deps.config.jobDeadlineMs - Date.now();
-    const live: LiveJob = {
-      job,
-      reply,
-      controller: new AbortController(),
-      deadline: setTimeout(() => void this.stop(job.id, 'deadline'), Math.max(0, remaining)),
-      submitted: false,
-      lastEditAt: 0,
-    };
-    this.live.set(job.id, live);
-    return live;
   }
 
   /** A queued job another process took (a shared queue), served from the store. */
   private async adoptQueued(jobId: string): Promise<LiveJob | undefined> {
     const job = await this.deps.store.get(jobId);
     if (!job || job.status !== 'queued' || this.live.has(jobId)) return this.live.get(jobId);
-    return this.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
+    return this.live.serve(job, JobReply.stored(this.deps.discord, job), job.createdAt);
   }
 
   /**
@@ -746,74 +670,9 @@ export class ImagineService {
 
   private async answerStopped(live: LiveJob, reason: StopReason): Promise<void> {
     // The user hears first: a store that fails must not keep them waiting for an answer that never comes.
-    await this.answer(live, { content: STOP_MESSAGES[reason], components: [] });
-    this.forget(live.job.id);
+    await this.live.answer(live, { content: STOP_MESSAGES[reason], components: [] });
+    this.live.forget(live.job.id);
     await this.markFailed(live.job.id, reason);
-  }
-
-  private showPosition(jobId: string, position: number): void {
-    const live = this.live.get(jobId);
-    if (!live || live.shownPosition === position) return;
-    live.pendingPosition = position;
-    if (live.positionTimer) return;
-    const delay = Math.max(0, live.lastEditAt + POSITION_EDIT_SPACING_MS - Date.now());
-    live.positionTimer = setTimeout(() => {
-      live.positionTimer = undefined;
-      const next = live.pendingPosition;
-      if (next === undefined || next === live.shownPosition || !this.live.has(jobId)) return;
-      live.shownPosition = next;
-      const pace = {
-        maxInFlight: this.deps.config.maxInFlight,
-        perMinute: this.deps.config.requestsPerMinute,
-      };
-      const show = async () => {
-        // What stands before it now, read when the edit is made: the estimate plays that line forward.
-        const line = await this.deps.queue.ahead(jobId).catch(() => undefined);
-        const estimate =
-          line &&
-          estimateStartMs(line, this.recent.list, {
-            imageCapacity: this.deps.config.maxInFlight,
-            perWindow: this.deps.config.requestsPerMinute,
-            windowMs: this.deps.config.rateWindowMs,
-          });
-        await this.edit(live, {
-          content: queuedText(
-            next,
-            String(live.job.input.prompt),
-            pace,
-            estimate === undefined ? undefined : Date.now() + estimate,
-          ),
-          components: [cancelRow(jobId)],
-        });
-      };
-      // Only while the job still waits, and its start (here or in another process) waits for the
-      // edit: a reply never goes back from "making…" to a position.
-      void this.deps.queue
-        .whileWaiting(jobId, show)
-        .catch((error: unknown) =>
-          this.deps.logger.debug({ jobId, err: error }, 'could not show the queue position'),
-        );
-    }, delay);
-  }
-
-  /** A status edit; dropped once the reply can no longer be edited. Never rejects. */
-  private async edit(live: LiveJob, options: ReplyOptions): Promise<void> {
-    live.lastEditAt = Date.now();
-    try {
-      await live.reply.update(options);
-    } catch (error) {
-      this.deps.logger.warn({ jobId: live.job.id, err: error }, 'could not update the reply');
-    }
-  }
-
-  /** A job's last word: into the reply while it can be edited, else in the channel. Never rejects. */
-  private async answer(live: LiveJob, options: ReplyOptions): Promise<void> {
-    live.lastEditAt = Date.now();
-    try {
-      await live.reply.finish(options);
-    } catch (error) {
-      this.deps.logger.warn({ jobId: live.job.id, err: error }, 'could not tell the user');
-    }
   }
 
   /** Counts the image service's 429s, retried or not. */
@@ -830,14 +689,5 @@ export class ImagineService {
       finishedAt: Date.now(),
       reply: undefined,
     });
-  }
-
-  private forget(jobId: string): void {
-    const live = this.live.get(jobId);
-    if (!live) return;
-    clearTimeout(live.deadline);
-    clearTimeout(live.positionTimer);
-    this.live.delete(jobId);
-    if (live.reply.interaction) releaseInteraction(live.reply.interaction);
   }
 }
