@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { REST, Routes } from 'discord.js';
+import type { RateLimitSettings } from '../../bot/test-support/discord-standin/rate-limits.ts';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
 import { alice, BOT_TOKEN, CHANNEL, GUILD, startWorld, type World } from './world.ts';
 
+/** A stand-in with one guild and channel, enforcing these of Discord's limits (the others at Discord's figures). */
+function limitedStandin(rateLimits: Partial<RateLimitSettings>) {
+  return startDiscordStandin({ token: BOT_TOKEN, guilds: [{ id: GUILD, channels: [CHANNEL] }], rateLimits });
+}
+
 describe('the Discord stand-in with Discord’s rate limits', () => {
   it('answers a request over a bucket 429 with Discord’s headers and body, and discord.js waits them out', async () => {
-    const standin = await startDiscordStandin({
-      token: BOT_TOKEN,
-      guilds: [{ id: GUILD, channels: [CHANNEL] }],
-      rateLimits: { channelMessages: { limit: 5, windowMs: 600 } },
-    });
+    const standin = await limitedStandin({ channelMessages: { limit: 5, windowMs: 600 } });
     try {
       const post = () =>
         fetch(`${standin.apiUrl}/v10/channels/${CHANNEL}/messages`, {
@@ -55,11 +57,7 @@ describe('the Discord stand-in with Discord’s rate limits', () => {
   });
 
   it('counts the bot-token requests against the global limit, but not an interaction’s webhook', async () => {
-    const standin = await startDiscordStandin({
-      token: BOT_TOKEN,
-      guilds: [{ id: GUILD, channels: [CHANNEL] }],
-      rateLimits: { global: { limit: 3, windowMs: 60_000 } },
-    });
+    const standin = await limitedStandin({ global: { limit: 3, windowMs: 60_000 } });
     try {
       const me = () =>
         fetch(`${standin.apiUrl}/v10/users/@me`, { headers: { authorization: `Bot ${BOT_TOKEN}` } });
