@@ -1,8 +1,10 @@
 // Builds what npm would publish for the client, the sandbox and the `sdxl` command, and packs each
 // into out/packages/*.tgz. In the repository they are TypeScript that Node 24 runs directly; Node does
-// not strip types under node_modules, so the published packages carry tsc's JavaScript and
+// not strip types under node_modules, so the client and the sandbox carry tsc's JavaScript and
 // declarations instead (relative `.ts` imports rewritten to `.js`), with package.json pointing at them.
+// The `sdxl` command is a program, not a library: it ships bundled (see `bundleCommand`).
 // Usage: npm run pack:packages   (then `npm publish out/packages/<name>` for each, or install the .tgz)
+import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ interface Manifest {
   exports?: Record<string, string | { types: string; default: string }>;
   bin?: Record<string, string>;
   files?: string[];
+  dependencies?: Record<string, string>;
   [field: string]: unknown;
 }
 
@@ -27,6 +30,35 @@ const WORKSPACES = [
   { dir: 'shared/sandbox', folder: 'sandbox' },
   { dir: 'cli', folder: 'cli' },
 ] as const;
+
+/**
+ * The command's dependencies that stay outside its bundle: the sandbox (a package of its own, loaded
+ * only by `--sandbox` and `sdxl sandbox`) and the ones loaded only when used (Redis with
+ * `SDXL_REDIS_URL`, axios behind a proxy, sharp's native library).
+ */
+const COMMAND_EXTERNALS = ['@sdxl-kit/sandbox', 'ioredis', 'axios', 'sharp'];
+
+/**
+ * `bin/sdxl.js` and the chunks each command loads when it runs, the client, zod and image-size inside.
+ * Loading the ~170 files they are otherwise cost Node's module loader more than the code itself: the
+ * first request of `sdxl imagine` left a fresh process after 212 ms, where Node alone starts in 40
+ * (`npm run bench:async`). The chunks sit beside the entry, so `../package.json` is the package's own.
+ */
+async function bundleCommand(target: string): Promise<void> {
+  await build({
+    entryPoints: [join(ROOT, 'cli/bin/sdxl.js')],
+    outdir: join(target, 'bin'),
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    external: COMMAND_EXTERNALS,
+    chunkNames: '[name]-[hash]',
+    legalComments: 'linked',
+    logLevel: 'warning',
+  });
+}
 
 /** `./src/index.ts` → `{ types: './src/index.d.ts', default: './src/index.js' }`. */
 function publishedExports(exports: NonNullable<Manifest['exports']>): Manifest['exports'] {
@@ -49,19 +81,19 @@ export async function packPackages(): Promise<string[]> {
     const manifest = JSON.parse(await readFile(join(ROOT, dir, 'package.json'), 'utf8')) as Manifest;
     const target = join(PACKAGES, folder);
     await mkdir(target, { recursive: true });
-    await cp(join(EMITTED, dir, 'src'), join(target, 'src'), { recursive: true });
-    const published: Manifest = { ...manifest, files: ['src', ...(manifest.bin ? ['bin'] : [])] };
-    if (manifest.exports) published.exports = publishedExports(manifest.exports);
+    const published: Manifest = { ...manifest };
     if (manifest.bin) {
-      await mkdir(join(target, 'bin'), { recursive: true });
-      for (const file of Object.values(manifest.bin)) {
-        const source = await readFile(join(ROOT, dir, file), 'utf8');
-        await writeFile(
-          join(target, file),
-          source.replace(/((?:from|import) '\.\.\/src\/[\w-]+)\.ts'/g, "$1.js'"),
-        );
-      }
+      await bundleCommand(target);
+      published.files = ['bin'];
+      // What the bundle holds is not installed again.
+      published.dependencies = Object.fromEntries(
+        Object.entries(manifest.dependencies ?? {}).filter(([name]) => COMMAND_EXTERNALS.includes(name)),
+      );
+    } else {
+      await cp(join(EMITTED, dir, 'src'), join(target, 'src'), { recursive: true });
+      published.files = ['src'];
     }
+    if (manifest.exports) published.exports = publishedExports(manifest.exports);
     await writeFile(join(target, 'package.json'), `${JSON.stringify(published, null, 2)}\n`);
     await cp(join(ROOT, 'LICENSE'), join(target, 'LICENSE'));
     await writeFile(
