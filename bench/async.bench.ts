@@ -2,14 +2,16 @@
 // earlier jobs taught, fetch), the synchronous API, and Segmind's own SDK's fixed policy written
 // here as the baseline (check at once after the submit, then every second). Then batches through the
 // `sdxl` command, async against sync, and how soon a command starts. Run on demand: npm run bench:async.
-// Every figure is a median measured in this run; the three contenders of a round run at once.
-import { execFile } from 'node:child_process';
+// Every figure is a median measured in this run; the three contenders of a round run at once, against
+// a sandbox in its own process (as the API is elsewhere: its image work must not hold up the checks).
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryJobTimeStore, createClient, sdxlTxt2Img, type SdxlClient } from '@sdxl-kit/client';
 import { startSandbox } from '@sdxl-kit/sandbox';
+import { startSandboxProcess } from './sandbox-process.ts';
 
 const JOB_SECONDS = (process.env.BENCH_JOB_SECONDS ?? '0.5,3,8,30').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -19,7 +21,8 @@ const BIN = new URL('../cli/bin/sdxl.js', import.meta.url).pathname;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-const sandbox = await startSandbox({ apiKey: KEY, credits: 1e9, recordLimit: 100 });
+/** The sandbox of the row being measured. */
+let sandbox: { url: string; child: ChildProcess };
 const client = (store?: MemoryJobTimeStore): SdxlClient =>
   createClient({ apiKey: KEY, baseUrl: sandbox.url, ...(store && { jobTimes: store }) });
 
@@ -69,7 +72,7 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|---|');
 for (const jobSeconds of JOB_SECONDS) {
-  sandbox.configure({ latencyMs: jobSeconds * 1000 });
+  sandbox = await startSandboxProcess(KEY, { credits: 1e9, latencyMs: jobSeconds * 1000 });
   const store = new MemoryJobTimeStore();
   const cold = await ours(store, `cold ${jobSeconds}`);
   const runs = { ours: [] as Run[], sync: [] as Run[], baseline: [] as Run[] };
@@ -91,8 +94,8 @@ for (const jobSeconds of JOB_SECONDS) {
       `${(ms(runs.ours) / ms(runs.baseline)).toFixed(2)}x (target ≤ 1.00x) | ` +
       `${polls(runs.ours).toFixed(1)} / ${polls(runs.baseline).toFixed(1)} | ${seconds(cold.ms)}, ${cold.polls} checks |`,
   );
+  sandbox.child.kill();
 }
-await sandbox.close();
 
 // Batches through the command, as cron runs it: 200 ms jobs, 4 at a time, async against sync. The
 // cache folder is the runs' own; one async run fills it first, as yesterday's run would have.

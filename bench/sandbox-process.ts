@@ -6,10 +6,13 @@ import { fileURLToPath } from 'node:url';
 /** The `sdxl` bin the benchmarks run. */
 export const SDXL_BIN = fileURLToPath(new URL('../cli/bin/sdxl.js', import.meta.url));
 
-/** Starts `sdxl sandbox` on a free port of 127.0.0.1 with `apiKey`; resolves with its base URL once it listens. */
+/**
+ * Starts `sdxl sandbox` on a free port of 127.0.0.1 with `apiKey` (and `latencyMs` before each image
+ * answer); resolves with its base URL once it listens.
+ */
 export function startSandboxProcess(
   apiKey: string,
-  credits = 1_000_000,
+  { credits = 1_000_000, latencyMs }: { credits?: number; latencyMs?: number } = {},
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
@@ -24,6 +27,7 @@ export function startSandboxProcess(
       apiKey,
       '--credits',
       String(credits),
+      ...(latencyMs === undefined ? [] : ['--latency-ms', String(latencyMs)]),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -12,6 +12,12 @@ export interface AsyncTicket {
   model: string;
   statusUrl: string;
   responseUrl: string;
+  /**
+   * When the server answered the submit, on the client's clock (`now`, milliseconds since the epoch
+   * by default): `waitFor` times its status checks from it, as `generate` does. Absent on a ticket
+   * made from a request id alone, whose first check goes at once.
+   */
+  acceptedAt?: number;
 }
 
 /** Where the async job stands: QUEUED, PROCESSING, COMPLETED or FAILED. */

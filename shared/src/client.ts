@@ -482,11 +482,14 @@ export class SdxlClient {
     return (await this.submitPrepared(request, await this.encodeImages(request, options), options)).ticket;
   }
 
-  /** Waits for a submitted job and fetches its images. */
+  /**
+   * Waits for a submitted job and fetches its images. A ticket from `submit` carries when it was
+   * accepted, so its checks follow what earlier jobs of the model taught, as `generate`'s do.
+   */
   async waitFor(ticket: AsyncTicket, options: ResumeOptions = {}): Promise<ModelResult> {
     const model = findModel(ticket.model);
     const request = model ? { model, values: {}, extra: {} } : undefined;
-    return this.collected(request, await this.jobs.wait(ticket, request, options));
+    return this.collected(request, await this.jobs.wait(ticket, request, options, ticket.acceptedAt));
   }
 
   /**
@@ -685,7 +688,7 @@ export class SdxlClient {
     // The job's clock starts when the server answers the submit, as it makes the job: not when the
     // submit left, which may have waited in the limiter's line or sent an image for seconds.
     const acceptedAt = this.now();
-    const ticket = readSubmit(response.body, request.model.slug);
+    const ticket: AsyncTicket = { ...readSubmit(response.body, request.model.slug), acceptedAt };
     onAccepted?.();
     this.exchanger.log('debug', `submitted ${request.model.slug} as ${ticket.requestId}`);
     await options.onSubmitted?.(ticket);

@@ -57,6 +57,26 @@ describe('the poll schedule against the sandbox over HTTP', () => {
     assert.equal(second.polls, checks.length);
   });
 
+  it('times submit() then waitFor() from the submit, as generate does: the first check waits for the learnt time', async () => {
+    sandbox.configure({ latencyMs: 1500 });
+    const store = new MemoryJobTimeStore();
+    await client(store).generate({ prompt: 'teaches' }, { api: 'async' });
+    const [learnt] = await store.recent(`${sandbox.url} sdxl1.0-txt2img`);
+    sandbox.requests.length = 0;
+    // A host that keeps the ticket (say, in its own queue) and waits for it later, in another client.
+    const ticket = await client(store).submit('sdxl1.0-txt2img', { prompt: 'submitted, then waited for' });
+    assert.equal(typeof ticket.acceptedAt, 'number', 'the ticket says when the submit was answered');
+    const result = await client(store).waitFor(JSON.parse(JSON.stringify(ticket)));
+    const checks = checksOf(ticket.requestId);
+    const submitted = sandbox.requests.find((request) => request.method === 'POST')!;
+    assert.ok(
+      checks[0]!.receivedAt - submitted.receivedAt >= learnt!.totalMs - 100,
+      `first check ${checks[0]!.receivedAt - submitted.receivedAt} ms after the submit, learnt ${learnt!.totalMs}`,
+    );
+    assert.equal(result.polls, checks.length);
+    assert.equal(result.images.length, 1);
+  });
+
   it('shares within a batch round: a job waiting on the cold cadence looks again as soon as another job of its model is done', async () => {
     sandbox.configure({ latencyMs: 500 });
     // Cold: a first check at 100 ms, then one every 3 s. B starts 1.5 s after A, so on the cold
