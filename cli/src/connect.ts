@@ -9,6 +9,7 @@ import {
 import { UsageError } from './exit.ts';
 import type { Io } from './io.ts';
 import { FileJobTimeStore, jobTimesPath } from './job-times-file.ts';
+import { accountOf, keptPrices, pricesPath } from './prices-file.ts';
 import { sharedPace } from './shared-pace.ts';
 
 export interface Connection {
@@ -83,8 +84,12 @@ export async function connect(
   const pace = redisUrl
     ? await sharedPace(redisUrl, { apiKey: env.apiKey, baseUrl: baseUrl ?? DEFAULT_BASE_URL }, options)
     : undefined;
-  // What this run learns of job times, the next run uses (an embedded sandbox's are its own).
+  // What this run learns of job times and of the account's prices, the next run uses (an embedded
+  // sandbox's are its own).
   const jobTimesFile = jobTimesPath(io.env);
+  const pricesFile = pricesPath(io.env);
+  const prices =
+    pricesFile && (await keptPrices(pricesFile, accountOf(baseUrl ?? DEFAULT_BASE_URL, env.apiKey)));
   return {
     client: createClient({
       ...common,
@@ -92,6 +97,7 @@ export async function connect(
       ...(baseUrl !== undefined && { baseUrl }),
       ...(pace && { limiter: pace.limiter }),
       ...(jobTimesFile && { jobTimes: new FileJobTimeStore(jobTimesFile) }),
+      ...(prices && { prices }),
     }),
     baseUrlSource: source,
     close: async () => pace?.close(),

@@ -14,14 +14,21 @@ interface CacheFile {
 }
 
 /**
- * Where the cache lives: `SDXL_CACHE_DIR`, else `$XDG_CACHE_HOME/sdxl`, else `~/.cache/sdxl`; none
- * without a home (the run then learns in memory only).
+ * The folder of what `sdxl` learns between runs: `SDXL_CACHE_DIR`, else `$XDG_CACHE_HOME/sdxl`, else
+ * `~/.cache/sdxl`; none without a home (a run then learns in memory only).
  */
-export function jobTimesPath(env: NodeJS.ProcessEnv): string | undefined {
-  const dir =
+export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  return (
     env.SDXL_CACHE_DIR?.trim() ||
     (env.XDG_CACHE_HOME?.trim() && path.join(env.XDG_CACHE_HOME.trim(), 'sdxl')) ||
-    (env.HOME?.trim() && path.join(env.HOME.trim(), '.cache', 'sdxl'));
+    (env.HOME?.trim() && path.join(env.HOME.trim(), '.cache', 'sdxl')) ||
+    undefined
+  );
+}
+
+/** Where learnt job times are kept: `job-times.json` in the cache folder. */
+export function jobTimesPath(env: NodeJS.ProcessEnv): string | undefined {
+  const dir = cacheDir(env);
   return dir ? path.join(dir, 'job-times.json') : undefined;
 }
 

@@ -104,6 +104,12 @@ export interface ClientOptions {
    * nothing was. A call that does not fit fails with `budget_exceeded`, nothing sent. @default none
    */
   budget?: BudgetGuard;
+  /**
+   * The book of prices this client estimates with; pass one made from what earlier runs were billed
+   * (`new PriceBook(kept)`) so a new process estimates at the account's price. @default a new book
+   * (the published prices until the API reports one)
+   */
+  prices?: PriceBook;
 }
 
 /** Which Segmind API a call uses: `sync` (v1), `async` (v2: submit, poll, fetch), or `auto`. */
@@ -264,7 +270,7 @@ export class SdxlClient {
   readonly lowCreditsThreshold: number;
   readonly limiter: RequestLimiter;
   /** The prices in force: published, then what the API reports this account is billed. */
-  readonly prices = new PriceBook();
+  readonly prices: PriceBook;
   /** What a call cost where its answer does not say: the drop in remaining credits over it. */
   private readonly balance = new BalanceWatch();
   private readonly budget: BudgetGuard | undefined;
@@ -296,6 +302,7 @@ export class SdxlClient {
     this.random = options.random ?? Math.random;
     this.uploadUrl = options.uploadUrl ?? uploadUrlFor(this.baseUrl, DEFAULT_BASE_URL);
     this.budget = options.budget;
+    this.prices = options.prices ?? new PriceBook();
     this.limiter =
       options.limiter ??
       new RequestLimiter({

@@ -46,7 +46,12 @@ describe('the sdxl command', () => {
 
   before(async () => {
     sandbox = await startSandbox({ apiKey: KEY });
-    env = { SDXL_API_KEY: KEY, SDXL_BASE_URL: sandbox.url };
+    env = {
+      SDXL_API_KEY: KEY,
+      SDXL_BASE_URL: sandbox.url,
+      // Kept between runs (job times, prices) in a folder of this file's own, not the user's cache.
+      SDXL_CACHE_DIR: await mkdtemp(path.join(tmpdir(), 'sdxl-cli-cache-')),
+    };
   });
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'sdxl-cli-'));

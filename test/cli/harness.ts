@@ -35,6 +35,11 @@ export class CliWorld {
     this.dir = await mkdtemp(path.join(tmpdir(), 'sdxl-cli-'));
   }
 
+  /** The cache folder of every run of this world (`SDXL_CACHE_DIR`). */
+  get cache(): string {
+    return path.join(this.dir, '.cache');
+  }
+
   /** The environment of a configured user: key and base URL of the sandbox. */
   get env(): Record<string, string> {
     return { SDXL_API_KEY: KEY, SDXL_BASE_URL: this.sandbox.url };
@@ -42,7 +47,9 @@ export class CliWorld {
 
   spawn(args: string[], env: Record<string, string> = this.env, input?: string): Started {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      // What a run keeps between runs (job times, prices) stays in the world's folder: a sandbox's
+      // port is reused by later test files, whose runs must not inherit this one's account.
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', SDXL_CACHE_DIR: this.cache, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,11 +1,11 @@
 // --dry-run, --max-cost and SDXL_MAX_COST as a user meets them: the real `sdxl` bin in its own
 // process against a sandbox over HTTP, counting what the sandbox was sent and billed.
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { pngImage } from '../support/images.ts';
-import { CliWorld, jsonLines, summaryOf } from './harness.ts';
+import { CliWorld, KEY, jsonLines, summaryOf } from './harness.ts';
 
 /** Credits summed to the micro-credit. */
 const sum = (values: number[]) => values.reduce((total, value) => total + Math.round(value * 1e6), 0) / 1e6;
@@ -168,13 +168,14 @@ describe('what an sdxl imagine batch will cost, and the cap it keeps to', () => 
     assert.deepEqual(summaryOf(run.stdout), { prompts: 6, images: 5, spent: 0.05, skipped: 1, failed: 0 });
     assert.equal(billedSum(), 0.05);
 
-    // A dry run of the same batch counts only what is left; the rerun's summary counts both runs.
+    // A dry run of the same batch counts only what is left, at the price the run before was billed
+    // (0.01, above the published 0.00798); the rerun's summary counts both runs.
     const plan = await world.run(batch('capped', '--dry-run'));
     assert.deepEqual(jsonLines(plan.stdout)[0], {
       dryRun: true,
       calls: 1,
       images: 1,
-      estimatedCredits: 0.00798,
+      estimatedCredits: 0.01,
       estimatedSeconds: 6.3,
       balance: world.sandbox.credits,
       alreadyDone: 5,
@@ -191,13 +192,31 @@ describe('what an sdxl imagine batch will cost, and the cap it keeps to', () => 
     assert.equal(world.sandbox.billed.length, 6);
   });
 
-  it('a price far above the published one passes the cap by no more than the calls in flight when it was reached', async () => {
+  it('a price far above the published one passes the cap by no more than the calls in flight when it was reached, and the next run plans at it', async () => {
+    // A first run on this account (a cache of its own): nothing billed yet, so the published price.
+    const env = { ...world.env, SDXL_CACHE_DIR: path.join(world.dir, 'dear-cache') };
     // Billed 0.03 an image: the first two calls go out together at the published estimate (0.00798
     // each held), are billed 0.06 together, and every call after them is held back.
     world.sandbox.configure({ costs: { 'sdxl1.0-txt2img': 0.03 }, latencyMs: 300 });
-    const run = await world.run(batch('dear', '--max-cost', '0.05', '--concurrency', '2'));
+    const run = await world.run(batch('dear', '--max-cost', '0.05', '--concurrency', '2'), env);
     assert.equal(run.code, 6, run.stdout);
     assert.equal(world.sandbox.billed.length, 2, 'the two calls in flight when the cap was reached');
     assert.deepEqual(summaryOf(run.stdout), { prompts: 6, images: 2, spent: 0.06, skipped: 4, failed: 0 });
+
+    // The next night's run knows the account's price: its plan is at 0.03 an image, and a cap the
+    // published price would have let through stops it before anything is sent.
+    const plan = await world.run(batch('dear-next', '--dry-run'), env);
+    assert.equal(JSON.parse(plan.stdout).estimatedCredits, 0.18);
+    const capped = await world.run(batch('dear-next', '--max-cost', '0.1'), env);
+    assert.equal(capped.code, 2, capped.stdout);
+    assert.match(capped.stdout, /0\.18/);
+    assert.equal(world.sandbox.billed.length, 2, 'nothing more was sent');
+    // Kept under a hash of the address and the key: the key is not in the cache.
+    const kept = await readFile(path.join(world.dir, 'dear-cache', 'prices.json'), 'utf8');
+    assert.ok(!kept.includes(KEY) && !kept.includes(world.sandbox.url), kept);
+    // It is only a cache: unreadable, the published price again.
+    await writeFile(path.join(world.dir, 'dear-cache', 'prices.json'), '{"accounts": {"x": ');
+    const fresh = await world.run(batch('dear-next', '--dry-run'), env);
+    assert.equal(JSON.parse(fresh.stdout).estimatedCredits, 0.04788);
   });
 });

@@ -43,6 +43,21 @@ const REPORTS_KEPT = 8;
  */
 export class PriceBook {
   private readonly reports = new Map<string, number[]>();
+  private readonly listeners = new Set<() => void>();
+
+  /**
+   * @param reported what earlier runs were billed (`reported()` of their book), so a new process's
+   *   first estimate is the account's price rather than the published one; unusable figures are dropped.
+   */
+  constructor(reported: Readonly<Record<string, readonly unknown[]>> = {}) {
+    for (const [slug, figures] of Object.entries(reported)) {
+      if (!Array.isArray(figures)) continue;
+      const usable = figures.filter(
+        (figure): figure is number => typeof figure === 'number' && Number.isFinite(figure) && figure >= 0,
+      );
+      if (usable.length > 0) this.reports.set(slug, usable.slice(-REPORTS_KEPT));
+    }
+  }
 
   /** Records what a call that asked for `images` images was billed. */
   observe(model: ModelDeclaration, images: number, cost: number): void {
@@ -52,6 +67,18 @@ export class PriceBook {
     kept.push(unit);
     if (kept.length > REPORTS_KEPT) kept.shift();
     this.reports.set(model.slug, kept);
+    for (const listener of this.listeners) listener();
+  }
+
+  /** What the API reported per model slug (per image or per call, newest last): what a host keeps. */
+  reported(): Record<string, number[]> {
+    return Object.fromEntries([...this.reports].map(([slug, kept]) => [slug, [...kept]]));
+  }
+
+  /** Calls `listener` after each report is recorded; returns what stops it. */
+  onReport(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The price in force, or undefined when the model publishes none and the API reported none. */
