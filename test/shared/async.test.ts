@@ -2,11 +2,11 @@
 // account; faults while polling; the fallback to v1; resume after a restart; the key kept in.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { inspect } from 'node:util';
 import sharp from 'sharp';
-import { createClient, type AsyncTicket, type JobStatus, type SdxlError } from '@sdxl-kit/client';
+import { createClient, type AsyncTicket, type JobStatus } from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import { pngImage } from '../support/images.ts';
+import { failure as failureOf } from '../support/failure.ts';
 
 const KEY = 'SG_asyncsecret000777';
 const quickPolls = { firstDelayMs: 20, intervalMs: 20, maxIntervalMs: 50, timeoutMs: 20_000 };
@@ -53,22 +53,8 @@ describe('the async API against the sandbox over HTTP', () => {
     for (const line of logLines) assert.ok(!line.includes(KEY), `key in log line: ${line}`);
   });
 
-  async function failure(promise: Promise<unknown>): Promise<SdxlError> {
-    try {
-      await promise;
-    } catch (error) {
-      for (const view of [
-        String(error),
-        (error as Error).stack,
-        JSON.stringify(error),
-        inspect(error, { depth: 9 }),
-      ]) {
-        assert.ok(!view?.includes(KEY), `key leaked: ${view}`);
-      }
-      return error as SdxlError;
-    }
-    assert.fail('expected a failure');
-  }
+  /** The error, checked for the key in every view of it. */
+  const failure = (promise: Promise<unknown>) => failureOf(promise, KEY);
 
   it('generates through submit and poll: the request id reaches the hook before the first poll, credits and cost come from metrics', async () => {
     const seen: string[] = [];

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { inspect } from 'node:util';
 import sharp from 'sharp';
 import {
   REQUEST_FIELDS,
@@ -12,6 +11,7 @@ import {
   type SdxlError,
 } from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
+import { failure as failureOf } from '../support/failure.ts';
 
 const KEY = 'SG_contractsecret00042';
 const fast = { retryBaseDelayMs: 5, retryMaxDelayMs: 20 };
@@ -51,21 +51,8 @@ describe('client against the sandbox over HTTP', () => {
     for (const line of logLines) assert.ok(!line.includes(KEY), `key in log line: ${line}`);
   });
 
-  async function failure(promise: Promise<unknown>): Promise<SdxlError> {
-    try {
-      await promise;
-    } catch (error) {
-      const views = [
-        String(error),
-        (error as Error).stack,
-        JSON.stringify(error),
-        inspect(error, { depth: Infinity }),
-      ];
-      for (const view of views) assert.ok(!view?.includes(KEY), `key leaked: ${view}`);
-      return error as SdxlError;
-    }
-    assert.fail('expected a failure');
-  }
+  /** The error, checked for the key in every view of it. */
+  const failure = (promise: Promise<unknown>) => failureOf(promise, KEY);
 
   it('makes one 1024x1024 JPEG, reports the seed, the credits left and the cost', async () => {
     const result = await client().generate({ prompt: 'a panda astronaut', seed: 1234 });

@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { inspect } from 'node:util';
 import sharp from 'sharp';
-import { createClient, type SdxlError } from '@sdxl-kit/client';
+import { createClient } from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import { rawServer } from '../support/http.ts';
 import { maskImage, pngImage } from '../support/images.ts';
+import { failure as failureOf } from '../support/failure.ts';
 
 const KEY = 'SG_familysecret00099';
 
@@ -35,15 +35,8 @@ describe('vary, inpaint and upscale against the sandbox over HTTP', () => {
   });
   after(() => sandbox.close());
 
-  async function failure(promise: Promise<unknown>): Promise<SdxlError> {
-    try {
-      await promise;
-    } catch (error) {
-      assert.ok(!inspect(error, { depth: 9 }).includes(KEY));
-      return error as SdxlError;
-    }
-    assert.fail('expected a failure');
-  }
+  /** The error, checked for the key in every view of it. */
+  const failure = (promise: Promise<unknown>) => failureOf(promise, KEY);
 
   it('vary sends bytes as raw base64 (as Segmind’s samples do) with only the documented defaults, and returns a derived JPEG', async () => {
     const image = await pngImage(96, 64);

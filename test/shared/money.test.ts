@@ -13,23 +13,16 @@ import {
   sdxlTxt2Img,
   type BudgetLedger,
   type BudgetLimit,
-  type SdxlError,
 } from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import { Redis } from 'ioredis';
 import { skipWithoutRedis, startRedis, type TestRedis } from '../support/redis.ts';
+import { failure as failureOf } from '../support/failure.ts';
 
 const KEY = 'SG_money_secret_31337';
+/** The error, checked for the key in every view of it. */
+const failure = (promise: Promise<unknown>) => failureOf(promise, KEY);
 const sum = (values: number[]) => Math.round(values.reduce((a, b) => a + b, 0) * 1e6) / 1e6;
-
-async function failure(promise: Promise<unknown>): Promise<SdxlError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SdxlError;
-  }
-  assert.fail('expected a failure');
-}
 
 describe('prices and plans', () => {
   it('a model is priced as published until the API reports what this account is billed', () => {

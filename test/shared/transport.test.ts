@@ -11,18 +11,12 @@ import {
   type Transport,
 } from '@sdxl-kit/client';
 import { closedPort, rawServer, recordingSleep } from '../support/http.ts';
+import { failure as failureOf } from '../support/failure.ts';
 
 const KEY = 'SG_transportsecret0001';
+/** The error, checked for the key in every view of it. */
+const failure = (promise: Promise<unknown>) => failureOf(promise, KEY);
 const fastRetries = { retryBaseDelayMs: 5, retryMaxDelayMs: 20 };
-
-async function failure(promise: Promise<unknown>): Promise<SdxlError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SdxlError;
-  }
-  assert.fail('expected a failure');
-}
 
 function assertNoKey(error: unknown) {
   const views = [
