@@ -61,6 +61,9 @@ export interface QueueKind {
     queue: JobQueue;
     limiter: RateLimiter;
     close(): Promise<void>;
+    /** On Redis: the connection and the queue's key prefix, for a test that sets up what a race leaves. */
+    redis?: Redis;
+    prefix?: string;
   }>;
 }
 
@@ -94,6 +97,8 @@ export const QUEUES: QueueKind[] = [
       return {
         queue,
         limiter,
+        redis,
+        prefix,
         close: async () => {
           open.delete(queue);
           await queue.close();

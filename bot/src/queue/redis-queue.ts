@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
@@ -114,14 +114,15 @@ return {position_of(KEYS[1], KEYS[8], KEYS[6], KEYS[9], tonumber(ARGV[8]), tonum
 `;
 
 /**
- * A worker holds a job and asks to start it: it starts in its turn (no job queued ahead of it may
- * still start first: BullMQ hands several jobs to the workers at once, and the smaller one behind a
- * large one could otherwise win the race for the images free), when its images fit the capacity (a
- * job larger than the capacity runs alone) and the account's pace has room; both are reserved together.
+ * A worker holds a job and asks to start it: it starts in its turn (it and every job queued ahead of
+ * it fit the images free: BullMQ hands several jobs to the workers at once, and a small job behind a
+ * large one waiting for room would otherwise win the race for them), when its images fit the
+ * capacity (a job larger than the capacity runs alone) and the account's pace has room; both are
+ * reserved together.
  * KEYS: waiting, running (hash), running since (zset), rate starts, tags, virtual time, tickets
  * ARGV: job id, images, capacity, rate limit, window ms, start member, now, stale before, BullMQ job key prefix
  * Returns {'started'}, {'resumed'} (a stalled job another process had started), {'gone'} (cancelled),
- * or {'wait', ms}.
+ * {'wait', ms} (the first in line waits for room or the pace) or {'turn'} (a job ahead must start first).
  */
 const START = `${POSITION_LUA}
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'resumed'} end
@@ -132,7 +133,12 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])) do
 end
 -- The turn and the images only: the pace is take_start's, which knows how long to wait for it.
 if position_of(KEYS[1], KEYS[2], KEYS[7], KEYS[4], tonumber(ARGV[3]), ${UNPACED}, tonumber(ARGV[5]),
-  ARGV[1], ARGV[9]) ~= 0 then return {'wait', ${CAPACITY_RETRY_MS}} end
+  ARGV[1], ARGV[9]) ~= 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, redis.call('ZRANK', KEYS[1], ARGV[1]) - 1)) do
+    if redis.call('EXISTS', ARGV[9] .. id) == 1 then return {'turn'} end
+  end
+  return {'wait', ${CAPACITY_RETRY_MS}}
+end
 local waitMs = take_start(KEYS[4], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])
 if waitMs > 0 then return {'wait', waitMs} end
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -456,7 +462,7 @@ export class RedisJobQueue implements JobQueue {
     void this.queue
       .setGlobalConcurrency(imageCapacity)
       .catch((error: unknown) => logger.warn({ err: error }, 'could not set the global concurrency'));
-    this.worker = new Worker<QueueTicket>('generate', (job) => this.process(job, worker), {
+    this.worker = new Worker<QueueTicket>('generate', (job, token) => this.process(job, token, worker), {
       connection: this.redis,
       prefix: `${this.options.prefix}:bull`,
       concurrency: imageCapacity,
@@ -480,7 +486,7 @@ export class RedisJobQueue implements JobQueue {
     });
   }
 
-  private async process(job: Job<QueueTicket>, run: QueueWorker): Promise<void> {
+  private async process(job: Job<QueueTicket>, token: string | undefined, run: QueueWorker): Promise<void> {
     const ticket = job.data;
     const { limiter, imageCapacity, lockDurationMs } = this.options;
     const now = Date.now();
@@ -512,9 +518,19 @@ export class RedisJobQueue implements JobQueue {
       throw error;
     }
     if (verdict[0] === 'wait') {
+      // The first in line waits, and so does everything behind it: every worker pauses, and BullMQ
+      // puts the job back at the front of its priority.
       this.leave(ticket.jobId);
       await this.worker!.rateLimit(Number(verdict[1]));
       throw Worker.RateLimitError();
+    }
+    if (verdict[0] === 'turn') {
+      // BullMQ handed out a job behind the first in line (two processes queued them in one order and
+      // added them to BullMQ in the other). Back at the front, as a rate limit would put it, BullMQ
+      // would hand it out again and again and never the first: it goes behind its peers instead.
+      this.leave(ticket.jobId);
+      await job.moveToDelayed(Date.now() + CAPACITY_RETRY_MS, token);
+      throw new DelayedError();
     }
     if (verdict[0] === 'gone') {
       this.leave(ticket.jobId);
