@@ -107,6 +107,8 @@ export interface OutputFile {
 export interface JobResult {
   files: OutputFile[];
   seed?: number;
+  /** The prompt the job ran with, where the result says it. */
+  prompt?: string;
   cost?: number;
   remainingCredits?: number;
   /** Seconds of inference. */
@@ -146,6 +148,7 @@ export function readResult(body: Record<string, unknown>): JobResult {
   const result: JobResult = { files };
   const seed = numberOf(body.seed);
   if (seed !== undefined && Number.isSafeInteger(seed)) result.seed = seed;
+  if (typeof body.prompt === 'string') result.prompt = body.prompt;
   const cost = numberOf(metrics.cost);
   if (cost !== undefined) result.cost = cost;
   const remainingCredits = numberOf(metrics.remaining_credits);

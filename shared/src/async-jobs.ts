@@ -52,6 +52,8 @@ export interface CollectedJob {
   images: { bytes: Buffer; mimeType: ImageMimeType; index: number; seed?: number }[];
   metadata: ResponseMetadata;
   polls: number;
+  /** The prompt the job ran with, where the result says it. */
+  prompt?: string;
 }
 
 /** What the runner needs of its client. */
@@ -315,7 +317,12 @@ export class JobRunner {
     if (result.cost !== undefined) metadata.cost = result.cost;
     if (seed !== undefined) metadata.seed = seed;
     if (result.inferenceTime !== undefined) metadata.generationTime = result.inferenceTime;
-    return { images, metadata, polls: watch.polls };
+    return {
+      images,
+      metadata,
+      polls: watch.polls,
+      ...(result.prompt !== undefined && { prompt: result.prompt }),
+    };
   }
 }
 

@@ -171,10 +171,13 @@ export interface ModelImage {
 
 /** What any model's call gives back. */
 export interface ModelResult {
-  /** The model's slug. */
+  /** The model's slug; `unknown` after a `resume` that was not told it (the result does not say). */
   model: string;
   images: ModelImage[];
-  /** The options sent, camelCase, images left out; `seed` is the concrete seed where one was drawn. */
+  /**
+   * The options sent, camelCase, images left out; `seed` is the concrete seed where one was drawn.
+   * After `resume`, only what the result says: its `prompt`, where the job had one.
+   */
   request: Record<string, unknown>;
   seed?: number;
   remainingCredits?: number;
@@ -645,7 +648,12 @@ export class SdxlClient {
   }
 
   private collected(request: ModelRequest | undefined, job: CollectedJob): ModelResult {
-    return this.finish(request, job.images, job.metadata, 'async', job.polls);
+    const result = this.finish(request, job.images, job.metadata, 'async', job.polls);
+    // Resumed by its id: the request was not kept, but the result says what it was asked to draw.
+    if (job.prompt !== undefined && result.request.prompt === undefined) {
+      result.request = { ...result.request, prompt: job.prompt };
+    }
+    return result;
   }
 
   private finish(

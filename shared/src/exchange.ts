@@ -71,8 +71,8 @@ export class Exchanger {
     let deadline: number | undefined;
     const headers: Record<string, string> = { accept: exchange.accept ?? 'image/jpeg, application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.settings.apiKey && exchange.auth !== false && this.isOwnHost(url))
-      headers['x-api-key'] = this.settings.apiKey;
+    const authenticate = exchange.auth !== false && this.isOwnHost(url);
+    if (this.settings.apiKey && authenticate) headers['x-api-key'] = this.settings.apiKey;
     const run = async (attempt: number): Promise<TransportResponse> => {
       deadline ??= this.settings.now() + this.settings.deadlineMs;
       const remaining = deadline - this.settings.now();
@@ -85,6 +85,7 @@ export class Exchanger {
           method,
           url,
           headers,
+          authenticate,
           ...(body !== undefined && { body }),
           timeoutMs: Math.min(this.settings.timeoutMs, remaining),
           ...(signal && { signal }),

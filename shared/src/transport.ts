@@ -4,6 +4,12 @@ export interface TransportRequest {
   url: string;
   /** Includes `x-api-key` when the client holds the key; a transport must never put headers in its errors. */
   headers: Record<string, string>;
+  /**
+   * Whether the key belongs on this request: true for the API's own hosts, false for anything else,
+   * public output files included, wherever they are. A transport that adds the key itself (n8n's
+   * credential) must add it only when this is true.
+   */
+  authenticate: boolean;
   body?: string;
   /** Give up on this attempt after this long, in ms. */
   timeoutMs: number;

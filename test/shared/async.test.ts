@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { createClient, type AsyncTicket, type JobStatus } from '@sdxl-kit/client';
+import {
+  createClient,
+  createHttpTransport,
+  type AsyncTicket,
+  type JobStatus,
+  type Transport,
+} from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import { pngImage } from '../support/images.ts';
 import { failure as failureOf } from '../support/failure.ts';
@@ -90,6 +96,25 @@ describe('the async API against the sandbox over HTTP', () => {
     assert.equal(files[0]!.headers['x-api-key'], undefined);
   });
 
+  it('tells a transport that adds the key itself which requests may carry it: never a public file, even on the API`s origin', async () => {
+    const seen: { url: URL; authenticate: boolean }[] = [];
+    const http = createHttpTransport();
+    const recording: Transport = {
+      request: async (wire) => {
+        seen.push({ url: new URL(wire.url), authenticate: wire.authenticate });
+        return await http.request(wire);
+      },
+    };
+    await client({ transport: recording }).generate({ prompt: 'a heron' }, { api: 'async' });
+    const files = seen.filter(({ url }) => url.pathname.startsWith('/files/'));
+    assert.equal(files.length, 1);
+    assert.equal(files[0]!.url.origin, new URL(sandbox.url).origin, 'served where the API is');
+    assert.equal(files[0]!.authenticate, false);
+    const apiCalls = seen.filter(({ url }) => !url.pathname.startsWith('/files/'));
+    assert.ok(apiCalls.length >= 3, 'submit, status, result');
+    assert.ok(apiCalls.every(({ authenticate }) => authenticate));
+  });
+
   it('brings every image of a several-sample job', async () => {
     const result = await client().generate({ prompt: 'four foxes', samples: 3 }, { api: 'async' });
     assert.equal(result.images.length, 3);
@@ -140,6 +165,8 @@ describe('the async API against the sandbox over HTTP', () => {
     assert.equal(result.requestId, ticket.requestId);
     assert.equal(result.images.length, 1);
     assert.equal(result.seed, 5);
+    // The request was not kept; the result says what it was asked to draw.
+    assert.deepEqual(result.request, { prompt: 'a resumed cat' });
     assert.equal(submits('sdxl1.0-txt2img').length, 1);
     assert.equal(sandbox.credits, 99.992);
   });
