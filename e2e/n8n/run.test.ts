@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,8 @@ const KEY = 'sk-e2e-real-n8n-4c1d9b7a2e6f';
 const WRONG_KEY = 'sk-e2e-wrong-key-88e1f0a3';
 const CREDENTIAL = { id: 'sdxlE2eCredGood1', name: 'SDXL sandbox' };
 const WRONG_CREDENTIAL = { id: 'sdxlE2eCredWrong', name: 'SDXL wrong key' };
+/** The same account through a front whose results point at output files on another origin. */
+const FRONT_CREDENTIAL = { id: 'sdxlE2eCredFront', name: 'SDXL files elsewhere' };
 
 interface Item {
   json: Record<string, unknown>;
@@ -50,6 +53,10 @@ interface Execution {
 }
 
 let sandbox: Sandbox;
+let front: Server;
+let frontUrl: string;
+/** What the front received: the API's calls, each with the key it carried. */
+const frontSaw: { method: string; path: string; key: string | undefined }[] = [];
 let work: string;
 let userFolder: string;
 let brokerPort: number;
@@ -101,6 +108,52 @@ function n8nEnv(): NodeJS.ProcessEnv {
     N8N_RESTRICT_FILE_ACCESS_TO: join(work, 'files'),
     DB_SQLITE_POOL_SIZE: '2',
   };
+}
+
+/**
+ * A front for the sandbox, as a gateway before Segmind's API would be: it passes every call on, and
+ * in an async result points the output files at the sandbox's own origin, another than the Base URL's
+ * (as Segmind's are on images.segmind.com). The sandbox serves them there too, without a key.
+ */
+async function startFront(): Promise<void> {
+  front = createHttpServer((incoming, outgoing) => {
+    const key = incoming.headers['x-api-key'];
+    frontSaw.push({
+      method: incoming.method ?? '',
+      path: incoming.url ?? '',
+      key: typeof key === 'string' ? key : undefined,
+    });
+    const target = new URL(sandbox.origin);
+    // The Host stays the front's: the sandbox then gives status and result URLs on the front.
+    const upstream = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: incoming.headers,
+      },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          let body = Buffer.concat(chunks);
+          if (/^\/v2\/requests\/[\w-]+$/.test(incoming.url ?? '')) {
+            body = Buffer.from(
+              body.toString('utf8').replaceAll(`${frontUrl}/files/`, `${sandbox.origin}/files/`),
+            );
+          }
+          const headers = { ...answer.headers, 'content-length': String(body.length) };
+          outgoing.writeHead(answer.statusCode ?? 502, headers).end(body);
+        });
+      },
+    );
+    upstream.on('error', () => outgoing.destroy());
+    incoming.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const { port } = front.address() as { port: number };
+  frontUrl = `http://127.0.0.1:${port}`;
 }
 
 /** The n8n CLI under Node 24, with a throwaway user folder. */
@@ -353,6 +406,7 @@ describe(
   () => {
     before(async () => {
       sandbox = await startSandbox({ apiKey: KEY, credits: 100 });
+      await startFront();
       work = await mkdtemp(join(tmpdir(), 'sdxl-n8n-e2e-'));
       userFolder = join(work, 'user');
       brokerPort = await freePort();
@@ -377,6 +431,7 @@ describe(
         JSON.stringify([
           { ...CREDENTIAL, type: 'sdxlApi', data: { apiKey: KEY, baseUrl: sandbox.url } },
           { ...WRONG_CREDENTIAL, type: 'sdxlApi', data: { apiKey: WRONG_KEY, baseUrl: sandbox.url } },
+          { ...FRONT_CREDENTIAL, type: 'sdxlApi', data: { apiKey: KEY, baseUrl: `${frontUrl}/v1` } },
         ]),
       );
       const credentials = await n8n('import:credentials', `--input=${join(work, 'credentials.json')}`);
@@ -490,6 +545,25 @@ describe(
           ),
           ...budgetWorkflows(),
           workflow(
+            'sdxlE2eWfFilesIn',
+            'SDXL e2e async, output files on the Base URL origin',
+            [start, sdxlNode({ prompt: 'a harbour at dawn', options: { api: 'async', seed: 11 } })],
+            chain('Start', 'SDXL'),
+          ),
+          workflow(
+            'sdxlE2eWfFilesEx',
+            'SDXL e2e async, output files on another origin',
+            [
+              start,
+              sdxlNode(
+                { prompt: 'a harbour at dusk', options: { api: 'async', seed: 12 } },
+                {},
+                FRONT_CREDENTIAL,
+              ),
+            ],
+            chain('Start', 'SDXL'),
+          ),
+          workflow(
             'sdxlE2eWfCancel1',
             'SDXL e2e cancel during a poll',
             [
@@ -507,6 +581,7 @@ describe(
 
     after(async () => {
       await sandbox?.close();
+      await new Promise((resolve) => (front ? front.close(resolve) : resolve(undefined)));
       if (work && !process.env.SDXL_KEEP_E2E) await rm(work, { recursive: true, force: true });
     });
 
@@ -652,6 +727,40 @@ describe(
         posts.map((received) => received.path),
         ['/upload-asset', '/v1/sdxl-inpaint'],
       );
+    });
+
+    it('async: the output file on the Base URL`s own origin is fetched without the key; the API calls carry it', async () => {
+      const before = sandbox.requests.length;
+      const { code, execution } = await execute('sdxlE2eWfFilesIn');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const [item] = sdxlItems(execution) as [Item];
+      assert.equal(item.json.api, 'async');
+      assert.deepEqual((await storedFile(item)).subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+      const since = sandbox.requests.slice(before);
+      const files = since.filter((received) => received.path.startsWith('/files/'));
+      assert.equal(files.length, 1);
+      assert.equal(files[0]?.headers.host, new URL(sandbox.url).host, 'the Base URL`s own origin');
+      assert.equal(files[0]?.headers['x-api-key'], undefined, 'no key on a public file');
+      const apiCalls = since.filter((received) => !received.path.startsWith('/files/'));
+      assert.ok(apiCalls.length >= 3, 'submit, status, result');
+      assert.ok(apiCalls.every((received) => received.headers['x-api-key'] === KEY));
+    });
+
+    it('async: the output file on another origin is fetched without the key', async () => {
+      const before = sandbox.requests.length;
+      frontSaw.length = 0;
+      const { code, execution } = await execute('sdxlE2eWfFilesEx');
+      assert.equal(code, 0, JSON.stringify(execution.data.resultData.error ?? null));
+      const [item] = sdxlItems(execution) as [Item];
+      assert.deepEqual((await storedFile(item)).subarray(0, 3), Buffer.from([0xff, 0xd8, 0xff]));
+      // The API's calls went to the Base URL (the front), with the key; the file did not.
+      assert.ok(frontSaw.length >= 3, 'submit, status, result through the front');
+      assert.ok(frontSaw.every((call) => call.key === KEY));
+      assert.ok(!frontSaw.some((call) => call.path.startsWith('/files/')));
+      const files = sandbox.requests.slice(before).filter((received) => received.path.startsWith('/files/'));
+      assert.equal(files.length, 1);
+      assert.equal(files[0]?.headers.host, new URL(sandbox.url).host, 'another origin than the Base URL');
+      assert.equal(files[0]?.headers['x-api-key'], undefined);
     });
 
     it('cancelling the execution during a poll stops it; nothing is submitted twice', async () => {

@@ -24,12 +24,16 @@ mkdir -p "$TOOLS"
 # Several checkouts on one machine (git worktrees) share the tools: one installs, the others wait.
 exec 9>"$TOOLS.lock"
 flock 9
-if [[ ! -f "$TOOLS/.installed" ]]; then
+# The marker is written only by an install made under the lock: a folder installed before there was
+# one may have had two installs run into it at once, which leaves files missing (seen here: lodash's
+# and eslint's), so it is installed again, once.
+if [[ ! -f "$TOOLS/.installed-locked" ]]; then
   echo "n8n-checks: installing @n8n/node-cli@$NODE_CLI_VERSION and @n8n/scan-community-package@$SCANNER_VERSION into $TOOLS" >&2
+  rm -rf "$TOOLS/node_modules" "$TOOLS/.installed"
   (cd "$TOOLS" && echo '{ "name": "n8n-lint-tools", "private": true }' >package.json &&
     npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
       "@n8n/node-cli@$NODE_CLI_VERSION" "@n8n/scan-community-package@$SCANNER_VERSION" >&2)
-  touch "$TOOLS/.installed"
+  touch "$TOOLS/.installed-locked"
 fi
 flock -u 9
 

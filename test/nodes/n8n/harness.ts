@@ -282,14 +282,11 @@ export async function runNode(options: RunOptions): Promise<RunResult> {
           throw new workflow.NodeApiError(this.getNode(), error as N8nWorkflow.JsonObject);
         }
       },
-      // n8n's request without a credential: for hosts other than the API's.
-      async httpRequest(this: IExecuteFunctions, requestOptions: IHttpRequestOptions) {
-        const withSignal = { ...requestOptions, abortSignal: this.getExecutionCancelSignal() };
-        try {
-          return await n8nHttpRequest(withSignal, sent);
-        } catch (error) {
-          throw new workflow.NodeApiError(this.getNode(), error as N8nWorkflow.JsonObject);
-        }
+      // n8n's request without a credential (public output files), as n8n-core 2.40's is: bound to the
+      // execution (a node may call it without `this`), the node's own abort signal kept, and the
+      // HTTP library's error thrown as it is, not wrapped in a NodeApiError.
+      async httpRequest(requestOptions: IHttpRequestOptions) {
+        return await n8nHttpRequest(requestOptions, sent);
       },
       prepareBinaryData,
       // n8n's, for binary data kept in memory (base64 in the item); filesystem mode reads a file instead.

@@ -202,6 +202,11 @@ describe('n8n node: invalid input', () => {
     assert.match(error.message, /Number of Images: 5 is not allowed; allowed: a whole number from 1 to 4/);
     assert.match(error.message, /Steps: 10 is not allowed/);
     assert.doesNotMatch(`${error.message} ${String(error.description)}`, /samples|steps:/);
+    // Where to fix them: both are under Options.
+    assert.match(
+      String(error.description),
+      /^Fix Options > (Number of Images|Steps) and Options > (Number of Images|Steps): nothing was sent and nothing was billed\./,
+    );
     const refiner = await failure(run({ parameters: { prompt: 'x', options: { highNoiseFraction: 1 } } }));
     assert.match(refiner.message, /^High Noise Fraction: 1 leaves the refiner no steps/);
     assert.doesNotMatch(`${refiner.message} ${String(refiner.description)}`, /highNoiseFraction/);
@@ -211,6 +216,9 @@ describe('n8n node: invalid input', () => {
   it('refuses an empty prompt and a refiner with no steps left', async () => {
     const empty = await failure(run({ parameters: { prompt: '   ', options: {} } }));
     assert.match(empty.message, /^Prompt: " {3}" is not allowed/);
+    // The prompt stands at the top of the form, not under Options.
+    assert.match(String(empty.description), /^Fix Prompt: nothing was sent/);
+    assert.doesNotMatch(String(empty.description), /Options/);
     const refiner = await failure(
       run({ parameters: { prompt: 'x', options: { refiner: true, highNoiseFraction: 1 } } }),
     );

@@ -272,6 +272,12 @@ describe('n8n node: refusals before anything is billed', () => {
       notImage.message,
       /^Input Binary Field "data": 19 bytes is not a JPEG, PNG or WebP image .* \[item 0\]$/,
     );
+    // The image and the mask are chosen at the top of the form, not under Options.
+    assert.match(
+      String(notImage.description),
+      /^Fix the file in Input Binary Field "data": nothing was sent/,
+    );
+    assert.doesNotMatch(String(notImage.description), /Options/);
 
     const wrongMask = await failure(
       run({
@@ -288,6 +294,11 @@ describe('n8n node: refusals before anything is billed', () => {
       wrongMask.message,
       'Mask Binary Field "mask": a 32x32 PNG is not allowed; allowed: a mask of the image\'s size, 64x48 [item 0]',
     );
+    assert.match(
+      String(wrongMask.description),
+      /^Fix the file in Mask Binary Field "mask": nothing was sent/,
+    );
+    assert.doesNotMatch(String(wrongMask.description), /Options/);
 
     const scale = await failure(
       run({
@@ -301,6 +312,7 @@ describe('n8n node: refusals before anything is billed', () => {
     assert.ok(scale instanceof workflow.NodeOperationError);
     assert.match(scale.message, /^Scale: "3" is not allowed; allowed: 2, 4 or 8 \[item 1\]$/);
     assert.equal((scale.context as { itemIndex?: number }).itemIndex, 1);
+    assert.match(String(scale.description), /^Fix Options > Scale: nothing was sent/);
 
     const missingUrl = await failure(
       run({ parameters: { operation: 'upscaleImage', imageSource: 'url', imageUrl: ' ', options: {} } }),
@@ -340,6 +352,22 @@ describe('n8n node: the async API', () => {
   const submits = (slug: string) => posts(`/v2/${slug}`);
   const polls = () =>
     sandbox.requests.filter((request) => request.method === 'GET' && /\/status$/.test(request.path));
+
+  it('downloads the output files from the Base URL`s own origin without the key; every API call carries it', async () => {
+    const { items, sent } = await run({ parameters: { prompt: 'a harbour', options: { api: 'async' } } });
+    assert.equal(items.length, 1);
+    const downloads = sent.filter((request) => new URL(request.url).pathname.startsWith('/files/'));
+    assert.equal(downloads.length, 1);
+    // The sandbox serves output files where the API is, as a gateway in front of Segmind may.
+    assert.equal(new URL(downloads[0]?.url ?? '').origin, new URL(sandbox.url).origin);
+    assert.equal(downloads[0]?.headers['x-api-key'], undefined, 'no key on a public file');
+    const served = sandbox.requests.filter((request) => request.path.startsWith('/files/'));
+    assert.equal(served.length, 1);
+    assert.equal(served[0]?.headers['x-api-key'], undefined);
+    const apiCalls = sent.filter((request) => !new URL(request.url).pathname.startsWith('/files/'));
+    assert.ok(apiCalls.length >= 3, 'submit, status, result');
+    assert.ok(apiCalls.every((request) => request.headers['x-api-key'] === KEY));
+  });
 
   it('submits once, polls, and gives items with the request ID', async () => {
     sandbox.configure({ latencyMs: 150 });
@@ -387,7 +415,7 @@ describe('n8n node: the async API', () => {
     assert.equal(sandbox.billed.length, 1, 'billed once');
   });
 
-  it('a failed job is job_failed, unbilled, and the error item keeps the request ID', async () => {
+  it('a failed job is job_failed, unbilled, and the error item keeps the request ID and says to check the image', async () => {
     sandbox.configure({ failJobs: [true] });
     const { items } = await run({
       continueOnFail: true,
@@ -397,11 +425,28 @@ describe('n8n node: the async API', () => {
     assert.equal(items[0]?.json.code, 'job_failed');
     assert.match(String(items[0]?.json.error), /^The SDXL job failed on the API \[item 0\]$/);
     assert.match(String(items[0]?.json.requestId), /^[\w-]+$/);
+    assert.match(
+      String(items[0]?.json.description),
+      /^The API accepted the request, then could not make the image\. Jobs that fail are not billed\. The API said: .+\. Check the input image \(or its URL\) and the options against what it said, then run it again\.$/,
+    );
     assert.equal(sandbox.billed.length, 0);
     assert.equal(submits('sdxl-img2img').length, 1);
   });
 
-  it('a wait longer than Timeout (Seconds) gives up with the request ID to resume, without a second submit', async () => {
+  it('a failed text-to-image job speaks of the prompt, not of an input image it does not have', async () => {
+    sandbox.configure({ failJobs: [true] });
+    const { items } = await run({
+      continueOnFail: true,
+      parameters: { prompt: 'a lighthouse', options: { api: 'async' } },
+    });
+    assert.equal(items[0]?.json.code, 'job_failed');
+    const description = String(items[0]?.json.description);
+    assert.match(description, /Check the prompt and the options against what it said/);
+    assert.doesNotMatch(description, /image or URL|input image/);
+    assert.equal(sandbox.billed.length, 0);
+  });
+
+  it('a wait longer than Timeout (Seconds) leads with Resume Request and its ID, warns that trying again bills again, and never submits twice', async () => {
     sandbox.configure({ latencyMs: 2_500 });
     const error = await failure(
       run({
@@ -410,9 +455,75 @@ describe('n8n node: the async API', () => {
       }),
     );
     assert.ok(error instanceof workflow.NodeApiError);
-    assert.match(error.message, /did not answer in time \[item 0\]/);
-    assert.match(String(error.description), /The request [\w-]+ was submitted and goes on.*Resume Request/);
+    assert.equal(error.message, 'The SDXL job did not finish in time [item 0]');
+    const description = String(error.description);
+    const requestId =
+      /^Resume Request with Request ID ([\w-]+) fetches the images within the hour without billing again/.exec(
+        description,
+      )?.[1];
+    assert.ok(requestId, `the description leads with Resume Request and the ID: ${description}`);
+    assert.match(
+      description,
+      /Running this operation again \(or Retry On Fail\) submits a new request and bills again\./,
+    );
+    assert.match(description, /raise Options > Timeout \(Seconds\)\.$/);
+    assert.doesNotMatch(description, /^Try again/);
     assert.equal(submits('esrgan').length, 1);
+
+    // The ID it gives is the job's: Resume Request collects it, billed once.
+    sandbox.configure({ latencyMs: 0 });
+    const resumed = await run({ parameters: { operation: 'resumeRequest', requestId, options: {} } });
+    assert.equal(resumed.items[0]?.json.requestId, requestId);
+    assert.equal(submits('esrgan').length, 1);
+    assert.equal(sandbox.billed.length, 1);
+  });
+
+  it('a cancelled or timed-out Resume Request says to run it again, which bills nothing', async () => {
+    sandbox.configure({ latencyMs: 2_500 });
+    const submitted = await failure(
+      run({
+        items: [good()],
+        parameters: { operation: 'upscaleImage', options: { api: 'async', timeoutSeconds: 1 } },
+      }),
+    );
+    const requestId = /Request ID ([\w-]+)/.exec(String(submitted.description))?.[1];
+    const again = await failure(
+      run({ parameters: { operation: 'resumeRequest', requestId, options: { timeoutSeconds: 0.2 } } }),
+    );
+    assert.equal(again.message, 'The SDXL job did not finish in time [item 0]');
+    assert.match(
+      String(again.description),
+      new RegExp(
+        `^Run Resume Request again with Request ID ${requestId} within the hour: fetching the images bills nothing\\.`,
+      ),
+    );
+    assert.doesNotMatch(String(again.description), /bills again/);
+    // Run again with time enough, it collects the job: billed once, submitted once.
+    const collected = await run({ parameters: { operation: 'resumeRequest', requestId, options: {} } });
+    assert.equal(collected.items.length, 1);
+    assert.equal(submits('esrgan').length, 1);
+    assert.equal(sandbox.billed.length, 1);
+  });
+
+  it('Resume Request`s item carries the prompt the result gives, and names no model it cannot know', async () => {
+    sandbox.configure({ latencyMs: 1_500 });
+    const controller = new AbortController();
+    const pending = run({
+      signal: controller.signal,
+      parameters: { prompt: 'a red fox in the snow', options: { api: 'async', seed: 77 } },
+    });
+    while (polls().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    const error = await failure(pending);
+    const id = /Request ID \(item 0: ([\w-]+)\)/.exec(String(error.description))?.[1];
+    assert.ok(id, String(error.description));
+    const { items } = await run({ parameters: { operation: 'resumeRequest', requestId: id, options: {} } });
+    const json = items[0]?.json ?? {};
+    assert.equal(json.prompt, 'a red fox in the snow');
+    assert.equal(json.seed, 77);
+    assert.equal(json.operation, 'resumeRequest');
+    assert.ok(!('model' in json), `no made-up model: ${JSON.stringify(json)}`);
+    assert.ok(!Object.values(json).includes('unknown'));
   });
 
   it('Resume Request with an unknown ID is request_expired; a malformed one is refused before any request', async () => {

@@ -23,7 +23,7 @@ import {
   type PollOptions,
   type RunOptions,
 } from '@sdxl-kit/client/core';
-import { errorCode, toNodeError, type ErrorWording } from './errors.ts';
+import { errorCode, resumeAdvice, toNodeError, type ErrorWording } from './errors.ts';
 import { failedItem, imageItems, lowCreditsHint, type OutputSettings } from './output.ts';
 import {
   NODE_DEFAULTS,
@@ -132,7 +132,7 @@ async function readJob(
       itemIndex,
       api,
       output,
-      wording: {},
+      wording: { operation },
       check: (client) => ({ model: sdxlTxt2Img, values: client.validate(input as GenerateInput) }),
       call: async (client, runOptions) =>
         (await client.generate(input as GenerateInput, runOptions)) as unknown as ModelResult,
@@ -156,19 +156,19 @@ async function readJob(
       itemIndex,
       api,
       output,
-      wording: { tagItem, submitted: requestId },
+      wording: { operation, tagItem, submitted: requestId },
       check: () => undefined,
       call: async (client, runOptions) => await client.resume(requestId, runOptions),
     };
   }
 
   const model = modelOf(operation);
-  const { input, labels, inputFileName } = await readModelInput(context, items, itemIndex, model);
+  const { input, labels, places, inputFileName } = await readModelInput(context, items, itemIndex, model);
   return {
     itemIndex,
     api,
     output: { ...output, ...(inputFileName !== undefined && { inputFileName }) },
-    wording: { labels, tagItem },
+    wording: { operation, labels, places, tagItem },
     check: () => ({ model, values: parseModelRequest(model, input).values }),
     call: async (client, runOptions) => await client.run(model, input, runOptions),
   };
@@ -255,7 +255,7 @@ export class Sdxl implements INodeType {
     // One client for the whole run; its limiter is the account's, shared with every other execution
     // in this n8n process, so items, loop iterations and parallel workflows keep one pace.
     const client = new SdxlClient({
-      transport: createN8nTransport(executeRequester(this, credentials.baseUrl)),
+      transport: createN8nTransport(executeRequester(this)),
       sleep: abortableSleep,
       ...(credentials.baseUrl && { baseUrl: credentials.baseUrl }),
       // The credential adds the key to each request; the client only needs it to redact it.
@@ -289,7 +289,7 @@ export class Sdxl implements INodeType {
         if (!Object.hasOwn(OPERATIONS, operation)) {
           throw new NodeOperationError(node, `Operation: "${String(operation)}" is not known`, { itemIndex });
         }
-        if (operation !== 'generateImage') wording = { tagItem: true };
+        if (operation !== 'generateImage') wording = { operation, tagItem: true };
         const job = await readJob(this, items, itemIndex, operation, asTool);
         wording = job.wording;
         const billed = job.check(client);
@@ -345,9 +345,7 @@ export class Sdxl implements INodeType {
         .filter((job) => job.wording.submitted)
         .map((job) => `item ${job.itemIndex}: ${job.wording.submitted}`);
       throw new NodeOperationError(node, 'The execution was cancelled', {
-        ...(submitted.length > 0 && {
-          description: `Async requests already submitted go on and are billed when they finish. To fetch their images, run this node with the operation Resume Request and the Request ID (${submitted.join('; ')}) within the hour.`,
-        }),
+        ...(submitted.length > 0 && { description: resumeAdvice(`(${submitted.join('; ')})`) }),
       });
     }
     if (firstFailure) {

@@ -8,7 +8,7 @@ import {
   type InvalidField,
   type SdxlErrorCode,
 } from '@sdxl-kit/client/core';
-import { displayNameOf } from './properties.ts';
+import { OPTION_FIELDS, displayNameOf, type OperationName } from './properties.ts';
 import { budgetRefusal } from './budget.ts';
 
 /** What to tell an n8n user for each code: a headline and how to fix it, in the words of this node's fields. */
@@ -53,8 +53,9 @@ const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: str
   },
   job_failed: {
     message: 'The SDXL job failed on the API',
+    // What to check depends on the operation: see jobFailedAdvice.
     description:
-      'The API accepted the request, then could not make the image (the reason is below). Jobs that fail are not billed. Check the input image or URL and try again.',
+      'The API accepted the request, then could not make the image. Jobs that fail are not billed.',
   },
   request_expired: {
     message: 'The SDXL request is no longer known to the API',
@@ -70,8 +71,15 @@ const WORDING: Partial<Record<SdxlErrorCode, { message: string; description: str
 
 /** How errors name fields: the form's words for each field, and whether the message ends with the item. */
 export interface ErrorWording {
+  /** The operation the item runs: what a failed job's error tells to check, and how to resume. */
+  operation?: OperationName;
   /** The form's words for a field ("Input Binary Field \"data\""); the generate fields' labels otherwise. */
   labels?: ReadonlyMap<string, string>;
+  /**
+   * Where to fix a field, in the form's words ("Options > Strength", "the file in Mask Binary Field
+   * \"mask\""); otherwise Generate Image's: its prompts up front, the rest under Options.
+   */
+  places?: ReadonlyMap<string, string>;
   /** Append "[item N]" to the message, as n8n's guidelines ask. */
   tagItem?: boolean;
   /** The ID of the async request this item submitted, if it did: the error says how to resume it. */
@@ -94,6 +102,42 @@ function inFormWords(field: InvalidField, labels?: ReadonlyMap<string, string>):
   return name && field.message.startsWith(field.field)
     ? `${name}${field.message.slice(field.field.length)}`
     : field.message;
+}
+
+/** Where in the form to fix each refused field, each named once: "Options > Steps and Prompt". */
+function placesToFix(fields: readonly InvalidField[], wording: ErrorWording): string {
+  const places = fields.map((field) => {
+    const place = wording.places?.get(field.field);
+    if (place) return place;
+    const name = displayNameOf(field.field) ?? field.field;
+    return (OPTION_FIELDS as readonly string[]).includes(field.field) ? `Options > ${name}` : name;
+  });
+  return [...new Set(places)].join(' and ');
+}
+
+/** After a failed job: what to check, in the terms of the operation that submitted it. */
+function jobFailedAdvice(operation: OperationName | undefined): string {
+  switch (operation) {
+    case 'generateImage':
+      return ' Check the prompt and the options against what it said (a content filter refuses some prompts), then run it again.';
+    case 'resumeRequest':
+      return ' Check the input of the run that submitted it against what it said, then run that operation again.';
+    case undefined:
+      return '';
+    default:
+      return ' Check the input image (or its URL) and the options against what it said, then run it again.';
+  }
+}
+
+/**
+ * What to do about an async request that was submitted when the run stopped waiting: fetch it, for
+ * free, rather than submit again. `requestIds` is one ID, or "(item 0: …; item 2: …)".
+ */
+export function resumeAdvice(requestIds: string, resuming = false): string {
+  if (resuming) {
+    return `Run Resume Request again with Request ID ${requestIds} within the hour: fetching the images bills nothing.`;
+  }
+  return `Resume Request with Request ID ${requestIds} fetches the images within the hour without billing again: what was submitted goes on, and is billed when it finishes. Running this operation again (or Retry On Fail) submits a new request and bills again.`;
 }
 
 /**
@@ -124,29 +168,48 @@ export function toNodeError(
     const words = error.fields.map((field) => inFormWords(field, wording.labels)).join('; ');
     return new NodeOperationError(node, words + tag, {
       itemIndex,
-      description: `${ERROR_HINTS.invalid_request} Options are under Options in the node; a value from an expression comes from the input item.`,
+      description: `Fix ${placesToFix(error.fields, wording)}: nothing was sent and nothing was billed. A value from an expression comes from the input item.`,
     });
   }
   // Refused by the run's own cap, not by the API: nothing was sent.
   if (error.code === 'budget_exceeded') return budgetRefusal(node, error, itemIndex, tag);
-  // A submitted async job goes on whatever happens here: its ID is how to get the images later.
-  const resume = wording.submitted && isResumable(error.code) ? resumeHint(wording.submitted) : '';
+  // A submitted async job goes on whatever happens here: its ID is how to get the images later, and
+  // that comes first, before anything that would submit (and bill) again.
+  const resume =
+    wording.submitted && isResumable(error.code)
+      ? resumeAdvice(wording.submitted, wording.operation === 'resumeRequest')
+      : '';
   if (error.code === 'aborted') {
     return new NodeOperationError(node, 'The execution was cancelled' + tag, {
       itemIndex,
-      ...(resume && { description: resume.trim() }),
+      ...(resume && { description: resume }),
+    });
+  }
+  const said = error.message.replace(/[.\s]+$/, '');
+  const detail = error instanceof ApiError ? ` The API said: ${said}.` : ` ${said}.`;
+  if (resume) {
+    // The job went on while the node stopped waiting: "try again" would submit and bill it twice.
+    const waitedTooLong = error.code === 'timeout';
+    return new NodeApiError(node, errorResponse(error), {
+      itemIndex,
+      message:
+        (waitedTooLong ? 'The SDXL job did not finish in time' : (WORDING[error.code]?.message ?? said)) +
+        tag,
+      description: waitedTooLong
+        ? `${resume} To wait longer next time, raise Options > Timeout (Seconds).`
+        : `${resume}${detail}`,
+      ...(error instanceof ApiError && { httpCode: String(error.status) }),
     });
   }
   const words =
     error.code === 'server_error' && itemCount > 1
       ? { message: WORDING.server_error?.message ?? error.message, description: SERVER_ERROR_OF_MANY }
       : WORDING[error.code];
-  const said = error.message.replace(/[.\s]+$/, '');
-  const detail = error instanceof ApiError ? ` The API said: ${said}.` : ` ${said}.`;
+  const advice = error.code === 'job_failed' ? jobFailedAdvice(wording.operation) : '';
   return new NodeApiError(node, errorResponse(error), {
     itemIndex,
     message: (words?.message ?? error.message) + tag,
-    description: `${words?.description ?? ERROR_HINTS[error.code]}${detail}${resume}`,
+    description: `${words?.description ?? ERROR_HINTS[error.code]}${detail}${advice}`,
     ...(error instanceof ApiError && { httpCode: String(error.status) }),
   });
 }
@@ -154,10 +217,6 @@ export function toNodeError(
 /** Codes after which a submitted job may still finish: stopped waiting, timed out, or lost on the way. */
 function isResumable(code: string): boolean {
   return ['aborted', 'timeout', 'connection', 'server_error', 'rate_limited', 'bad_response'].includes(code);
-}
-
-function resumeHint(requestId: string): string {
-  return ` The request ${requestId} was submitted and goes on (it is billed when it finishes): to fetch its images, run this node with the operation Resume Request and that Request ID within the hour.`;
 }
 
 /** The code a failed item reports with Continue On Fail. */

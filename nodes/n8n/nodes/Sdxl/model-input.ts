@@ -8,6 +8,8 @@ export interface ModelInput {
   input: Record<string, unknown>;
   /** What the form calls each field, images by where they came from (`Input Binary Field "data"`). */
   labels: Map<string, string>;
+  /** Where in the form each field is fixed: up front, or under Options (`Options > Strength`). */
+  places: Map<string, string>;
   /** The input image's file name, when it came from a binary field. */
   inputFileName?: string;
 }
@@ -45,14 +47,17 @@ export async function readModelInput(
   const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
   const input: Record<string, unknown> = {};
   const labels = new Map<string, string>();
+  const places = new Map<string, string>();
   let inputFileName: string | undefined;
   for (const field of model.fields) {
     labels.set(field.name, field.label);
+    places.set(field.name, isTopLevel(field) ? field.label : `Options > ${field.label}`);
     if (field.kind === 'image') {
       const names = imageParameterNames(field);
       const source = context.getNodeParameter(names.source, itemIndex, 'binary') as string;
       if (source === 'url') {
         labels.set(field.name, `${field.label} URL`);
+        places.set(field.name, `${field.label} URL`);
         const url = String(context.getNodeParameter(names.url, itemIndex, '') ?? '').trim();
         if (url) input[field.name] = url;
         continue;
@@ -62,6 +67,7 @@ export async function readModelInput(
         context.getNodeParameter(names.binaryField, itemIndex, defaultBinaryField(field)) ?? '',
       ).trim();
       labels.set(field.name, `${label} "${property}"`);
+      places.set(field.name, `the file in ${label} "${property}"`);
       const binary = property ? items[itemIndex]?.binary?.[property] : undefined;
       if (!binary) {
         const present = Object.keys(items[itemIndex]?.binary ?? {});
@@ -86,5 +92,5 @@ export async function readModelInput(
     const value = typedValue(field, raw);
     if (value !== undefined) input[field.name] = value;
   }
-  return { input, labels, ...(inputFileName !== undefined && { inputFileName }) };
+  return { input, labels, places, ...(inputFileName !== undefined && { inputFileName }) };
 }

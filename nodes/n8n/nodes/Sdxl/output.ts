@@ -92,7 +92,12 @@ export async function imageItems(
             prompt: request.prompt as string,
             ...(request.negativePrompt ? { negativePrompt: request.negativePrompt as string } : {}),
           }
-        : { operation: settings.operation, model: result.model, ...(request as IDataObject) }),
+        : {
+            operation: settings.operation,
+            // Resume Request knows a job by its ID alone, and a result names no model: none is made up.
+            ...(settings.operation !== 'resumeRequest' && { model: result.model }),
+            ...(request as IDataObject),
+          }),
       ...(seed !== undefined && { seed }),
       index: image.index,
       fileName,

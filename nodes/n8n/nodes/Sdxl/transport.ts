@@ -2,7 +2,6 @@ import { sleep as n8nSleep } from 'n8n-workflow';
 import type { IExecuteFunctions, IHttpRequestOptions } from 'n8n-workflow';
 import {
   AbortedError,
-  DEFAULT_BASE_URL,
   NOT_SENT_CODES,
   TransportError,
   normalizeHeaders,
@@ -14,8 +13,11 @@ import {
 /** The credential type every request authenticates with. */
 export const CREDENTIAL_TYPE = 'sdxlApi';
 
-/** The subset of n8n's HTTP helper options the client needs, shaped for `httpRequestWithAuthentication`. */
-export type HttpRequester = (options: IHttpRequestOptions) => Promise<unknown>;
+/**
+ * One of n8n's request helpers, called in `httpRequestWithAuthentication`'s option shape.
+ * `authenticate` says whether the credential's key may go with the request: the client decides.
+ */
+export type HttpRequester = (options: IHttpRequestOptions, authenticate: boolean) => Promise<unknown>;
 
 /**
  * The client's transport over n8n's own request helper, so n8n's proxy settings, SSRF protection and
@@ -26,19 +28,22 @@ export function createN8nTransport(request: HttpRequester): Transport {
     async request(wire) {
       let response: unknown;
       try {
-        response = await request({
-          method: wire.method,
-          url: wire.url,
-          headers: wire.headers,
-          ...(wire.body !== undefined && { body: wire.body }),
-          // Every status comes back as an answer, as bytes: the client, not n8n, decides what it means.
-          returnFullResponse: true,
-          ignoreHttpStatusErrors: true,
-          encoding: 'arraybuffer',
-          json: false,
-          timeout: wire.timeoutMs,
-          ...(wire.signal && { abortSignal: wire.signal }),
-        });
+        response = await request(
+          {
+            method: wire.method,
+            url: wire.url,
+            headers: wire.headers,
+            ...(wire.body !== undefined && { body: wire.body }),
+            // Every status comes back as an answer, as bytes: the client, not n8n, decides what it means.
+            returnFullResponse: true,
+            ignoreHttpStatusErrors: true,
+            encoding: 'arraybuffer',
+            json: false,
+            timeout: wire.timeoutMs,
+            ...(wire.signal && { abortSignal: wire.signal }),
+          },
+          wire.authenticate,
+        );
       } catch (error) {
         throw toTransportError(error, wire.signal);
       }
@@ -48,28 +53,14 @@ export function createN8nTransport(request: HttpRequester): Transport {
 }
 
 /**
- * Whether a URL is the API's own: the credential's Base URL, or Segmind over https. Only those get
- * the key. The async API hands out public file URLs that may live elsewhere (a storage bucket); the
- * client sends no key to those, but with n8n the credential, not the client, adds it, so the
- * transport must choose.
+ * For executions: what the client authenticates (the API's own calls) goes through
+ * `this.helpers.httpRequestWithAuthentication`, which adds the credential's key; everything else,
+ * the async API's public output files included, through `this.helpers.httpRequest`, without it.
+ * Output files may be served from the Base URL's own origin, so the address alone cannot decide.
  */
-export function isApiHost(url: string, baseUrl: string | undefined): boolean {
-  try {
-    const target = new URL(url);
-    if (target.origin === new URL(baseUrl || DEFAULT_BASE_URL).origin) return true;
-    return target.protocol === 'https:' && /(^|\.)segmind\.com$/.test(target.hostname);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * For executions: requests to the API through `this.helpers.httpRequestWithAuthentication`, and
- * downloads from other hosts through `this.helpers.httpRequest`, without the key.
- */
-export function executeRequester(context: IExecuteFunctions, baseUrl?: string): HttpRequester {
-  return async (options) =>
-    isApiHost(options.url ?? '', baseUrl)
+export function executeRequester(context: IExecuteFunctions): HttpRequester {
+  return async (options, authenticate) =>
+    authenticate
       ? await context.helpers.httpRequestWithAuthentication.call(context, CREDENTIAL_TYPE, options)
       : await context.helpers.httpRequest(options);
 }
