@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_DEFAULTS } from '@sdxl-kit/client/core';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { launchNodeRed, type RunningNodeRed } from '../../nodes/node-red/scripts/launch.ts';
+import { PACKAGE_NAME, launchNodeRed, type RunningNodeRed } from '../../nodes/node-red/scripts/launch.ts';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../out/e2e/node-red/', import.meta.url));
 const NODE_ID = 'sdxl-example-node';
@@ -155,7 +155,7 @@ async function checkBudgetFields(budget: Locator): Promise<void> {
   await page.screenshot({ path: `${SCREENSHOTS}account-budget.png` });
 }
 
-describe('the Node-RED editor with node-red-contrib-sdxl', () => {
+describe('the Node-RED editor with @sdxl-kit/node-red-sdxl', () => {
   it('runs the Node-RED that was asked for', async () => {
     const packageJson = process.env.SDXL_NODE_RED
       ? join(process.env.SDXL_NODE_RED, 'package.json')
@@ -164,6 +164,26 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     const settings = (await (await fetch(`${nodeRed.editorUrl}settings`)).json()) as { version: string };
     // Node-RED appends "-git" when a .git folder sits four levels above its runtime, as in this checkout.
     assert.equal(settings.version.replace(/-git$/, ''), version);
+  });
+
+  it('loads the package under its scoped name, with its node types and its examples', async () => {
+    assert.equal(PACKAGE_NAME, '@sdxl-kit/node-red-sdxl');
+    const sets = (await (
+      await fetch(`${nodeRed.editorUrl}nodes`, { headers: { accept: 'application/json' } })
+    ).json()) as { module: string; types: string[]; enabled: boolean; err?: string }[];
+    const ours = sets.filter((set) => set.module === PACKAGE_NAME);
+    assert.deepEqual(ours.flatMap((set) => set.types).sort(), ['sdxl', 'sdxl-config']);
+    assert.ok(
+      ours.every((set) => set.enabled && !set.err),
+      JSON.stringify(ours),
+    );
+    // What Import → Examples lists, by module.
+    const modules = (await (await fetch(`${nodeRed.editorUrl}library/examples/flows/`)).json()) as string[];
+    assert.ok(modules.includes(PACKAGE_NAME), JSON.stringify(modules));
+    const example = (await (
+      await fetch(`${nodeRed.editorUrl}library/examples/flows/${PACKAGE_NAME}/generate-then-upscale`)
+    ).json()) as { type: string }[];
+    assert.ok(example.some((node) => node.type === 'sdxl'));
   });
 
   it('shows the sdxl node in the palette', async () => {
@@ -380,6 +400,12 @@ describe('the Node-RED editor with node-red-contrib-sdxl', () => {
     const help = page.locator('.red-ui-sidebar-info, .red-ui-help').filter({ hasText: 'Precedence' }).first();
     await help.waitFor({ state: 'visible', timeout: 10_000 });
     const text = await help.innerText();
+    // It opens with what the node does: the four operations, not text-to-image alone.
+    assert.match(text, /Operation is one of: generate .*, vary .*, inpaint .*, or upscale /);
+    assert.match(
+      text,
+      /inpaint and upscale first upload .* to Segmind's storage, which gives it a public URL/,
+    );
     assert.match(text, /msg\.sdxl/);
     assert.match(text, /steps/);
     assert.match(text, /a whole number from 20 to 100/);

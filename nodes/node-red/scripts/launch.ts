@@ -8,12 +8,14 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SANDBOX_DEFAULT_API_KEY, startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
+/** The package's name (scoped): where npm would install it in a user directory's node_modules. */
+export const PACKAGE_NAME = (require(join(packageDir, 'package.json')) as { name: string }).name;
 
 export const EXAMPLE_FLOW = join(packageDir, 'examples', 'generate-images.json');
 /** The other examples `npm run node-red` deploys beside it, each on its own tab. */
@@ -112,8 +114,9 @@ export async function launchNodeRed(options: LaunchOptions = {}): Promise<Runnin
       await installTarball(userDir);
     } else {
       // What `npm install <folder>` does: a link in the user directory's node_modules.
-      await mkdir(join(userDir, 'node_modules'));
-      await symlink(packageDir, join(userDir, 'node_modules', 'node-red-contrib-sdxl'), 'dir');
+      const installed = join(userDir, 'node_modules', PACKAGE_NAME);
+      await mkdir(dirname(installed), { recursive: true });
+      await symlink(packageDir, installed, 'dir');
     }
     const port = options.port || (await freePort());
     await writeFile(join(userDir, 'settings.js'), settingsFile(port));

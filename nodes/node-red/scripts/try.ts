@@ -1,13 +1,13 @@
 // `npm run node-red`: a local Node-RED with this package, an embedded sandbox and the example flow,
 // so a newcomer sees images come out without an API key.
-import { launchNodeRed, pressInject } from './launch.ts';
+import { PACKAGE_NAME, launchNodeRed, pressInject } from './launch.ts';
 
 const port = Number(process.env.PORT ?? 1880);
 const running = await launchNodeRed({ port, sandboxLatencyMs: 1500, moreExamples: true });
 await pressInject(running.editorUrl);
 
 process.stdout.write(`
-Node-RED is running with node-red-contrib-sdxl and the example flow, against a local sandbox
+Node-RED is running with ${PACKAGE_NAME} and the example flow, against a local sandbox
 (${running.sandbox.url}, no real API key, no credits spent).
 
   Editor:        ${running.editorUrl}

@@ -75,6 +75,24 @@ const FLOW_HINTS: Partial<Record<SdxlErrorCode, string>> = {
 };
 
 /**
+ * What to do about an error. A refused image or mask is fixed in the message property it came from,
+ * not in a setting of the node, so the hint names that property.
+ */
+function hintFor(
+  code: SdxlErrorCode,
+  fields: { field?: string }[],
+  imagesFrom: Record<string, string>,
+): string {
+  if (code !== 'invalid_request') return FLOW_HINTS[code] ?? ERROR_HINTS[code];
+  const properties = [...new Set(fields.map(({ field }) => (field ? imagesFrom[field] : undefined)))].filter(
+    (property): property is string => property !== undefined,
+  );
+  if (properties.length === 0) return ERROR_HINTS[code];
+  const settings = fields.some(({ field }) => !field || !imagesFrom[field]);
+  return `Fix the message property ${properties.join(' and ')}${settings ? ', and the option named in the message' : ''}; nothing was sent and nothing was billed.`;
+}
+
+/**
  * @param imagesFrom where each image field of the call came from (`image` → `msg.payload`), said
  *   after a refusal that names one, so the flow author knows which wire to look at.
  */
@@ -86,8 +104,10 @@ function toFlowError(error: unknown, imagesFrom: Record<string, string> = {}): F
       .map(({ field }) => field && imagesFrom[field] && `${field} came from ${imagesFrom[field]}`)
       .filter(Boolean);
     const from = where.length > 0 ? ` (${where.join('; ')})` : '';
-    const hint = FLOW_HINTS[code as SdxlErrorCode] ?? ERROR_HINTS[code as SdxlErrorCode];
-    return new FlowError(code, `${sentence(error.message + from)} ${hint}`);
+    return new FlowError(
+      code,
+      `${sentence(error.message + from)} ${hintFor(code as SdxlErrorCode, fields, imagesFrom)}`,
+    );
   }
   // Not the client's: a bug of ours. Say so rather than dressing it up as an API error.
   return new FlowError('internal', `Unexpected error in the SDXL node: ${String(error)}`);

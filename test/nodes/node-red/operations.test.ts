@@ -252,6 +252,8 @@ describe(`vary, inpaint and upscale in Node-RED ${nodeRedVersion}`, () => {
       msg: () => Msg;
       field: string;
       says: string;
+      /** How the message ends: what to fix. */
+      ends?: string;
     }[] = [
       {
         name: 'no image in msg.payload',
@@ -280,6 +282,7 @@ describe(`vary, inpaint and upscale in Node-RED ${nodeRedVersion}`, () => {
         msg: () => ({ payload: Buffer.from('hello, not a picture') }),
         field: 'image',
         says: 'image: 20 bytes is not a JPEG, PNG or WebP image',
+        ends: 'Fix the message property msg.payload; nothing was sent and nothing was billed.',
       },
       {
         name: 'a mask of another size',
@@ -287,6 +290,8 @@ describe(`vary, inpaint and upscale in Node-RED ${nodeRedVersion}`, () => {
         msg: () => ({ payload: photo, mask: maskSmall }),
         field: 'mask',
         says: "mask: a 32x32 PNG is not allowed; allowed: a mask of the image's size, 64x48 (mask came from msg.mask)",
+        // The mask is a message property, not an option of the node.
+        ends: 'Fix the message property msg.mask; nothing was sent and nothing was billed.',
       },
       {
         name: 'no mask',
@@ -301,6 +306,7 @@ describe(`vary, inpaint and upscale in Node-RED ${nodeRedVersion}`, () => {
         msg: () => ({ payload: photo }),
         field: 'scale',
         says: 'scale: 3 is not allowed; allowed: 2, 4 or 8',
+        ends: 'Fix the option named in the message; nothing was sent and nothing was billed.',
       },
       {
         name: 'scale 3 in msg.sdxl',
@@ -340,6 +346,7 @@ describe(`vary, inpaint and upscale in Node-RED ${nodeRedVersion}`, () => {
         const details = error.error as { code: string; message: string; source: { id: string } };
         assert.equal(details.code, 'invalid_request');
         assert.ok(details.message.includes(refusal.says), details.message);
+        if (refusal.ends) assert.ok(details.message.endsWith(refusal.ends), details.message);
         assert.ok(
           details.message.startsWith(`${refusal.field}:`) || details.message.includes(` ${refusal.field}:`),
         );
