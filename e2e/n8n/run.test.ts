@@ -59,7 +59,6 @@ let frontUrl: string;
 const frontSaw: { method: string; path: string; key: string | undefined }[] = [];
 let work: string;
 let userFolder: string;
-let brokerPort: number;
 /** Everything n8n printed, to search for the key at the end. */
 const printed: string[] = [];
 
@@ -102,7 +101,6 @@ function n8nEnv(): NodeJS.ProcessEnv {
     PATH: `${NODE24_BIN}:${process.env.PATH ?? ''}`,
     N8N_USER_FOLDER: userFolder,
     N8N_RUNNERS_ENABLED: 'false',
-    N8N_RUNNERS_BROKER_PORT: String(brokerPort),
     N8N_DIAGNOSTICS_ENABLED: 'false',
     N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
     N8N_RESTRICT_FILE_ACCESS_TO: join(work, 'files'),
@@ -158,7 +156,10 @@ async function startFront(): Promise<void> {
 
 /** The n8n CLI under Node 24, with a throwaway user folder. */
 async function n8n(...args: string[]) {
-  const result = await run(join(NODE24_BIN, 'node'), [N8N_CLI, ...args], { env: n8nEnv() });
+  // A port picked now, not once for the run: between two commands another run (CI, a worktree beside
+  // this one) may take a port this one left free ("Task Broker's port … is already in use").
+  const env = { ...n8nEnv(), N8N_RUNNERS_BROKER_PORT: String(await freePort()) };
+  const result = await run(join(NODE24_BIN, 'node'), [N8N_CLI, ...args], { env });
   printed.push(result.stdout, result.stderr);
   return result;
 }
@@ -409,7 +410,6 @@ describe(
       await startFront();
       work = await mkdtemp(join(tmpdir(), 'sdxl-n8n-e2e-'));
       userFolder = join(work, 'user');
-      brokerPort = await freePort();
       await mkdir(join(work, 'files/in'), { recursive: true });
       await writeFile(join(work, 'files/in/photo.png'), await pngImage(64, 48));
       await writeFile(join(work, 'files/in/mask.png'), await maskImage(64, 48, [16, 8, 24, 24]));
