@@ -446,14 +446,19 @@ describe('n8n node: the async API', () => {
     assert.equal(sandbox.billed.length, 0);
   });
 
-  it('a wait longer than Timeout (Seconds) leads with Resume Request and its ID, warns that trying again bills again, and never submits twice', async () => {
+  /** An async upscale whose job outlasts Timeout (Seconds): the run fails after the submit. */
+  async function upscaleTimedOut() {
     sandbox.configure({ latencyMs: 2_500 });
-    const error = await failure(
+    return await failure(
       run({
         items: [good()],
         parameters: { operation: 'upscaleImage', options: { api: 'async', timeoutSeconds: 1 } },
       }),
     );
+  }
+
+  it('a wait longer than Timeout (Seconds) leads with Resume Request and its ID, warns that trying again bills again, and never submits twice', async () => {
+    const error = await upscaleTimedOut();
     assert.ok(error instanceof workflow.NodeApiError);
     assert.equal(error.message, 'The SDXL job did not finish in time [item 0]');
     const description = String(error.description);
@@ -478,14 +483,8 @@ describe('n8n node: the async API', () => {
     assert.equal(sandbox.billed.length, 1);
   });
 
-  it('a cancelled or timed-out Resume Request says to run it again, which bills nothing', async () => {
-    sandbox.configure({ latencyMs: 2_500 });
-    const submitted = await failure(
-      run({
-        items: [good()],
-        parameters: { operation: 'upscaleImage', options: { api: 'async', timeoutSeconds: 1 } },
-      }),
-    );
+  it('a Resume Request that times out says to run it again, which bills nothing', async () => {
+    const submitted = await upscaleTimedOut();
     const requestId = /Request ID ([\w-]+)/.exec(String(submitted.description))?.[1];
     const again = await failure(
       run({ parameters: { operation: 'resumeRequest', requestId, options: { timeoutSeconds: 0.2 } } }),
