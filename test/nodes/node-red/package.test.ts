@@ -105,6 +105,26 @@ describe('the published @sdxl-kit/node-red-sdxl package', () => {
       );
     });
 
+    it("keeps the account's Budget and the node's Metadata switch, in the form and in the help", async () => {
+      const account = await readFile(join(unpacked, 'dist/sdxl-config.html'), 'utf8');
+      assert.match(account, /budget: \{\s*value: '',/, 'an account starts with no budget');
+      assert.match(account, /budgetWindow: \{\s*value: 'day',/);
+      assert.match(account, /id="node-config-input-budget"/);
+      assert.match(account, /<option value="hour">hour<\/option>/);
+      const accountHelp = account.slice(account.indexOf('data-help-name="sdxl-config"')).replace(/\s+/g, ' ');
+      assert.match(accountHelp, /<dt class="optional">Budget/);
+      assert.match(accountHelp, /<code>budget_exceeded<\/code>/);
+
+      const node = await readFile(join(unpacked, 'dist/sdxl.html'), 'utf8');
+      assert.match(node, /embedParameters: \{ value: true \}/, 'Metadata is ticked by default');
+      assert.match(node, /<label for="node-input-embedParameters">.*Metadata<\/label>/);
+      const nodeHelp = node.slice(node.indexOf('data-help-name="sdxl"')).replace(/\s+/g, ' ');
+      assert.match(
+        nodeHelp,
+        /Unless <i>Metadata<\/i> is unticked, each image carries its generation parameters/,
+      );
+    });
+
     it('gives no repository or bugs address, none existing yet, and its README says so', async () => {
       assert.equal(manifest.repository, undefined);
       assert.equal(manifest.bugs, undefined);
