@@ -1,7 +1,10 @@
 import { setTimeout as wait } from 'node:timers/promises';
-import { RedisJobTimeStore, type SdxlClient } from '@sdxl-kit/client';
+import { RedisBudget, RedisJobTimeStore, type BudgetLedger, type SdxlClient } from '@sdxl-kit/client';
 import { Client, Events, GatewayIntentBits, RESTEvents, Routes } from 'discord.js';
 import type { DestinationStream } from 'pino';
+import { BotBudgets } from './budget/budgets.ts';
+import { RedisNoticeClaims, type NoticeClaims } from './budget/notices.ts';
+import { SqliteBudget } from './budget/sqlite-budget.ts';
 import { LocalSubmitClaims, LoneCopy, type CopyClaims, type SubmitClaims } from './claims.ts';
 import { ConfigError, configSecrets, type BotConfig } from './config.ts';
 import type { BotContext } from './context.ts';
@@ -72,6 +75,9 @@ export function createBot(
   let queue: JobQueue;
   let copy: CopyClaims;
   let submits: SubmitClaims;
+  let ledger: BudgetLedger;
+  let claims: NoticeClaims;
+  let embeddedBudget: SqliteBudget | undefined;
   if (redis) {
     const prefix = config.redisPrefix;
     // Copies logged in as the same shard receive the same interactions: one claim decides who answers.
@@ -87,6 +93,9 @@ export function createBot(
       logger,
     });
     store = new RedisJobStore(redis, { prefix });
+    // One Redis, one prefix: budgets count across every process, keys `<prefix>:budget:<id>:<window>:<period>`.
+    ledger = new RedisBudget(redis, { prefix: `${prefix}:` });
+    claims = new RedisNoticeClaims(redis, { prefix });
     const shared = new RedisRateLimiter(redis, {
       prefix,
       limit: config.requestsPerMinute,
@@ -107,6 +116,10 @@ export function createBot(
   } else {
     try {
       store = new SqliteJobStore(config.databasePath);
+      // Beside the jobs, in the same file: a day's spend and the holds of jobs in line survive a restart.
+      embeddedBudget = new SqliteBudget(config.databasePath);
+      ledger = embeddedBudget;
+      claims = embeddedBudget;
     } catch (error) {
       throw new ConfigError(
         'BOT_DATABASE',
@@ -126,21 +139,32 @@ export function createBot(
     ? new RedisJobTimeStore(redis, `${config.redisPrefix}:`)
     : new SettingJobTimeStore(store);
   const sdxl = options.sdxl ?? createSdxlClient(config, logger, redis, jobTimes);
+  /** Posts to the admin channel (and the log); never rejects. */
+  const tellAdmins = (what: string) => async (content: string) => {
+    logger.warn({ notice: content }, what);
+    if (!config.adminChannelId) return;
+    try {
+      await client.rest.post(Routes.channelMessages(config.adminChannelId), {
+        body: { content, allowed_mentions: { parse: [] } },
+      });
+    } catch (error) {
+      logger.error({ err: error, channelId: config.adminChannelId }, 'could not post to the admin channel');
+    }
+  };
   const credits = new CreditMonitor({
     threshold: config.lowCreditsThreshold,
     store,
     inFlightImages: config.maxInFlight,
-    notify: async (content) => {
-      logger.warn({ notice: content }, 'credit notice');
-      if (!config.adminChannelId) return;
-      try {
-        await client.rest.post(Routes.channelMessages(config.adminChannelId), {
-          body: { content, allowed_mentions: { parse: [] } },
-        });
-      } catch (error) {
-        logger.error({ err: error, channelId: config.adminChannelId }, 'could not post to the admin channel');
-      }
-    },
+    notify: tellAdmins('credit notice'),
+  });
+  const budgets = new BotBudgets({
+    ledger,
+    claims,
+    store,
+    defaults: config.budgets,
+    prices: sdxl.prices,
+    notify: tellAdmins('budget notice'),
+    logger,
   });
   // On Redis, start estimates come from every process's finished jobs: a gateway has none of its own.
   const recent = redis ? new RedisRecentJobs(redis, { prefix: config.redisPrefix, logger }) : undefined;
@@ -163,6 +187,7 @@ export function createBot(
     queue,
     limiter,
     credits,
+    budgets,
     logger,
     copy,
     submits,
@@ -170,7 +195,18 @@ export function createBot(
     discord: client,
   });
   running = () => imagine.runningCount;
-  const context: BotContext = { config, sdxl, store, queue, limiter, credits, imagine, logger, copy };
+  const context: BotContext = {
+    config,
+    sdxl,
+    store,
+    queue,
+    limiter,
+    credits,
+    budgets,
+    imagine,
+    logger,
+    copy,
+  };
 
   // A worker never logs in to the gateway, so no interaction reaches it: it answers jobs through REST
   // (the job's stored interaction token, else the channel) with the bot token set below.
@@ -248,6 +284,7 @@ export function createBot(
       await copy.close();
       await queue.close();
       await store.close();
+      embeddedBudget?.close();
       recent?.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
       await port?.close();

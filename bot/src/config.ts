@@ -1,4 +1,5 @@
 import { EnvSettingError, settingsFromEnv } from '@sdxl-kit/client';
+import type { BudgetSettings } from './budget/settings.ts';
 
 /** Everything the bot reads from its environment, typed and checked. */
 export interface BotConfig {
@@ -101,6 +102,13 @@ export interface BotConfig {
   httpPort: number | undefined;
   /** BOT_HTTP_HOST: the address that port listens on. @default 127.0.0.1 (in a container: 0.0.0.0) */
   httpHost: string;
+  /**
+   * BOT_BUDGET_SERVER_DAY, BOT_BUDGET_SERVER_MONTH, BOT_BUDGET_MEMBER_DAY (credits per server per UTC
+   * day and month, per member per UTC day) and BOT_BUDGET_ROLES (`roleId:credits,…`, a member's daily
+   * budget for members with that role): every server's budgets until `/sdxl-admin budget` changes
+   * its own. @default none
+   */
+  budgets: BudgetSettings;
 }
 
 export const BOT_ROLES = ['all', 'gateway', 'worker'] as const;
@@ -227,6 +235,35 @@ export function loadConfig(
       `"${redisPrefix}" is not allowed; allowed: 1 to 64 letters, digits, '_', '.' or '-'`,
     );
   }
+  const credits = (name: string): number | undefined => {
+    const raw = text(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || !/^[\d.]+$/.test(raw)) {
+      throw new ConfigError(
+        name,
+        `"${raw}" is not allowed; allowed: a number of credits, 0 or more (e.g. 0.5)`,
+      );
+    }
+    return value;
+  };
+  const roleBudgets: Record<string, number> = {};
+  for (const entry of list('BOT_BUDGET_ROLES')) {
+    const [roleId, amount, ...rest] = entry.split(':').map((part) => part.trim());
+    const value = Number(amount);
+    if (
+      !/^\d{1,20}$/.test(roleId ?? '') ||
+      rest.length > 0 ||
+      !/^[\d.]+$/.test(amount ?? '') ||
+      !Number.isFinite(value)
+    ) {
+      throw new ConfigError(
+        'BOT_BUDGET_ROLES',
+        `"${entry}" is not allowed; allowed: roleId:credits pairs separated by commas (e.g. 900000000000000020:0.5)`,
+      );
+    }
+    roleBudgets[roleId!] = value;
+  }
   const role = (text('BOT_ROLE')?.toLowerCase() ?? 'all') as BotRole;
   if (!BOT_ROLES.includes(role)) {
     throw new ConfigError(
@@ -276,5 +313,11 @@ export function loadConfig(
     role,
     httpPort: text('BOT_HTTP_PORT') === undefined ? undefined : whole('BOT_HTTP_PORT', 0, 0, 65_535),
     httpHost: text('BOT_HTTP_HOST') ?? '127.0.0.1',
+    budgets: {
+      serverDay: credits('BOT_BUDGET_SERVER_DAY'),
+      serverMonth: credits('BOT_BUDGET_SERVER_MONTH'),
+      memberDay: credits('BOT_BUDGET_MEMBER_DAY'),
+      roles: roleBudgets,
+    },
   };
 }

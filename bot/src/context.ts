@@ -1,5 +1,6 @@
 import type { SdxlClient } from '@sdxl-kit/client';
 import type { CopyClaims } from './claims.ts';
+import type { BotBudgets } from './budget/budgets.ts';
 import type { BotConfig } from './config.ts';
 import type { CreditMonitor } from './credits.ts';
 import type { ImagineService } from './jobs/imagine-service.ts';
@@ -15,6 +16,7 @@ export interface BotContext {
   queue: JobQueue;
   limiter: RateLimiter;
   credits: CreditMonitor;
+  budgets: BotBudgets;
   imagine: ImagineService;
   logger: Logger;
   /** This copy among the copies logged in as its shard: which of them answers an interaction. */

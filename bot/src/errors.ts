@@ -8,6 +8,7 @@ export type RefusalCode =
   | 'banned_word'
   | 'user_queue_full'
   | 'daily_quota'
+  | 'budget'
   | 'out_of_credits'
   | 'expired'
   | 'not_owner'

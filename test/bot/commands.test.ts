@@ -200,11 +200,11 @@ describe('npm run deploy-commands', () => {
       };
       assert.deepEqual(await deployCommands({ ...env, DISCORD_GUILD_ID: '42' }), {
         scope: 'guild 42',
-        count: 3,
+        count: 4,
       });
       assert.deepEqual(
         standin.commands.get('42')?.map((command) => command.name),
-        ['imagine', 'settings', 'sdxl-admin'],
+        ['imagine', 'settings', 'quota', 'sdxl-admin'],
       );
       const admin = standin.commands.get('42')?.find((command) => command.name === 'sdxl-admin');
       assert.equal(admin?.default_member_permissions, String(1n << 5n), 'server managers only by default');
@@ -222,7 +222,7 @@ describe('npm run deploy-commands', () => {
         [10, 0, 1],
         'img2img bounds',
       );
-      assert.deepEqual(await deployCommands(env), { scope: 'global', count: 3 });
+      assert.deepEqual(await deployCommands(env), { scope: 'global', count: 4 });
       await assert.rejects(
         deployCommands({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_URL: standin.apiUrl }),
         /DISCORD_APPLICATION_ID: required/,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { startSandbox } from '@sdxl-kit/sandbox';
 import { startDiscordStandin } from '../../bot/test-support/discord-standin/server.ts';
+import { SqliteBudget } from '../../bot/src/budget/sqlite-budget.ts';
 import { saveMemberSettings } from '../../bot/src/member-settings.ts';
 import { API_KEY, BOT_TOKEN, CHANNEL, GUILD, alice, bob, manager, moderator, startWorld } from './world.ts';
 
@@ -56,6 +57,8 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
     BOT_POLL_FIRST_MS: '50',
     // The composed-grid layout, whose content names the prompt; the gallery's is tested in gallery.test.ts.
     BOT_MEDIA_GALLERY: 'false',
+    // Each job holds its estimate when accepted: the restarted bot settles the holds the dead one took.
+    BOT_BUDGET_SERVER_DAY: '1',
     LOG_LEVEL: 'debug',
   };
   const first = { text: '' };
@@ -133,6 +136,15 @@ it('kill -9 with jobs in flight: the restarted bot resumes the submitted ones by
 
     child.kill('SIGTERM');
     assert.equal(await exited(child), 0);
+    const ledger = new SqliteBudget(env.BOT_DATABASE);
+    const usage = await ledger.usage({ id: `guild:${GUILD}`, credits: 1, window: 'day' });
+    ledger.close();
+    const billed = Math.round(sandbox.billed.reduce((total, call) => total + call.cost, 0) * 1e6) / 1e6;
+    assert.deepEqual(
+      { spent: usage.spent, held: usage.reserved },
+      { spent: billed, held: 0 },
+      "the server's daily spend is what was billed, every hold settled",
+    );
     const output = first.text + second.text;
     const shown = standin.messages.map((message) => JSON.stringify(message.history)).join('\n');
     for (const secret of [API_KEY, BOT_TOKEN, ...records.map((record) => record.token)]) {

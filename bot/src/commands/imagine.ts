@@ -9,7 +9,7 @@ import {
 } from 'discord.js';
 import { checkAccess } from '../access.ts';
 import type { BotContext } from '../context.ts';
-import type { JobOperation } from '../store/job-store.ts';
+import type { JobOperation, JobRecord } from '../store/job-store.ts';
 import { BotRefusal } from '../errors.ts';
 import { parsePromptFlags } from '../prompt-flags.ts';
 import { DEFAULT_SOURCE_STRENGTH } from '../jobs/operations.ts';
@@ -59,8 +59,9 @@ export interface Attached {
 
 /**
  * Access rules, then the job: shared by the command, 🔄, the edit-prompt modal, V1–V4 and the image row
- * (`operation` says which stored image to vary or upscale; `attached`, a file the member brought).
- * Results go to the member only when their /settings say so.
+ * (`operation` says which stored image to vary or upscale; `attached`, a file the member brought;
+ * `origin`, the job a button or form belongs to, whose server's budgets the new job counts against
+ * wherever the click came from). Results go to the member only when their /settings say so.
  */
 export async function imagine(
   interaction: RepliableInteraction,
@@ -68,6 +69,7 @@ export async function imagine(
   context: BotContext,
   operation?: JobOperation,
   attached?: Attached,
+  origin?: Pick<JobRecord, 'guildId'>,
 ) {
   checkAccess(interaction, context.config);
   const settings = await loadMemberSettings(context.store, interaction.user.id);
@@ -75,6 +77,7 @@ export async function imagine(
   await context.imagine.submit(interaction, input, operation, {
     ...(brought && { brought }),
     private: settings.private === true,
+    ...(origin && { budgetGuildId: origin.guildId }),
   });
 }
 

@@ -6,6 +6,7 @@ import type {
 } from 'discord.js';
 import type { BotContext } from '../context.ts';
 import * as imagine from './imagine.ts';
+import * as quota from './quota.ts';
 import * as sdxlAdmin from './sdxl-admin.ts';
 import * as settings from './settings.ts';
 
@@ -17,5 +18,5 @@ export interface Command {
 }
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>(
-  [imagine, settings, sdxlAdmin].map((command) => [command.data.name, command]),
+  [imagine, settings, quota, sdxlAdmin].map((command) => [command.data.name, command]),
 );

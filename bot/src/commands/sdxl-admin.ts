@@ -9,16 +9,18 @@ import { isBotAdmin } from '../access.ts';
 import type { BotContext } from '../context.ts';
 import { formatCredits } from '../credits.ts';
 import { BotRefusal } from '../errors.ts';
+import { budgetAdmin, budgetSubcommand } from './sdxl-admin-budget.ts';
 
 export const data = new SlashCommandBuilder()
   .setName('sdxl-admin')
-  .setDescription('SDXL bot administration: credits, queue and settings')
+  .setDescription('SDXL bot administration: credits, budgets, queue and settings')
   // Server managers only by default; a server can grant it to other roles in its Integrations settings.
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .setContexts(InteractionContextType.Guild)
   .addSubcommand((sub) => sub.setName('credits').setDescription('The SDXL account balance'))
   .addSubcommand((sub) => sub.setName('queue').setDescription('Jobs running and waiting, and the limits'))
-  .addSubcommand((sub) => sub.setName('settings').setDescription('The bot settings in force (no secrets)'));
+  .addSubcommand((sub) => sub.setName('settings').setDescription('The bot settings in force (no secrets)'))
+  .addSubcommand(budgetSubcommand);
 
 const dailyLimit = (images: number) => (images === 0 ? 'no daily limit' : `${images} images a day`);
 
@@ -44,6 +46,8 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
       `**Credits:** ${formatCredits(balance.total)} (paid ${formatCredits(balance.credits)}, free ${formatCredits(balance.freeCredits)})`,
       `Warning when paid credits fall below ${formatCredits(config.lowCreditsThreshold)}${balance.credits < config.lowCreditsThreshold ? ' \u2014 \u26a0\ufe0f **low now**' : ''}.`,
     ].join('\n');
+  } else if (sub === 'budget') {
+    content = await budgetAdmin(interaction, context);
   } else if (sub === 'queue') {
     const stats = await queue.stats();
     content = [

@@ -127,7 +127,7 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
     }
     case 'reroll':
       // A variation runs again as a variation of the same image, with a new seed.
-      await imagine(interaction, { ...job.input, seed: -1 }, context, job.operation);
+      await imagine(interaction, { ...job.input, seed: -1 }, context, job.operation, undefined, job);
       return;
     case 'vary':
     case 'subtle':
@@ -163,7 +163,7 @@ export async function handleButton(interaction: ButtonInteraction, context: BotC
                 mode: state.action,
               };
       // A new job through the same queue, quotas and rules as /imagine, with a new seed.
-      await imagine(interaction, { ...job.input, seed: -1 }, context, operation);
+      await imagine(interaction, { ...job.input, seed: -1 }, context, operation, undefined, job);
       return;
     }
     case 'upscale': {

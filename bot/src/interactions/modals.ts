@@ -32,5 +32,6 @@ export async function handleModal(interaction: ModalSubmitInteraction, context: 
     context,
     attached ? undefined : job.operation,
     attached,
+    job,
   );
 }

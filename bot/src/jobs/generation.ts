@@ -52,6 +52,8 @@ export async function produce(
   options: {
     signal: AbortSignal;
     onSubmitted: (ticket: AsyncTicket) => Promise<void>;
+    /** Runs just before each attempt leaves for the API: a call it never ran for was never sent. */
+    onAttempt?: () => void;
     onAttemptFailed?: (error: SdxlError) => void;
   },
 ): Promise<Produced> {

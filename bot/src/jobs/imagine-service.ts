@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import type { AsyncTicket, GenerateInput, SdxlError } from '@sdxl-kit/client';
+import type { AsyncTicket, GenerateInput, Reservation, SdxlError } from '@sdxl-kit/client';
 import type { ButtonInteraction, Client, RepliableInteraction } from 'discord.js';
-import { checkBannedWords } from '../access.ts';
+import { checkBannedWords, memberRoleIds } from '../access.ts';
 import type { SubmitClaims, SubmitHold } from '../claims.ts';
 import type { BotContext } from '../context.ts';
 import type { BotMetrics } from '../metrics.ts';
@@ -25,6 +25,11 @@ export interface SubmitOptions {
   brought?: BroughtImage;
   /** Answer only the member (their /settings say results are private). */
   private?: boolean;
+  /**
+   * The server whose budgets the job counts against when the click comes from outside it (a button
+   * under a result sent to the member directly): the server of the job the button belongs to.
+   */
+  budgetGuildId?: string | null;
 }
 
 type StopReason = 'deadline' | 'shutdown';
@@ -126,7 +131,7 @@ export class ImagineService {
     }
   }
 
-  /** The rest of `submit` once the cheap checks passed: acknowledged, stored, put in line. */
+  /** The rest of `submit` once the cheap checks passed: credits, then the job's budgets, then `accept`. */
   private async enter(
     interaction: RepliableInteraction,
     input: GenerateInput,
@@ -134,8 +139,37 @@ export class ImagineService {
     given: JobOperation | undefined,
     options: SubmitOptions,
   ): Promise<void> {
-    const { config, store, queue, logger } = this.deps;
+    const { budgets } = this.deps;
     await checkCredits(this.deps);
+    // The estimate is held before anything public shows, so a refusal stays private; from here every
+    // way out that does not queue the job lets it go.
+    const reservation = await budgets.hold(
+      {
+        guildId: options.budgetGuildId ?? interaction.guildId,
+        userId: interaction.user.id,
+        roles: memberRoleIds(interaction),
+      },
+      options.brought ? 'vary' : given?.kind,
+      samples,
+    );
+    try {
+      await this.accept(interaction, input, samples, given, options, reservation);
+    } catch (error) {
+      if (reservation) await budgets.release({ id: 'not accepted', reservation });
+      throw error;
+    }
+  }
+
+  /** Stores and queues a checked request whose estimate is held (`reservation`). */
+  private async accept(
+    interaction: RepliableInteraction,
+    input: GenerateInput,
+    samples: number,
+    given: JobOperation | undefined,
+    options: SubmitOptions,
+    reservation: Reservation | undefined,
+  ): Promise<void> {
+    const { config, store, queue, logger } = this.deps;
     const messageId = await deferPublicly(interaction, { private: options.private });
     // A file that turns out not to be an image is refused here: after the acknowledgement (a download may
     // take longer than Discord's 3 seconds), before anything is stored, queued or billed.
@@ -167,6 +201,8 @@ export class ImagineService {
       ...(operation && { operation }),
       // Kept so that a restarted process can still edit the reply (see `recover`).
       reply: storedReply(interaction, messageId, options.private ? 'private' : undefined),
+      // Kept so that whichever process ends the job settles it, after a restart too.
+      ...(reservation && { reservation }),
     };
     const quota = await store.createWithinQuota(job, dailyQuota(now, config.userDailyImages));
     if (!quota.created) throw dailyQuotaReached(now, quota.used, config.userDailyImages, samples);
@@ -303,6 +339,7 @@ export class ImagineService {
             files: [],
           });
           this.live.forget(job.id);
+          await this.deps.budgets.release(job);
           await this.markFailed(job.id, 'lost');
         } finally {
           await claim.hold.release();
@@ -346,6 +383,7 @@ export class ImagineService {
       await store.update(job.id, { status: 'running', seed: job.seed });
       const result = await produce(this.deps.sdxl, job, source, {
         signal: controller.signal,
+        onAttempt: () => (live.sent = true),
         onAttemptFailed: this.countRateLimit,
         onSubmitted: async (submitted: AsyncTicket) => {
           // Awaited by the client before its first status check.
@@ -389,6 +427,7 @@ export class ImagineService {
     try {
       if (job.requestId) {
         live.submitted = true;
+        live.sent = true;
         logger.info({ jobId: job.id }, 'resuming a submitted job');
         const resumed = this.resume(live);
         this.resuming.add(resumed);
@@ -397,6 +436,8 @@ export class ImagineService {
       }
       if (job.status === 'running') {
         logger.warn({ jobId: job.id }, 'a job was being sent when the bot stopped: not sent again');
+        // It may have reached the API and been billed: its estimate counts.
+        await this.deps.budgets.settle(job, undefined);
         await this.live.answer(live, {
           content: `\ud83d\udd01 **${String(job.input.prompt).slice(0, 200)}** \u2014 the bot restarted while this job was being sent, so it was stopped (it is not sent twice, so it is billed at most once). Run it again.`,
           embeds: [],
@@ -473,6 +514,7 @@ export class ImagineService {
     const result = config.embedParameters
       ? { ...produced, images: withJobParameters(job, produced) }
       : produced;
+    await this.deps.budgets.settle(job, result.cost);
     job.seed = result.seed;
     job.remainingCredits = result.remainingCredits;
     const low =
@@ -536,6 +578,7 @@ export class ImagineService {
       });
       return;
     }
+    await this.deps.budgets.failed(job, error, { sent: live.sent, accepted: live.submitted });
     if (code === 'insufficient_credits') await credits.outOfCredits().catch(() => undefined);
     logger.warn({ jobId: job.id, code, reason: stopped ? reason : undefined, err: error }, 'job failed');
     const text = stopped
@@ -570,6 +613,7 @@ export class ImagineService {
           : '\u2139\ufe0f This job is no longer waiting, so there is nothing to cancel.',
       );
     }
+    await this.deps.budgets.release(job);
     await click.deferUpdate();
     // A position edit begun before the cancel (here or in the copy that queued the job) lands first.
     await queue.editsSettled(job.id);
@@ -620,6 +664,8 @@ export class ImagineService {
     await Promise.all(
       waiting.map(async (ticket) => {
         const live = this.live.get(ticket.jobId);
+        const job = live?.job ?? (await this.deps.store.get(ticket.jobId));
+        if (job) await this.deps.budgets.release(job);
         await this.markFailed(ticket.jobId, 'shutdown');
         if (live) {
           await this.live.answer(live, {
@@ -672,6 +718,8 @@ export class ImagineService {
     // The user hears first: a store that fails must not keep them waiting for an answer that never comes.
     await this.live.answer(live, { content: STOP_MESSAGES[reason], components: [] });
     this.live.forget(live.job.id);
+    // Stopped before it was sent: nothing was billed.
+    await this.deps.budgets.release(live.job);
     await this.markFailed(live.job.id, reason);
   }
 

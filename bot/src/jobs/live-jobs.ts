@@ -19,6 +19,8 @@ export interface LiveJob {
   deadline: NodeJS.Timeout;
   /** Accepted by the async API: billed whatever happens, so it is seen through, never stopped. */
   submitted: boolean;
+  /** Its billed request left for the API (it may be billed even if no answer came). */
+  sent: boolean;
   /** When it left the line, for the start estimates of the jobs behind. */
   startedAt?: number;
   shownPosition?: number;
@@ -59,6 +61,7 @@ export class LiveJobs {
       controller: new AbortController(),
       deadline: setTimeout(() => this.deps.onDeadline(job.id), Math.max(0, remaining)),
       submitted: false,
+      sent: false,
       lastEditAt: 0,
     };
     this.jobs.set(job.id, live);

@@ -1,4 +1,4 @@
-import type { GenerateInput } from '@sdxl-kit/client';
+import type { GenerateInput, Reservation } from '@sdxl-kit/client';
 
 /** Where a job is in its life. `refused` jobs never count against a quota; `failed` ones are not billed. */
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'refused' | 'deleted';
@@ -53,6 +53,11 @@ export interface JobRecord {
   requestId?: string;
   /** Where the job's messages go, kept so a restarted bot can still answer; cleared when the job ends. */
   reply?: StoredReply;
+  /**
+   * The credits held against the job's budgets when it was accepted, settled or let go when it ends by
+   * whichever process ends it (after a restart too). Absent when no budget applies.
+   */
+  reservation?: Reservation;
 }
 
 /**

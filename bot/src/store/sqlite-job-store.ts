@@ -17,7 +17,8 @@ const SCHEMA = `
     error TEXT,
     operation TEXT,
     request_id TEXT,
-    reply TEXT
+    reply TEXT,
+    reservation TEXT
   );
   CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
   CREATE TABLE IF NOT EXISTS images (
@@ -47,6 +48,7 @@ interface JobRow {
   operation: string | null;
   request_id: string | null;
   reply: string | null;
+  reservation: string | null;
 }
 
 const COLUMNS: Record<string, string> = {
@@ -62,16 +64,18 @@ const COLUMNS: Record<string, string> = {
   operation: 'operation',
   requestId: 'request_id',
   reply: 'reply',
+  reservation: 'reservation',
 };
 
 /** Columns stored as JSON text. */
-const JSON_COLUMNS = new Set(['input', 'operation', 'reply']);
+const JSON_COLUMNS = new Set(['input', 'operation', 'reply', 'reservation']);
 
 /** Columns later versions added, with their types: a store made before them gets them in place. */
 const ADDED_COLUMNS: [string, string][] = [
   ['operation', 'TEXT'],
   ['request_id', 'TEXT'],
   ['reply', 'TEXT'],
+  ['reservation', 'TEXT'],
 ];
 
 function fromRow(row: JobRow): JobRecord {
@@ -93,6 +97,10 @@ function fromRow(row: JobRow): JobRecord {
     ...(row.request_id !== null && row.request_id !== undefined && { requestId: row.request_id }),
     ...(row.reply !== null &&
       row.reply !== undefined && { reply: JSON.parse(row.reply) as JobRecord['reply'] }),
+    ...(row.reservation !== null &&
+      row.reservation !== undefined && {
+        reservation: JSON.parse(row.reservation) as JobRecord['reservation'],
+      }),
   };
 }
 
@@ -110,7 +118,8 @@ export class SqliteJobStore implements JobStore {
     );
     this.db.exec(SCHEMA);
     // A store made by an earlier version lacks the columns added since (operation for V1–V4 and the
-    // upscale buttons, request_id and reply for resuming after a restart): add them in place.
+    // upscale buttons, request_id and reply for resuming after a restart, reservation for budgets): add
+    // them in place.
     const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
     for (const [name, type] of ADDED_COLUMNS)
       if (!columns.some((column) => column.name === name))
@@ -132,8 +141,8 @@ export class SqliteJobStore implements JobStore {
       this.db
         .prepare(
           `INSERT INTO jobs (id, user_id, guild_id, channel_id, input, samples, status, created_at, operation,
-             request_id, reply)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             request_id, reply, reservation)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           job.id,
@@ -147,6 +156,7 @@ export class SqliteJobStore implements JobStore {
           job.operation ? JSON.stringify(job.operation) : null,
           job.requestId ?? null,
           job.reply ? JSON.stringify(job.reply) : null,
+          job.reservation ? JSON.stringify(job.reservation) : null,
         );
       this.db.exec('COMMIT');
       return { created: true };

@@ -108,8 +108,13 @@ export interface CdnRecord {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/** A role picked for a role option. */
+export interface RoleRef {
+  readonly roleId: string;
+}
+
 /** A value typed or picked for a command option. */
-export type OptionValue = string | number | boolean | AttachmentRef;
+export type OptionValue = string | number | boolean | AttachmentRef | RoleRef;
 
 /** A REST call the stand-in received (method, route and whether it carried files). */
 export interface RestRecord {
@@ -424,17 +429,9 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       features: [],
       emojis: [],
       stickers: [],
-      roles: [guild.id, ...(guild.roles ?? [])].map((id, position) => ({
-        id,
-        name: id === guild.id ? '@everyone' : `role ${id}`,
-        color: 0,
-        hoist: false,
-        position,
-        permissions: '0',
-        managed: false,
-        mentionable: false,
-        flags: 0,
-      })),
+      roles: [guild.id, ...(guild.roles ?? [])].map((id, position) =>
+        roleObject(id, position, id === guild.id ? '@everyone' : undefined),
+      ),
       channels: guild.channels.map((id, position) => ({
         id,
         type: 0,
@@ -539,19 +536,40 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
     return typeof value === 'object' && value !== null && 'attachmentId' in value;
   }
 
+  /** A role as Discord describes it, in a guild or in an interaction's `resolved`. */
+  function roleObject(id: string, position: number, name = `role ${id}`) {
+    return {
+      id,
+      name,
+      color: 0,
+      hoist: false,
+      position,
+      permissions: '0',
+      managed: false,
+      mentionable: false,
+      flags: 0,
+    };
+  }
+
+  function isRole(value: unknown): value is RoleRef {
+    return typeof value === 'object' && value !== null && 'roleId' in value;
+  }
+
   function commandOptions(values: Record<string, OptionValue>, focused?: string) {
     return Object.entries(values).map(([name, value]) => ({
       name,
       type: isRef(value)
         ? 11
-        : typeof value === 'boolean'
-          ? 5
-          : typeof value === 'number'
-            ? Number.isInteger(value)
-              ? 4
-              : 10
-            : 3,
-      value: isRef(value) ? value.attachmentId : value,
+        : isRole(value)
+          ? 8
+          : typeof value === 'boolean'
+            ? 5
+            : typeof value === 'number'
+              ? Number.isInteger(value)
+                ? 4
+                : 10
+              : 3,
+      value: isRef(value) ? value.attachmentId : isRole(value) ? value.roleId : value,
       ...(name === focused && { focused: true }),
     }));
   }
@@ -921,13 +939,20 @@ export async function startDiscordStandin(options: StandinOptions): Promise<Disc
       const options = subcommand
         ? [{ name: subcommand, type: 1, options: commandOptions(values) }]
         : commandOptions(values);
-      const resolved = resolvedAttachments(Object.values(values).filter(isRef));
+      const attachments = resolvedAttachments(Object.values(values).filter(isRef));
+      const roles = Object.values(values)
+        .filter(isRole)
+        .map(({ roleId }) => [roleId, roleObject(roleId, 1)] as const);
+      const resolved = {
+        ...attachments,
+        ...(roles.length > 0 && { roles: Object.fromEntries(roles) }),
+      };
       return dispatchInteraction(2, actor, {
         id: snowflake(),
         name,
         type: 1,
         options,
-        ...(resolved && { resolved }),
+        ...(Object.keys(resolved).length > 0 && { resolved }),
       });
     },
     async autocomplete(actor, name, focused, values = {}) {
