@@ -83,31 +83,21 @@ export class BotBudgets {
     const { settings } = await serverBudgets(this.store, this.defaults, scope.guildId);
     const server = scope.guildId ?? 'direct';
     const limits: BudgetLimit[] = [];
-    if (settings.serverDay !== undefined)
-      limits.push({
-        id: `guild:${server}`,
-        window: 'day',
-        credits: settings.serverDay,
-        label: 'this server\u2019s daily budget',
-      });
-    if (settings.serverMonth !== undefined)
-      limits.push({
-        id: `guild:${server}`,
-        window: 'month',
-        credits: settings.serverMonth,
-        label: 'this server\u2019s monthly budget',
-      });
+    const add = (id: string, window: 'day' | 'month', credits: number | undefined, label: string) => {
+      if (credits !== undefined) limits.push({ id, window, credits, label });
+    };
+    add(`guild:${server}`, 'day', settings.serverDay, 'this server\u2019s daily budget');
+    add(`guild:${server}`, 'month', settings.serverMonth, 'this server\u2019s monthly budget');
+    // A role's budget replaces the member's; of several, the largest.
     const role = scope.roles
       .filter((id) => settings.roles[id] !== undefined)
       .sort((a, b) => settings.roles[b]! - settings.roles[a]!)[0];
-    const memberDay = role === undefined ? settings.memberDay : settings.roles[role];
-    if (memberDay !== undefined)
-      limits.push({
-        id: `member:${server}:${scope.userId}`,
-        window: 'day',
-        credits: memberDay,
-        label: role === undefined ? 'your daily budget' : `your daily budget (as <@&${role}>)`,
-      });
+    add(
+      `member:${server}:${scope.userId}`,
+      'day',
+      role === undefined ? settings.memberDay : settings.roles[role],
+      role === undefined ? 'your daily budget' : `your daily budget (as <@&${role}>)`,
+    );
     return limits;
   }
 
@@ -140,10 +130,11 @@ export class BotBudgets {
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'budget_exceeded') throw error;
       const refused = error as BudgetExceededError;
-      if (isServerLimit(refused.limit as BudgetLimit)) void this.full(refused.limit as BudgetLimit);
+      if (isServerLimit(refused.limit as BudgetLimit))
+        void this.tellAdmins([refused.limit as BudgetLimit], true);
       throw new BotRefusal('budget', refusalText(refused));
     }
-    void this.nearlySpent(limits.filter(isServerLimit));
+    void this.tellAdmins(limits.filter(isServerLimit), false);
     return reservation;
   }
 
@@ -188,36 +179,31 @@ export class BotBudgets {
     return Promise.all(limits.map((limit) => this.ledger.usage(limit)));
   }
 
-  /** Tells the admins once per window when a server budget passes 80% (spent and held). */
-  private async nearlySpent(limits: readonly BudgetLimit[]): Promise<void> {
+  /**
+   * Tells the admins, once per window each, when a server budget passes 80% (spent and held) and when
+   * it is used up (`refused`: it had no room for a job). The 80% notice goes first, whichever process
+   * or job gets there first; once a budget is used up a later 80% notice would be old news. Never rejects.
+   */
+  private async tellAdmins(limits: readonly BudgetLimit[], refused: boolean): Promise<void> {
     for (const limit of limits) {
       try {
         const usage = await this.ledger.usage(limit);
         const committed = usage.spent + usage.reserved;
-        if (committed >= limit.credits) await this.full(limit, usage);
-        else if (committed >= limit.credits * NEARLY_SPENT && (await this.claim(limit, '80'))) {
+        const full = refused || committed >= limit.credits;
+        const nearly = committed >= limit.credits * NEARLY_SPENT;
+        if ((nearly || full) && (await this.claim(limit, '80')) && nearly) {
           await this.notify(
-            `\u26a0\ufe0f Server \`${serverOf(limit)}\`: ${limit.label} is 80% spent: ${formatCredits(usage.spent)} of ${formatCredits(limit.credits)} credits spent${held(usage)}.${resets(usage)}`,
+            `\u26a0\ufe0f Server \`${serverOf(limit)}\`: ${limit.label} is ${Math.floor((committed / limit.credits) * 100)}% spent: ${formatCredits(usage.spent)} of ${formatCredits(limit.credits)} credits spent${held(usage)}.${resets(usage)}`,
+          );
+        }
+        if (full && (await this.claim(limit, '100'))) {
+          await this.notify(
+            `\ud83d\uded1 Server \`${serverOf(limit)}\`: ${limit.label} of ${formatCredits(limit.credits)} credits is used up (${formatCredits(usage.spent)} spent${held(usage)}): jobs that do not fit are refused.${resets(usage)}`,
           );
         }
       } catch (error) {
-        this.logger.warn({ budget: limit.id, err: error }, 'could not check a budget for its notice');
+        this.logger.warn({ budget: limit.id, err: error }, 'could not post a budget notice');
       }
-    }
-  }
-
-  /** Tells the admins once per window that a server budget refuses jobs. */
-  private async full(limit: BudgetLimit, known?: BudgetUsage): Promise<void> {
-    try {
-      // Once full, "80%" is old news: it is claimed, so it is not posted after this one.
-      await this.claim(limit, '80');
-      if (!(await this.claim(limit, '100'))) return;
-      const usage = known ?? (await this.ledger.usage(limit));
-      await this.notify(
-        `\ud83d\uded1 Server \`${serverOf(limit)}\`: ${limit.label} of ${formatCredits(limit.credits)} credits is used up (${formatCredits(usage.spent)} spent${held(usage)}): jobs that do not fit are refused.${resets(usage)}`,
-      );
-    } catch (error) {
-      this.logger.warn({ budget: limit.id, err: error }, 'could not post a budget notice');
     }
   }
 
