@@ -14,6 +14,7 @@ import {
   alice,
   bob,
   buttonIds,
+  buttonLabels,
   manager,
   startWorld,
   type World,
@@ -74,7 +75,7 @@ for (const mode of BOT_MODES) {
         BOT_BUDGET_ROLES: `${ARTIST_ROLE}:0.024`,
       });
       try {
-        await world.result(world.imagine(alice, { prompt: 'a kettle' }));
+        const first = await world.result(world.imagine(alice, { prompt: 'a kettle' }));
         await world.result(world.imagine(alice, { prompt: 'a kettle, again' }));
         const third = await refused(world, world.imagine(alice, { prompt: 'a kettle, once more' }));
         assert.match(
@@ -87,7 +88,22 @@ for (const mode of BOT_MODES) {
           new Date().getUTCDate() + 1,
         );
         assert.equal(Number(/<t:(\d+):R>/.exec(third)![1]), midnight / 1000, 'the next UTC midnight');
-        assert.equal(world.sandbox.billed.length, 2, 'the refused job was not billed');
+        // Buttons make jobs too, each held at its own model's price: refused alike, nothing billed.
+        for (const [label, price] of [
+          ['Upscale 2x', '0.0047'],
+          ['Vary (Subtle)', '0.0195'],
+          ['New seed', '0.008'],
+        ] as const) {
+          const id = buttonIds(first)[buttonLabels(first).indexOf(label)]!;
+          assert.match(
+            await refused(world, world.standin.clickButton(alice, first, id)),
+            new RegExp(
+              `^💰 This job \\(about ${price.replace('.', '\\.')} credits\\) does not fit your daily budget`,
+            ),
+            label,
+          );
+        }
+        assert.equal(world.sandbox.billed.length, 2, 'the refused jobs were not billed');
 
         // A role's budget replaces the member's: carol makes a third image where alice could not.
         for (const take of [1, 2, 3])
