@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { RedisBudget } from '@sdxl-kit/client';
 import { Redis } from 'ioredis';
 import { skipWithoutRedis } from '../support/redis.ts';
 import { rateLimited, startCluster, user, type BotProcess, type Cluster } from './cluster.ts';
-import { ADMIN_CHANNEL } from './world.ts';
+import { ADMIN_CHANNEL, GUILD } from './world.ts';
 
 describe('two bot processes on one Redis', { skip: skipWithoutRedis }, () => {
   let cluster: Cluster;
@@ -83,7 +84,8 @@ describe('a bot process killed while it runs a job', { skip: skipWithoutRedis },
   before(async () => {
     // A short lock so the test is quick: the job moves on within about 3 s of the kill.
     cluster = await startCluster(
-      { BOT_JOB_LOCK_MS: '2000', BOT_STALLED_CHECK_MS: '1000' },
+      // A server budget: the job's hold, taken by the killed process, is settled by the survivor.
+      { BOT_JOB_LOCK_MS: '2000', BOT_STALLED_CHECK_MS: '1000', BOT_BUDGET_SERVER_DAY: '1' },
       { latencyMs: 4_000 },
     );
   });
@@ -119,6 +121,21 @@ describe('a bot process killed while it runs a job', { skip: skipWithoutRedis },
     assert.match(survivor.output(), /"msg":"resuming a submitted job"/);
     const message = cluster.standin.original(record)!;
     assert.equal(message.attachments.length, 1);
+    const ledger = new Redis(cluster.redis.url);
+    try {
+      const usage = await new RedisBudget(ledger, { prefix: `${cluster.env.BOT_REDIS_PREFIX}:` }).usage({
+        id: `guild:${GUILD}`,
+        credits: 1,
+        window: 'day',
+      });
+      assert.deepEqual(
+        { spent: usage.spent, held: usage.reserved },
+        { spent: cluster.sandbox.billed[0]!.cost, held: 0 },
+        "the server spent what was billed, the dead process's hold settled",
+      );
+    } finally {
+      ledger.disconnect();
+    }
   });
 });
 
