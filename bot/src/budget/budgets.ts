@@ -13,6 +13,8 @@ import {
   type PriceBook,
   type Reservation,
 } from '@sdxl-kit/client';
+import type { BaseInteraction } from 'discord.js';
+import { memberRoleIds } from '../access.ts';
 import { BotRefusal } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { JobOperation, JobRecord, JobStore } from '../store/job-store.ts';
@@ -24,6 +26,18 @@ export interface BudgetScope {
   guildId: string | null;
   userId: string;
   roles: readonly string[];
+}
+
+/**
+ * Who a job from `interaction` is for: its server (`guildId` when a button under a result sent to the
+ * member directly counts against the server of that result), the member and their roles.
+ */
+export function budgetScope(interaction: BaseInteraction, guildId?: string | null): BudgetScope {
+  return {
+    guildId: guildId ?? interaction.guildId,
+    userId: interaction.user.id,
+    roles: memberRoleIds(interaction),
+  };
 }
 
 /** The model a job runs on, by what it does. */
@@ -104,6 +118,26 @@ export class BotBudgets {
   /** What a job is expected to cost at the prices in force, or undefined when its model has no known price. */
   estimate(kind: JobOperation['kind'] | undefined, images: number): number | undefined {
     return this.prices.costOf(MODEL_OF_KIND[kind ?? 'imagine'], images);
+  }
+
+  /**
+   * Holds a job's estimate (see `hold`) while `accept` stores and queues the job, and lets it go again
+   * if `accept` throws: a job that never got in line holds nothing.
+   * @throws {BotRefusal} `budget` (nothing is held), or what `accept` threw.
+   */
+  async holding(
+    scope: BudgetScope,
+    kind: JobOperation['kind'] | undefined,
+    images: number,
+    accept: (reservation: Reservation | undefined) => Promise<void>,
+  ): Promise<void> {
+    const reservation = await this.hold(scope, kind, images);
+    try {
+      await accept(reservation);
+    } catch (error) {
+      if (reservation) await this.release({ id: 'not accepted', reservation });
+      throw error;
+    }
   }
 
   /**

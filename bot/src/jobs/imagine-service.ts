@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
 import type { AsyncTicket, GenerateInput, Reservation, SdxlError } from '@sdxl-kit/client';
 import type { ButtonInteraction, Client, RepliableInteraction } from 'discord.js';
-import { checkBannedWords, memberRoleIds } from '../access.ts';
+import { checkBannedWords } from '../access.ts';
+import { budgetScope } from '../budget/budgets.ts';
 import type { SubmitClaims, SubmitHold } from '../claims.ts';
 import type { BotContext } from '../context.ts';
 import type { BotMetrics } from '../metrics.ts';
@@ -139,25 +140,14 @@ export class ImagineService {
     given: JobOperation | undefined,
     options: SubmitOptions,
   ): Promise<void> {
-    const { budgets } = this.deps;
     await checkCredits(this.deps);
-    // The estimate is held before anything public shows, so a refusal stays private; from here every
-    // way out that does not queue the job lets it go.
-    const reservation = await budgets.hold(
-      {
-        guildId: options.budgetGuildId ?? interaction.guildId,
-        userId: interaction.user.id,
-        roles: memberRoleIds(interaction),
-      },
+    // Held before anything public shows, so a refusal stays private; let go if the job is not queued.
+    await this.deps.budgets.holding(
+      budgetScope(interaction, options.budgetGuildId),
       options.brought ? 'vary' : given?.kind,
       samples,
+      (reservation) => this.accept(interaction, input, samples, given, options, reservation),
     );
-    try {
-      await this.accept(interaction, input, samples, given, options, reservation);
-    } catch (error) {
-      if (reservation) await budgets.release({ id: 'not accepted', reservation });
-      throw error;
-    }
   }
 
   /** Stores and queues a checked request whose estimate is held (`reservation`). */
