@@ -165,6 +165,43 @@ for (const mode of BOT_MODES) {
       }
     });
 
+    it('holds the buttons under an upscale at their own model’s price too, and refuses them privately once spent', async () => {
+      // An image (0.008) and its 2x upscale (esrgan, 0.0047) spend the member's day exactly.
+      const world = await startWorld({ ...(await mode.env()), BOT_BUDGET_MEMBER_DAY: '0.0127' });
+      try {
+        const first = await world.result(world.imagine(alice, { prompt: 'a kettle' }));
+        const click = (message: typeof first, label: string) =>
+          world.standin.clickButton(
+            alice,
+            message,
+            buttonIds(message)[buttonLabels(message).indexOf(label)]!,
+          );
+        const doubled = await world.result(click(first, 'Upscale 2x'));
+        assert.match(doubled.content, /Upscaled 2x/);
+        for (const [label, price] of [
+          ['Upscale 2x', '0.0047'],
+          ['Vary (Subtle)', '0.0195'],
+          ['Vary (Strong)', '0.0195'],
+        ] as const) {
+          assert.match(
+            await refused(world, click(doubled, label)),
+            new RegExp(
+              `^💰 This job \\(about ${price.replace('.', '\\.')} credits\\) does not fit your daily budget: 0\\.0127 of 0\\.0127 credits spent\\.`,
+            ),
+            label,
+          );
+        }
+        assert.deepEqual(
+          world.sandbox.billed.map((call) => call.slug),
+          ['sdxl1.0-txt2img', 'esrgan'],
+          'the refused jobs were not billed',
+        );
+        assert.equal(spentOf(await quota(world, alice), /Your daily budget/), billed(world));
+      } finally {
+        await world.close();
+      }
+    });
+
     it('holds a job in line, and lets it go on cancel or when the API bills nothing', async () => {
       // One image at a time, each 1.2 s at the image service: the second job waits in line, held.
       const world = await startWorld(
