@@ -179,34 +179,17 @@ export function createBot(
   client.rest.on(RESTEvents.Response, (_request, response) => {
     if (response.status === 429) metrics.rateLimitedBy('discord');
   });
+  // What every command and button sees, and the job service on top of it.
+  const common = { config, sdxl, store, queue, limiter, credits, budgets, logger, copy };
   const imagine = new ImagineService({
+    ...common,
     ...(recent && { recent }),
-    config,
-    sdxl,
-    store,
-    queue,
-    limiter,
-    credits,
-    budgets,
-    logger,
-    copy,
     submits,
     metrics,
     discord: client,
   });
   running = () => imagine.runningCount;
-  const context: BotContext = {
-    config,
-    sdxl,
-    store,
-    queue,
-    limiter,
-    credits,
-    budgets,
-    imagine,
-    logger,
-    copy,
-  };
+  const context: BotContext = { ...common, imagine };
 
   // A worker never logs in to the gateway, so no interaction reaches it: it answers jobs through REST
   // (the job's stored interaction token, else the channel) with the bot token set below.
