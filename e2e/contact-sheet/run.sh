@@ -5,9 +5,6 @@ set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-if ! command -v chromium >/dev/null 2>&1; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-fi
+. e2e/support/chromium.sh
 
 timeout 300 node --test --test-timeout=240000 e2e/contact-sheet/sheet.test.ts

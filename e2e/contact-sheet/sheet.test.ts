@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type ElementHandle } from 'playwright-core';
+import type { BrowserContext, ElementHandle } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
 import { CliWorld, jsonLines } from '../../test/cli/harness.ts';
 
 let context: BrowserContext;
@@ -18,20 +19,7 @@ const world = new CliWorld();
 before(async () => {
   await world.start();
   profile = await mkdtemp(path.join(tmpdir(), 'sdxl-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1200, height: 800 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launchChromium(profile, { width: 1200, height: 800 });
   // The page is self-contained: any request off this machine's disk fails the test.
   await context.route(/^(?!file:)/, (route) => route.abort());
 });

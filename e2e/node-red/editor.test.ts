@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_DEFAULTS } from '@sdxl-kit/client/core';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
 import { PACKAGE_NAME, launchNodeRed, type RunningNodeRed } from '../../nodes/node-red/scripts/launch.ts';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../out/e2e/node-red/', import.meta.url));
@@ -31,21 +32,7 @@ before(async () => {
     ...(process.env.SDXL_NODE_BINARY && { nodeBinary: process.env.SDXL_NODE_BINARY }),
   });
   profile = await mkdtemp(join(tmpdir(), 'sdxl-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launchChromium(profile, { width: 1400, height: 900 });
   // Loopback only: anything else the editor might reach for is refused.
   await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
   page = await context.newPage();

@@ -7,10 +7,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-if ! command -v chromium >/dev/null 2>&1; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-fi
+. e2e/support/chromium.sh
 
 timeout 600 node nodes/node-red/scripts/validate.ts
 npm run build -w nodes/node-red
