@@ -2,7 +2,7 @@
 // by its whole request, so it is made (billed once) and nothing an earlier run made is taken for it.
 // This says so before anything is sent, naming the options that changed.
 import type { JournalEntry, Journal } from './journal.ts';
-import type { PromptJob } from './imagine.ts';
+import type { PromptJob } from './batch.ts';
 import { flagFor } from './options.ts';
 
 /** How many changed options the note names before it says "and more". */

@@ -60,7 +60,7 @@ export interface ContactSheetOptions {
   model: string;
   /** Shortest time between two rewrites while the batch runs, in ms. @default 1000 */
   minIntervalMs?: number;
-  /** An image shown above the cards (a grid's labelled picture), relative to --out. */
+  /** An image shown above the cards once the batch is done (a grid's labelled picture), relative to --out. */
   heroImage?: string;
   /** Settings of a prompt by its place (a grid cell's axis values), shown on its card. */
   settingsOf?: (index: number) => Record<string, string | number | boolean> | undefined;
@@ -283,7 +283,7 @@ ${running ? '<meta http-equiv="refresh" content="5">\n' : ''}<title>${escapeHtml
 <p class="state">${running ? `Running: this page updates itself. Last written ${clock(Date.now())}.` : `Finished ${clock(Date.now())}.`}</p>
 <dl class="totals">${figures.join('')}</dl>
 </header>
-${heroImage ? `<a class="hero" href="${escapeHtml(heroImage)}"><img src="${escapeHtml(heroImage)}" alt="the grid"></a>\n` : ''}<main>
+${heroImage && !running ? `<a class="hero" href="${escapeHtml(heroImage)}"><img src="${escapeHtml(heroImage)}" alt="the grid"></a>\n` : ''}<main>
 `;
   }
 }
@@ -319,7 +319,8 @@ function figure(name: string, value: string, role = ''): string {
   return `<div${role ? ` class="${role}"` : ''}><dt>${escapeHtml(name)}</dt><dd>${escapeHtml(value)}</dd></div>`;
 }
 
-function escapeHtml(text: string): string {
+/** Text safe inside HTML or XML (an SVG's text), in an element or a quoted attribute. */
+export function escapeHtml(text: string): string {
   return text.replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,

@@ -32,16 +32,20 @@ export async function prepareFolder(outDir: string): Promise<void> {
 }
 
 /**
- * Writes an image as `<prompt-slug>-<seed>-<index>.<ext>` (`<slug>-<index>` where the seed is unknown), never over an existing file, and returns
- * the path written. Further copies are `..._2.<ext>`, `..._3.<ext>`: a slug never holds `_`, so the
- * suffix cannot be read as a seed or an index.
+ * Writes an image as `<prompt-slug>-<seed>-<index>.<ext>` (`<slug>-<index>` where the seed is
+ * unknown; `<slug>-<label>-<seed>-<index>` with a label, such as a grid cell's `steps=30`), never over
+ * an existing file, and returns the path written. Further copies are `..._2.<ext>`, `..._3.<ext>`:
+ * neither a slug nor a label holds `_`, so the suffix cannot be read as a seed or an index.
  */
-export async function saveImage(outDir: string, prompt: string, image: GeneratedImage): Promise<string> {
+export async function saveImage(
+  outDir: string,
+  prompt: string,
+  image: GeneratedImage,
+  label?: string,
+): Promise<string> {
   await mkdir(outDir, { recursive: true });
-  const base =
-    image.seed !== undefined
-      ? `${slugify(prompt)}-${image.seed}-${image.index}`
-      : `${slugify(prompt)}-${image.index}`;
+  const name = label ? `${slugify(prompt)}-${label}` : slugify(prompt);
+  const base = image.seed !== undefined ? `${name}-${image.seed}-${image.index}` : `${name}-${image.index}`;
   const extension = extensionFor(image.mimeType);
   for (let attempt = 0; ; attempt++) {
     const file = path.join(
@@ -80,18 +84,19 @@ export async function saveImages<T extends GeneratedImage>(
   outDir: string,
   prompt: string,
   images: readonly T[],
+  label?: string,
 ): Promise<{ saved: SavedImage<T>[]; error?: WriteFailedError }> {
   const saved: SavedImage<T>[] = [];
   const problems: string[] = [];
   for (const image of images) {
     try {
-      saved.push({ image, path: await saveImage(outDir, prompt, image) });
+      saved.push({ image, path: await saveImage(outDir, prompt, image, label) });
       continue;
     } catch (error) {
       const which = images.length === 1 ? 'the image' : `image ${image.index + 1} of ${images.length}`;
       const reason = (error as Error).message;
       try {
-        const kept = await saveImage(tmpdir(), prompt, image);
+        const kept = await saveImage(tmpdir(), prompt, image, label);
         saved.push({ image, path: kept });
         problems.push(
           `Could not save ${which} in "${outDir}" (${reason}). The call was billed, so sdxl saved it to ${kept} instead.`,

@@ -8,6 +8,8 @@ const HELP = `sdxl: SDXL images from the command line
 Commands:
   sdxl imagine "<prompt>" [options]   make images (sdxl imagine --help for every option)
   sdxl imagine --prompts FILE         one prompt a line, paced for your plan: for cron pipelines
+  sdxl grid "<prompt>" --x steps=20,30 [--y guidance-scale=5,9]   every combination, one seed, one
+                                      labelled picture to compare settings
   sdxl vary IMAGE "<prompt>"          a variation of an image (sdxl-img2img)
   sdxl inpaint IMAGE --mask MASK "<prompt>"   repaint where the mask is white (sdxl-inpaint)
   sdxl upscale IMAGE [--scale 2|4|8]  enlarge an image (esrgan)
@@ -26,6 +28,7 @@ type Command = (args: string[], io: Io, interrupt: Interrupt) => Promise<number>
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   imagine: async () => (await import('./imagine.ts')).imagine,
+  grid: async () => (await import('./grid.ts')).grid,
   vary: async () => (await import('./operations.ts')).vary,
   inpaint: async () => (await import('./operations.ts')).inpaint,
   upscale: async () => (await import('./operations.ts')).upscale,
@@ -48,8 +51,14 @@ function version(): string {
 export async function main(argv: string[], io: Io, interrupt?: Interrupt): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    const imagineHelp = command === 'help' && rest[0] === 'imagine';
-    io.stdout.write(`${imagineHelp ? (await import('./imagine.ts')).IMAGINE_HELP : HELP}\n`);
+    const topic = command === 'help' ? rest[0] : undefined;
+    const help =
+      topic === 'imagine'
+        ? (await import('./imagine.ts')).IMAGINE_HELP
+        : topic === 'grid'
+          ? (await import('./grid.ts')).GRID_HELP
+          : HELP;
+    io.stdout.write(`${help}\n`);
     return EXIT.ok;
   }
   if (command === '--version' || command === '-v') {

@@ -10,6 +10,8 @@ export interface PromptLine {
   options?: Record<string, unknown>;
   /** How the line wrote each option's key (`negative_prompt` or `negativePrompt`), by option. */
   keys?: Record<string, string>;
+  /** Words its files are named with after the prompt (a grid cell's `steps=30`), file-name safe. */
+  label?: string;
 }
 
 /** The option a `.jsonl` key in the API's own words sets: `num_inference_steps` sets steps. */

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient, type SdxlClient } from '@sdxl-kit/client';
 import { startSandbox, type Sandbox } from '@sdxl-kit/sandbox';
 import { Calls } from '../../cli/src/calls.ts';
-import { WINDOW_MARGIN, run } from '../../cli/src/imagine.ts';
+import { WINDOW_MARGIN, run } from '../../cli/src/batch.ts';
 import { jsonLines, until } from './harness.ts';
 
 const KEY = 'SG_clisecretkey0000777';
