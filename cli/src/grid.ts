@@ -28,8 +28,9 @@ negative-prompt, strength, high-noise-fraction, seed, width, height, or refiner 
 separated by commas, or by | when a value holds a comma: --x "negative-prompt=blur|text, watermark".
 One axis is enough; --y adds rows.
 
-Seed: --seed N for every cell; without it, the seed of this prompt's earlier grid in --out (its
-journal), so the same command run again collects and skips instead of paying again; else a new one.
+Seed: --seed N for every cell; --seed -1 for a new one; without --seed, the seed of this prompt's
+earlier grid in --out (its journal), so the same command run again collects and skips instead of
+paying again, else a new one.
 
 Files: each cell's image is named after the prompt, its settings, seed and index:
   a-lighthouse-at-dusk-steps=30-guidance-scale=7.5-7-0.jpg
@@ -102,7 +103,8 @@ export async function grid(argv: string[], io: Io, interrupt: Interrupt): Promis
   const base = requestFromFlags(values);
   const outDir = values.out ?? 'out';
   // One seed for every cell, so the cells differ only by the axes.
-  const given = base.seed === undefined || base.seed === -1 ? undefined : base.seed;
+  // --seed -1 asks for a new one, as it does for imagine; no --seed, for the same one as last time.
+  const given = base.seed === -1 ? randomSeed(Math.random) : base.seed;
   const earlier = given === undefined ? await earlierSeed(outDir, prompt) : undefined;
   const seed = given ?? earlier ?? randomSeed(Math.random);
   const rows = y?.values ?? [{ label: '', options: {} }];

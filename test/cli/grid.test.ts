@@ -174,16 +174,8 @@ describe('sdxl grid', () => {
 
   it('one axis, a seed drawn once for every cell', async () => {
     const out = path.join(world.dir, 'one-axis');
-    const run = await world.run([
-      'grid',
-      'a red fox',
-      '--x',
-      'scheduler=UniPC|DDIM',
-      '--rpm',
-      '1000',
-      '--out',
-      out,
-    ]);
+    const command = ['grid', 'a red fox', '--x', 'scheduler=UniPC|DDIM', '--rpm', '1000', '--out', out];
+    const run = await world.run(command);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /^Grid: 2 = 2 images \(scheduler across\), seed \d+;/);
     const seeds = new Set(submits().map((body) => body.seed));
@@ -199,22 +191,20 @@ describe('sdxl grid', () => {
 
     // The same command again: this prompt's seed from the journal, so nothing is sent or billed.
     world.sandbox.requests.length = 0;
-    const again = await world.run([
-      'grid',
-      'a red fox',
-      '--x',
-      'scheduler=UniPC|DDIM',
-      '--rpm',
-      '1000',
-      '--out',
-      out,
-    ]);
+    const again = await world.run(command);
     assert.equal(again.code, 0, again.stderr);
     const [seed] = seeds;
     assert.match(again.stderr, new RegExp(`seed ${seed} \\(this prompt's earlier grid in ${out}\\)`));
     assert.equal(submits().length, 0, 'nothing sent again');
     assert.match(again.stdout, /saved 1 image in an earlier run/);
     assert.match(again.stdout, new RegExp(`Grid: .*grid-a-red-fox-${seed}\\.png`));
+
+    // --seed -1 asks for a new one: every cell is made again with it.
+    const fresh = await world.run([...command, '--seed', '-1']);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(submits().length, 2, 'both cells made again');
+    assert.equal(new Set(submits().map((body) => body.seed)).size, 1);
+    assert.notEqual(submits()[0]!.seed, seed);
   });
 
   it('--dry-run says the number of images and the estimate and sends nothing; --max-cost under it refuses', async () => {
