@@ -19,7 +19,7 @@ import { saveImages, type SavedImage } from './files.ts';
 import type { Journal, JournalEntry, JournaledImage, JournaledRequest } from './journal.ts';
 import { announceSubmit } from './operations.ts';
 import { signalExitCode, signalName, type Interrupt } from './interrupt.ts';
-import { Progress, type Io } from './io.ts';
+import { Progress, shortCredits, type Io } from './io.ts';
 
 /** An image as `--json` prints it (and the journal keeps it). */
 function imageJson(image: ModelResult['images'][number], path: string): JournaledImage {
@@ -69,10 +69,6 @@ export function batchCalls(): Calls {
   return new Calls((error) =>
     STOPS_BATCH.has(error.code) ? `the batch stopped after "${error.message}"` : undefined,
   );
-}
-
-function formatCredits(value: number): string {
-  return Number(value.toFixed(4)).toString();
 }
 
 /** What a prompt's requests that expired before they were collected were: paid for, images lost. */
@@ -284,7 +280,7 @@ export async function run(
         warnedLow = true;
         progress.clear();
         io.stderr.write(
-          `Warning: ${formatCredits(result.remainingCredits)} credits left, below ${client.lowCreditsThreshold}. Top up your Segmind account soon.\n`,
+          `Warning: ${shortCredits(result.remainingCredits)} credits left, below ${client.lowCreditsThreshold}. Top up your Segmind account soon.\n`,
         );
       }
     } catch (error) {
@@ -425,9 +421,9 @@ export async function run(
   if (!json) {
     if (batch) io.stdout.write(`${total - tally.failed} of ${total} prompts done.\n`);
     if (batch && tally.spent > 0)
-      io.stdout.write(`${formatCredits(tally.spent)} credits spent (earlier runs of this batch included).\n`);
+      io.stdout.write(`${shortCredits(tally.spent)} credits spent (earlier runs of this batch included).\n`);
     const remaining = tally.remainingCredits;
-    if (remaining !== undefined) io.stdout.write(`${formatCredits(remaining)} credits left.\n`);
+    if (remaining !== undefined) io.stdout.write(`${shortCredits(remaining)} credits left.\n`);
   }
   if (interrupt.stop.aborted) return signalExitCode(interrupt.stop);
   if (tally.failed === 0) return EXIT.ok;

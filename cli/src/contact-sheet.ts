@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { errorJson } from './exit.ts';
+import { shortCredits } from './io.ts';
 
 /** The page's name inside --out. */
 export const CONTACT_SHEET_FILE = 'index.html';
@@ -265,7 +266,7 @@ export class ContactSheet {
       ...(pending > 0 ? [figure('to go', String(pending))] : []),
       figure('images', String(t.images)),
       ...(t.costed > 0
-        ? [figure(t.costed < t.saved ? `cost (${t.costed} reported)` : 'cost', formatCredits(t.cost))]
+        ? [figure(t.costed < t.saved ? `cost (${t.costed} reported)` : 'cost', shortCredits(t.cost))]
         : []),
       figure('time', formatDuration(seconds)),
     ];
@@ -297,7 +298,7 @@ function card(record: SheetRecord, showCost: boolean): string {
   if (seeds.length > 0) facts.push(['Seed', seeds.join(', '), 'seed']);
   for (const [name, value] of Object.entries(record.settings ?? {})) facts.push([name, String(value)]);
   if (record.model) facts.push(['Model', record.model]);
-  if (showCost && record.cost !== undefined) facts.push(['Cost', formatCredits(record.cost), 'cost']);
+  if (showCost && record.cost !== undefined) facts.push(['Cost', shortCredits(record.cost), 'cost']);
   const took = record.generationTime !== undefined ? ` (${record.generationTime} s)` : '';
   facts.push(['Time', `${clock(record.at)}${took}`]);
   if (record.requestId) facts.push(['Request id', record.requestId, 'request-id']);
@@ -325,10 +326,6 @@ export function escapeHtml(text: string): string {
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
   );
-}
-
-function formatCredits(value: number): string {
-  return Number(value.toFixed(4)).toString();
 }
 
 function formatDuration(seconds: number): string {

@@ -28,3 +28,8 @@ export class Progress {
     this.shown = false;
   }
 }
+
+/** Credits as a batch's lines and its contact sheet show them: at most four decimals, no trailing zeros. */
+export function shortCredits(credits: number): string {
+  return Number(credits.toFixed(4)).toString();
+}
