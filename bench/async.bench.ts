@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryJobTimeStore, createClient, sdxlTxt2Img, type SdxlClient } from '@sdxl-kit/client';
 import { startSandbox } from '@sdxl-kit/sandbox';
-import { startSandboxProcess } from './sandbox-process.ts';
+import { SDXL_BIN, batchArgs, startSandboxProcess } from './sandbox-process.ts';
 
 const JOB_SECONDS = (process.env.BENCH_JOB_SECONDS ?? '0.5,3,8,30').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const KEY = 'bench-async-key';
-const BIN = new URL('../cli/bin/sdxl.js', import.meta.url).pathname;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -117,7 +116,7 @@ const env = {
 function command(args: string[]): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { env, maxBuffer: 1 << 26 }, (error, _stdout, stderr) =>
+    execFile(process.execPath, [SDXL_BIN, ...args], { env, maxBuffer: 1 << 26 }, (error, _stdout, stderr) =>
       error ? reject(new Error(stderr)) : resolve(performance.now() - started),
     );
   });
@@ -127,19 +126,7 @@ async function batch(count: number, api: 'async' | 'sync', run: number): Promise
   const prompts = join(dir, `prompts-${count}.txt`);
   await writeFile(prompts, Array.from({ length: count }, (_, i) => `batch prompt ${i}`).join('\n'));
   const out = join(dir, `${api}-${count}-${run}`);
-  return command([
-    'imagine',
-    '--prompts',
-    prompts,
-    `--${api}`,
-    '--rpm',
-    '100000',
-    '--concurrency',
-    '4',
-    '--json',
-    '--out',
-    out,
-  ]);
+  return command(batchArgs(prompts, out, `--${api}`));
 }
 
 console.log(

@@ -1,5 +1,6 @@
 // Run on demand: npm run bench:journal.
 import { startSandbox } from '@sdxl-kit/sandbox';
+import { SDXL_BIN, batchArgs } from './sandbox-process.ts';
 
 const KEY = 'bench-journal-key';
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -12,7 +13,6 @@ const { tmpdir } = await import('node:os');
 const { join } = await import('node:path');
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const BATCH_LATENCY_MS = Number(process.env.BENCH_BATCH_LATENCY_MS ?? 200);
-const BIN = new URL('../cli/bin/sdxl.js', import.meta.url).pathname;
 const batchSandbox = await startSandbox({ apiKey: KEY, latencyMs: BATCH_LATENCY_MS, credits: 1e6 });
 const dir = await mkdtemp(join(tmpdir(), 'sdxl-journal-bench-'));
 const prompts = join(dir, 'prompts.txt');
@@ -20,20 +20,7 @@ await writeFile(prompts, Array.from({ length: BATCH }, (_, i) => `journal bench 
 
 function batch(journal: boolean, round: number): Promise<number> {
   const out = join(dir, `${journal ? 'journal' : 'plain'}-${round}`);
-  const args = [
-    BIN,
-    'imagine',
-    '--prompts',
-    prompts,
-    '--rpm',
-    '100000',
-    '--concurrency',
-    '4',
-    '--json',
-    '--out',
-    out,
-  ];
-  if (!journal) args.push('--no-journal');
+  const args = [SDXL_BIN, ...batchArgs(prompts, out, ...(journal ? [] : ['--no-journal']))];
   const started = performance.now();
   return new Promise((resolve, reject) => {
     execFile(

@@ -1,10 +1,30 @@
-// A standalone sandbox for benchmarks: `sdxl sandbox` in its own process on 127.0.0.1, so the process
+// What the benchmarks that run `sdxl` share: its bin, a batch's arguments, and a standalone sandbox: `sdxl sandbox` in its own process on 127.0.0.1, so the process
 // under measurement pays nothing for it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The `sdxl` bin the benchmarks run. */
 export const SDXL_BIN = fileURLToPath(new URL('../cli/bin/sdxl.js', import.meta.url));
+
+/**
+ * `sdxl imagine --prompts` as the batch benchmarks run it: unpaced (the sandbox's latency is the
+ * job), four at a time, `--json`; `more` adds flags.
+ */
+export function batchArgs(prompts: string, out: string, ...more: string[]): string[] {
+  return [
+    'imagine',
+    '--prompts',
+    prompts,
+    '--rpm',
+    '100000',
+    '--concurrency',
+    '4',
+    '--json',
+    '--out',
+    out,
+    ...more,
+  ];
+}
 
 /**
  * Starts `sdxl sandbox` on a free port of 127.0.0.1 with `apiKey` (and `latencyMs` before each image

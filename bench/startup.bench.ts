@@ -9,8 +9,8 @@ import { cp, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SDXL_BIN } from './sandbox-process.ts';
 
-const BIN = new URL('../cli/bin/sdxl.js', import.meta.url).pathname;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const dir = await mkdtemp(join(tmpdir(), 'sdxl-startup-bench-'));
 const env = { PATH: process.env.PATH, SDXL_API_KEY: 'bench-startup-key', SDXL_CACHE_DIR: dir };
@@ -27,7 +27,7 @@ for (const dependency of ['zod', 'axios', 'image-size', 'ioredis', 'sharp']) {
   await symlink(join(ROOT, 'node_modules', dependency), join(installed, dependency));
 }
 const BINS = [
-  ['repository (TypeScript)', BIN],
+  ['repository (TypeScript)', SDXL_BIN],
   ['published (JavaScript)', join(installed, '@sdxl-kit/cli/bin/sdxl.js')],
 ] as const;
 
