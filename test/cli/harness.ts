@@ -143,3 +143,8 @@ export function summaryOf(stdout: string): Summary {
   assert.ok(last.summary, `no summary line at the end of: ${stdout}`);
   return last.summary;
 }
+
+/** `sdxl imagine --prompts FILE --out OUT` at 1000 a minute with `--json`; `more` adds flags. */
+export function batchArgs(file: string, out: string, ...more: string[]): string[] {
+  return ['imagine', '--prompts', file, '--out', out, '--rpm', '1000', '--json', ...more];
+}

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CliWorld, journalEvents, jsonLines, until } from './harness.ts';
+import { CliWorld, batchArgs, journalEvents, jsonLines, until } from './harness.ts';
 
 const PROMPTS = Array.from({ length: 10 }, (_, i) => `crash test prompt number ${i}`);
 
@@ -31,18 +31,7 @@ describe('sdxl imagine --prompts: the journal', () => {
   it('survives kill -9 while calls are in flight: run again, each prompt is billed once and every image is saved', async () => {
     world.sandbox.configure({ latencyMs: 1500 });
     const out = path.join(world.dir, 'crash');
-    const args = [
-      'imagine',
-      '--prompts',
-      file,
-      '--out',
-      out,
-      '--rpm',
-      '1000',
-      '--concurrency',
-      '4',
-      '--json',
-    ];
+    const args = batchArgs(file, out, '--concurrency', '4');
     const first = world.spawn(args);
     // Four jobs submitted and recorded, none done: they are being made when sdxl dies.
     await journalEvents(out, 'submitted', 4);

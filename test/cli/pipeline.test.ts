@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CliWorld, journalEvents, jsonLines, until, type Started } from './harness.ts';
+import { CliWorld, batchArgs, journalEvents, jsonLines, until, type Started } from './harness.ts';
 
 describe('sdxl imagine --prompts in a pipeline', () => {
   const world = new CliWorld();
@@ -40,18 +40,6 @@ describe('sdxl imagine --prompts in a pipeline', () => {
     await writeFile(file, `${prompts.join('\n')}\n`);
     return file;
   }
-
-  const batchArgs = (file: string, out: string, ...more: string[]) => [
-    'imagine',
-    '--prompts',
-    file,
-    '--out',
-    out,
-    '--rpm',
-    '1000',
-    '--json',
-    ...more,
-  ];
 
   async function killed(started: Started): Promise<void> {
     started.child.kill('SIGKILL');
